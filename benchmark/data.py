@@ -1,0 +1,240 @@
+"""Data manager: the cached beat set and the train / validation / test splits.
+
+Splits (each a named function; the test part never depends on the run's seed, model or resampler):
+
+- ``intra`` (default): stratified beat-level 80/20 train/test split with a fixed split seed — the
+  Kaggle protocol. Beats of one patient fall on both sides, so it is optimistic.
+- ``inter``: de Chazal et al. 2004 — records of DS1 train, records of DS2 test, the paced records
+  102, 104, 107, 217 excluded.
+- ``kaggle``: a user's own ``mitbih_train.csv`` / ``mitbih_test.csv``.
+
+The validation part is always carved out of the training part (stratified, fixed split seed).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.beats import CLASSES, BeatSet, BuildParams, build_record_beats, concat
+from benchmark.errors import DataError
+from benchmark.records import RecordSource, default_cache_dir, locate_records
+from benchmark.storage import atomic_write
+
+SPLIT_SEED = 20180501  # fixed: the test (and validation) part is the same for every run
+TEST_FRACTION = 0.2
+VAL_FRACTION = 0.1
+DS1 = ("101 106 108 109 112 114 115 116 118 119 122 124 201 203 205 207 208 209 215 220 223 230").split()
+DS2 = ("100 103 105 111 113 117 121 123 200 202 210 212 213 214 219 221 222 228 231 232 233 234").split()
+PACED = ("102", "104", "107", "217")
+SPLITS = ("intra", "inter", "kaggle")
+CACHE_FORMAT = 1
+
+
+@dataclass
+class Split:
+    """Train / validation / test parts of one split, and where they came from."""
+
+    name: str
+    train: BeatSet
+    val: BeatSet
+    test: BeatSet
+    source: str  # human-readable provenance
+    key: str  # content hash of the beat set and the split parameters
+
+    def parts(self) -> dict[str, BeatSet]:
+        return {"train": self.train, "validation": self.val, "test": self.test}
+
+
+# --------------------------------------------------------------------------- beat-set cache
+
+def beat_set_key(source: RecordSource, params: BuildParams) -> str:
+    payload = json.dumps({"format": CACHE_FORMAT, "params": params.as_dict(), "records": source.records,
+                          "files": source.file_hashes}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        digest.update(a.data)
+    return digest.hexdigest()
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write arrays plus their checksum atomically; an unwritable cache directory is a clear error."""
+    try:
+        atomic_write(path, lambda f: np.savez(f, checksum=np.array(_arrays_digest(arrays)), **arrays),
+                     binary=True)
+    except OSError as exc:
+        raise DataError(f"{path.parent}: cache directory is not writable ({exc.strerror or exc}); choose "
+                        f"another with --cache-dir or ECG_BENCH_CACHE") from exc
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
+    """Load arrays saved by :func:`save_arrays`; ``None`` when missing or corrupt (never half-used)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+        checksum = str(arrays.pop("checksum"))
+    except Exception:
+        return None
+    return arrays if _arrays_digest(arrays) == checksum else None
+
+
+def build_beats(source: RecordSource, params: BuildParams = BuildParams(), workers: int = 2,
+                log=print) -> BeatSet:
+    """Build the beat set from every record (records are read in parallel threads)."""
+    paths = [source.directory / r for r in source.records]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        parts = list(pool.map(lambda p: build_record_beats(p, params), paths))
+    return concat(parts)
+
+
+def load_beats(source: RecordSource, params: BuildParams = BuildParams(), cache_dir: Path | None = None,
+               log=print) -> tuple[BeatSet, str, bool]:
+    """The beat set, from the cache when a valid entry exists; returns (beats, key, from_cache)."""
+    key = beat_set_key(source, params)
+    path = (cache_dir or default_cache_dir()) / "beats" / f"beats-{key}.npz"
+    arrays = load_arrays(path)
+    if arrays is not None:
+        return BeatSet(arrays["x"], arrays["y"], arrays["record"], arrays["sample"]), key, True
+    if path.exists():
+        log(f"{path}: cache entry is corrupt; rebuilding it", file=sys.stderr)
+    log(f"building beats from {len(source.records)} records in {source.directory} ...", file=sys.stderr)
+    start = time.perf_counter()
+    beats = build_beats(source, params, log=log)
+    log(f"built {len(beats)} beats in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    save_arrays(path, {"x": beats.x, "y": beats.y, "record": beats.record.astype("U8"),
+                       "sample": beats.sample})
+    return beats, key, False
+
+
+# --------------------------------------------------------------------------- splits
+
+def stratified_indices(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices of ``y`` into (rest, held) with ``fraction`` of every class held out."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(y))
+    rest, held = train_test_split(index, test_size=fraction, stratify=y, random_state=seed)
+    return np.sort(rest), np.sort(held)
+
+
+def carve_validation(train: BeatSet, fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED):
+    rest, val = stratified_indices(train.y, fraction, seed)
+    return train.take(rest), train.take(val)
+
+
+def intra_patient_split(beats: BeatSet, test_fraction: float = TEST_FRACTION,
+                        val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED):
+    """Kaggle protocol: stratified beat-level train/test split, then validation from train."""
+    train_idx, test_idx = stratified_indices(beats.y, test_fraction, seed)
+    train, val = carve_validation(beats.take(train_idx), val_fraction, seed)
+    return train, val, beats.take(test_idx)
+
+
+def inter_patient_split(beats: BeatSet, val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED):
+    """de Chazal et al. 2004: DS1 records train, DS2 records test, paced records excluded.
+
+    The validation part is a stratified beat-level sample of DS1 (a record-level one would leave
+    classes such as F, concentrated in a few DS1 records, nearly absent from one side).
+    """
+    in_ds1, in_ds2 = np.isin(beats.record, DS1), np.isin(beats.record, DS2)
+    if not in_ds1.any() or not in_ds2.any():
+        raise DataError(f"inter split needs records of both DS1 and DS2; the beat set has records "
+                        f"{sorted(set(beats.record))}")
+    train, val = carve_validation(beats.take(in_ds1), val_fraction, seed)
+    return train, val, beats.take(in_ds2)
+
+
+def read_kaggle_csv(path: Path) -> BeatSet:
+    """Read a Kaggle beat CSV (188 columns, no header, class 0..4 last) with strict checks."""
+    import pandas as pd
+
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    try:
+        frame = pd.read_csv(path, header=None, dtype=np.float64)
+    except Exception as exc:
+        raise DataError(f"{path}: not a numeric CSV ({exc})") from exc
+    values = frame.to_numpy()
+    if values.ndim != 2 or values.shape[1] != 188:
+        raise DataError(f"{path}: expected 188 columns (187 samples and the class), got "
+                        f"{values.shape[1] if values.ndim == 2 else 0}")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataError(f"{path}: NaN or infinite value at row {row + 1}, column {col + 1}")
+    labels = values[:, -1]
+    invalid = (labels != np.round(labels)) | (labels < 0) | (labels > len(CLASSES) - 1)
+    if invalid.any():
+        row = int(np.flatnonzero(invalid)[0])
+        raise DataError(f"{path}: label {labels[row]!r} at row {row + 1} is outside 0..4")
+    n = len(values)
+    return BeatSet(values[:, :-1].astype(np.float32), labels.astype(np.int8),
+                   np.full(n, path.name), np.arange(n, dtype=np.int64))
+
+
+def kaggle_split(kaggle_dir: Path, val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED):
+    """The user's own Kaggle CSVs: their train file (validation carved from it) and test file."""
+    train = read_kaggle_csv(kaggle_dir / "mitbih_train.csv")
+    test = read_kaggle_csv(kaggle_dir / "mitbih_test.csv")
+    train, val = carve_validation(train, val_fraction, seed)
+    return train, val, test
+
+
+def load_split(name: str = "intra", data_dir=None, kaggle_dir=None, cache_dir: Path | None = None,
+               refresh: bool = False, params: BuildParams = BuildParams(), log=print) -> Split:
+    """The named split, built from the records (or the Kaggle CSVs) and cached."""
+    if name not in SPLITS:
+        raise ValueError(f"unknown split {name!r}; known splits: {', '.join(SPLITS)}")
+    if name == "kaggle":
+        if kaggle_dir is None:
+            raise DataError("the kaggle split needs --kaggle-dir DIR holding mitbih_train.csv and mitbih_test.csv")
+        kaggle_dir = Path(kaggle_dir)
+        train, val, test = kaggle_split(kaggle_dir)
+        digest = hashlib.sha256()
+        for part in (train, val, test):
+            digest.update(_arrays_digest({"x": part.x, "y": part.y}).encode())
+        return Split(name, train, val, test, f"Kaggle CSVs in {kaggle_dir}", digest.hexdigest()[:16])
+    source = locate_records(data_dir, cache_dir, refresh, log=log)
+    beats, key, cached = load_beats(source, params, cache_dir, log=log)
+    train, val, test = intra_patient_split(beats) if name == "intra" else inter_patient_split(beats)
+    split_key = hashlib.sha256(f"{key}:{name}:{SPLIT_SEED}:{TEST_FRACTION}:{VAL_FRACTION}".encode()).hexdigest()[:16]
+    where = "cache" if cached else "built now"
+    return Split(name, train, val, test, f"{source.describe()}; beat set {key} ({where})", split_key)
+
+
+def stratified_subset(beats: BeatSet, size: int, seed: int, min_per_class: int = 30) -> BeatSet:
+    """About ``size`` beats keeping class proportions, with at least ``min_per_class`` of each class
+    present (so SMOTE/ADASYN neighbours exist in small grids)."""
+    rng = np.random.default_rng(seed)
+    frac = min(1.0, size / max(1, len(beats)))
+    chosen = []
+    for c in np.unique(beats.y):
+        members = np.flatnonzero(beats.y == c)
+        k = min(len(members), max(int(round(frac * len(members))), min_per_class))
+        chosen.append(rng.choice(members, size=k, replace=False))
+    return beats.take(np.sort(np.concatenate(chosen)))
+
+
+def histogram_table(split: Split) -> str:
+    """Class histogram of train / validation / test as a Markdown table."""
+    from tabulate import tabulate
+
+    rows = []
+    for part, beats in split.parts().items():
+        counts = beats.class_counts()
+        rows.append([part, *counts.tolist(), len(beats)])
+    return tabulate(rows, headers=["part", *CLASSES, "total"], tablefmt="github", intfmt=",")

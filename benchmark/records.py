@@ -1,0 +1,189 @@
+"""Find, download and verify the raw MIT-BIH Arrhythmia Database records (PhysioNet ``mitdb``).
+
+Where the records come from, in order: ``--data-dir``, the ``MITDB_DIR`` environment variable, or
+a per-user cache directory. When that directory holds none of the records, they are downloaded from
+PhysioNet (``MITDB_URL`` overrides the address, which is how the tests serve tiny records from a
+loopback server). Every downloaded file is checked against PhysioNet's ``SHA256SUMS.txt`` in a
+staging folder and only moved into place once all of them match, so a partial download is never used.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark.errors import DataError
+
+PHYSIONET_URL = "https://physionet.org/files/mitdb/1.0.0/"
+MANIFEST = "SHA256SUMS.txt"  # PhysioNet's name for its manifest
+LOCAL_MANIFESTS = ("PHYSIONET_SHA256SUMS.txt", MANIFEST)  # names a local copy may keep it under
+RECORD_SUFFIXES = (".hea", ".dat", ".atr")
+# The 48 records; used when a directory has no RECORDS file.
+MITDB_RECORDS = tuple(
+    [str(r) for r in range(100, 125) if r not in (110, 120)]
+    + [str(r) for r in (200, 201, 202, 203, 205, 207, 208, 209, 210, 212, 213, 214, 215, 217, 219,
+                        220, 221, 222, 223, 228, 230, 231, 232, 233, 234)]
+)
+
+
+@dataclass(frozen=True)
+class RecordSource:
+    """A verified directory of records and how it was found."""
+
+    directory: Path
+    records: tuple[str, ...]
+    file_hashes: dict  # file name -> sha256 of every file the beat build reads
+    origin: str  # "--data-dir", "MITDB_DIR", "cache" (and ", downloaded" when fetched now)
+    verified_against: str | None  # manifest the hashes were checked against, if any
+
+    def describe(self) -> str:
+        check = f"checked against {self.verified_against}" if self.verified_against else "no manifest to check against"
+        return f"{len(self.records)} mitdb records in {self.directory} (from {self.origin}; {check})"
+
+
+def default_cache_dir() -> Path:
+    """Per-user cache: ``$ECG_BENCH_CACHE``, else ``$XDG_CACHE_HOME/ecg-oversampling-bench``."""
+    if os.environ.get("ECG_BENCH_CACHE"):
+        return Path(os.environ["ECG_BENCH_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "ecg-oversampling-bench"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None, cache_dir: Path | None = None) -> tuple[Path, str]:
+    if data_dir is not None:
+        return Path(data_dir).expanduser(), "--data-dir"
+    if os.environ.get("MITDB_DIR"):
+        return Path(os.environ["MITDB_DIR"]).expanduser(), "MITDB_DIR"
+    return (cache_dir or default_cache_dir()) / "mitdb", "cache"
+
+
+def locate_records(data_dir=None, cache_dir: Path | None = None, refresh: bool = False,
+                   log=print) -> RecordSource:
+    """Return the verified record directory, downloading the records first where they are missing."""
+    directory, origin = resolve_data_dir(data_dir, cache_dir)
+    if refresh or not _has_any_record(directory):
+        download_mitdb(directory, log=log)
+        origin += ", downloaded"
+    return verify_records(directory, origin)
+
+
+def _has_any_record(directory: Path) -> bool:
+    return directory.is_dir() and any(directory.glob("*.hea"))
+
+
+def read_manifest(path: Path) -> dict[str, str]:
+    """Parse a ``sha256sum`` manifest into {file name: hex digest}."""
+    hashes = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise DataError(f"{path}:{n}: not a sha256sum line: {line!r}")
+        hashes[parts[1].lstrip("*").strip()] = parts[0].lower()
+    return hashes
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def record_list(directory: Path) -> tuple[str, ...]:
+    records_file = directory / "RECORDS"
+    if records_file.exists():
+        names = tuple(line.strip() for line in records_file.read_text().splitlines() if line.strip())
+        if not names:
+            raise DataError(f"{records_file}: empty RECORDS file")
+        return names
+    return MITDB_RECORDS
+
+
+def verify_records(directory: Path, origin: str = "--data-dir") -> RecordSource:
+    """Check that every record's .hea/.dat/.atr is present and, where a manifest exists, intact."""
+    if not directory.is_dir():
+        raise DataError(f"{directory}: not a directory; point --data-dir or MITDB_DIR at a copy of "
+                        f"PhysioNet's mitdb, or leave both unset to download it")
+    records = record_list(directory)
+    manifest_path = next((directory / m for m in LOCAL_MANIFESTS if (directory / m).exists()), None)
+    manifest = read_manifest(manifest_path) if manifest_path else {}
+    hashes = {}
+    for record in records:
+        for suffix in RECORD_SUFFIXES:
+            name = record + suffix
+            path = directory / name
+            if not path.exists():
+                raise DataError(f"{path}: missing file of record {record}; restore it, or re-download "
+                                f"the records with --refresh")
+            if path.stat().st_size == 0:
+                raise DataError(f"{path}: empty file; re-download the records with --refresh")
+            hashes[name] = sha256_file(path)
+            if name in manifest and manifest[name] != hashes[name]:
+                raise DataError(f"{path}: checksum mismatch with {manifest_path.name} (file is corrupt or "
+                                f"truncated); re-download the records with --refresh")
+    return RecordSource(directory, records, hashes, origin,
+                        manifest_path.name if manifest_path else None)
+
+
+def _fetch(url: str, dest: Path, timeout: float = 60.0) -> None:
+    tmp = dest.with_name(dest.name + ".part")
+    with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+        shutil.copyfileobj(response, out, 1 << 20)
+    os.replace(tmp, dest)
+
+
+def download_mitdb(directory: Path, base_url: str | None = None, log=print) -> None:
+    """Download the records into ``directory`` through a staging folder, verifying every file."""
+    base_url = base_url or os.environ.get("MITDB_URL") or PHYSIONET_URL
+    if not base_url.endswith("/"):
+        base_url += "/"
+    staging = directory.parent / (directory.name + ".download")
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{staging}: cannot create download directory ({exc.strerror}); choose a writable "
+                        f"place with --data-dir or --cache-dir") from exc
+    try:
+        _fetch(base_url + MANIFEST, staging / MANIFEST)
+        _fetch(base_url + "RECORDS", staging / "RECORDS")
+    except (urllib.error.URLError, OSError) as exc:
+        raise DataError(
+            f"could not download mitdb from {base_url} ({getattr(exc, 'reason', exc)}). Without internet "
+            f"access, supply a local copy of PhysioNet's mitdb 1.0.0 with --data-dir DIR or MITDB_DIR=DIR"
+        ) from exc
+    manifest = read_manifest(staging / MANIFEST)
+    records = record_list(staging)
+    names = [r + s for r in records for s in RECORD_SUFFIXES]
+    log(f"downloading {len(names)} mitdb files from {base_url} into {directory}", file=sys.stderr)
+    total = 0
+    for i, name in enumerate(names, 1):
+        dest = staging / name
+        expected = manifest.get(name)
+        if expected is None:
+            raise DataError(f"{base_url}{MANIFEST}: no checksum listed for {name}")
+        if not (dest.exists() and sha256_file(dest) == expected):  # resume: keep verified files
+            try:
+                _fetch(base_url + name, dest)
+            except (urllib.error.URLError, OSError) as exc:
+                raise DataError(f"{base_url}{name}: download failed ({getattr(exc, 'reason', exc)}); "
+                                f"rerun to resume, or supply a local copy with --data-dir") from exc
+            if sha256_file(dest) != expected:
+                dest.unlink()
+                raise DataError(f"{base_url}{name}: checksum mismatch after download; rerun to retry")
+        total += dest.stat().st_size
+        if i % 12 == 0 or i == len(names):
+            log(f"  {i}/{len(names)} files, {total / 1e6:.1f} MB", file=sys.stderr)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in names + ["RECORDS"]:
+        os.replace(staging / name, directory / name)
+    # The manifest goes last: its presence says the directory is complete and verified.
+    os.replace(staging / MANIFEST, directory / LOCAL_MANIFESTS[0])
+    shutil.rmtree(staging, ignore_errors=True)
