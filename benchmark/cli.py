@@ -1,0 +1,116 @@
+"""Command line: ``run`` a grid (the default), show the ``data``, or rebuild the ``report``."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from benchmark.config import ALL_MODELS, ALL_RESAMPLERS, GRIDS, customise
+from benchmark.data import SPLITS, histogram_table, load_split
+from benchmark.errors import DataError
+
+
+def _log(msg: str = "", file=sys.stderr) -> None:
+    print(msg, file=file, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    grid_costs = ("grids: smoke = 4 models × 5 resamplers × 1 seed on a stratified subset, tiny budget "
+                  "(~2 min on 2 CPU cores); quick = the 20 cells × 1 seed on the full data, 2,000 steps "
+                  "(~1 h); full = 20 cells × 5 seeds, 10,000 steps (days on 2 CPU cores; use a GPU)")
+    p = argparse.ArgumentParser(
+        prog="run_benchmark.py",
+        description="Benchmark class-imbalance handling (resamplers) × heartbeat classifiers on MIT-BIH.",
+        epilog=grid_costs, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("command", nargs="?", default="run", choices=["run", "data", "report"],
+                   help="run: train and evaluate the grid, then write the tables; data: print the class "
+                        "histogram of each split and where the data came from; report: rebuild the tables "
+                        "from saved runs without training")
+    p.add_argument("--grid", default="quick", choices=sorted(GRIDS), help="preset grid")
+    p.add_argument("--models", nargs="+", choices=ALL_MODELS, help="models to run (default: the grid's)")
+    p.add_argument("--resamplers", nargs="+", choices=ALL_RESAMPLERS, help="resamplers (default: the grid's)")
+    p.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the grid's)")
+    p.add_argument("--split", choices=[*SPLITS, "all"], default=None,
+                   help="intra: Kaggle-style beat-level 80/20; inter: de Chazal DS1→DS2; kaggle: your CSVs "
+                        "(--kaggle-dir). Default: intra; for `data` and `report`: every split available")
+    budget = p.add_argument_group("training budget (default: the grid's)")
+    budget.add_argument("--steps", type=int, help="optimizer steps per run, the same for every resampler")
+    budget.add_argument("--batch-size", type=int)
+    budget.add_argument("--eval-every", type=int, help="steps between validation macro-F1 checks")
+    budget.add_argument("--patience", type=int, help="checks without improvement before stopping early")
+    where = p.add_argument_group("where data and results live")
+    where.add_argument("--data-dir", help="directory of PhysioNet mitdb records (else $MITDB_DIR, else the "
+                                          "cache; downloaded when missing)")
+    where.add_argument("--kaggle-dir", help="directory with mitbih_train.csv and mitbih_test.csv (kaggle split)")
+    where.add_argument("--cache-dir", help="cache for downloads, built beats and resampled sets "
+                                           "(else $ECG_BENCH_CACHE, else ~/.cache/ecg-oversampling-bench)")
+    where.add_argument("--results-dir", default="results", help="where runs and tables are written")
+    p.add_argument("--refresh", action="store_true", help="download the records again")
+    p.add_argument("--overwrite", action="store_true", help="rerun runs that are already done")
+    p.add_argument("--verbose", action="store_true", help="print every validation check")
+    return p
+
+
+def _splits(args, default: list[str]) -> list[str]:
+    if args.split == "all":
+        return [s for s in SPLITS if s != "kaggle" or args.kaggle_dir]
+    return [args.split] if args.split else default
+
+
+def cmd_data(args) -> int:
+    for name in _splits(args, [s for s in SPLITS if s != "kaggle" or args.kaggle_dir]):
+        split = load_split(name, args.data_dir, args.kaggle_dir, _cache(args), args.refresh, log=_log)
+        print(f"\n## {name} split\n\n{split.source}\n\n{histogram_table(split)}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from benchmark.report import write_report
+
+    results = Path(args.results_dir)
+    splits = _splits(args, [s for s in SPLITS if (results / s / "grid.json").exists()])
+    if not splits:
+        _log(f"{results}: no grid results found; run a grid first")
+        return 1
+    for name in splits:
+        for path in write_report(results, name):
+            _log(f"wrote {path}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from benchmark.provenance import provenance
+    from benchmark.report import write_report
+    from benchmark.runner import run_grid
+
+    grid = customise(GRIDS[args.grid], models=args.models, resamplers=args.resamplers, seeds=args.seeds,
+                     split=None if args.split == "all" else args.split, steps=args.steps,
+                     batch_size=args.batch_size, eval_every=args.eval_every, patience=args.patience)
+    if args.split == "all":
+        raise SystemExit("--split all is for `data` and `report`; run one split at a time")
+    split = load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args), args.refresh, log=_log)
+    outcome = run_grid(grid, split, Path(args.results_dir), _cache(args), args.overwrite,
+                       provenance=provenance(), verbose=args.verbose)
+    for path in write_report(Path(args.results_dir), grid.data.split):
+        _log(f"wrote {path}")
+    if outcome.failed:
+        _log(f"{len(outcome.failed)} run(s) failed:")
+        for run_id, reason in outcome.failed.items():
+            _log(f"  {run_id}: {reason}")
+        return 1
+    return 0
+
+
+def _cache(args) -> Path | None:
+    return Path(args.cache_dir).expanduser() if args.cache_dir else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
+    args = build_parser().parse_args(argv)
+    try:
+        return {"run": cmd_run, "data": cmd_data, "report": cmd_report}[args.command](args)
+    except DataError as exc:
+        _log(f"error: {exc}")
+        return 2

@@ -1,0 +1,14 @@
+"""Baseline MLP (the efsxanth oversampling study): Flatten → Dense 128 → Dropout → softmax."""
+import keras
+
+from models.registry import register_model
+
+
+@register_model
+def mlp(input_shape, n_classes, units=128, dropout=0.2):
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(units, activation="relu")(x)
+    x = keras.layers.Dropout(dropout)(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="mlp")
