@@ -180,7 +180,7 @@ def read_kaggle_csv(path: Path) -> BeatSet:
     invalid = (labels != np.round(labels)) | (labels < 0) | (labels > len(CLASSES) - 1)
     if invalid.any():
         row = int(np.flatnonzero(invalid)[0])
-        raise DataError(f"{path}: label {labels[row]!r} at row {row + 1} is outside 0..4")
+        raise DataError(f"{path}: label {labels[row]:g} at row {row + 1} is outside 0..4")
     n = len(values)
     return BeatSet(values[:, :-1].astype(np.float32), labels.astype(np.int8),
                    np.full(n, path.name), np.arange(n, dtype=np.int64))

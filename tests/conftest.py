@@ -1,0 +1,87 @@
+"""Shared fixtures: tiny WFDB records written by the tests themselves, and synthetic beat sets."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REAL_MITDB = Path(os.environ.get("MITDB_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "mitdb"))
+FS = 360
+RR = 270  # samples between beats (0.75 s)
+# one non-N beat every 5 beats, cycling through S, V, F, Q symbols
+SYMBOL_CYCLE = ["N", "N", "N", "N", "A", "N", "N", "N", "N", "V", "N", "N", "N", "N", "F", "N", "N", "N", "N", "/"]
+
+
+def synthetic_ecg(n_samples: int, peaks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(n_samples)
+    sig = 0.05 * np.sin(2 * np.pi * t / (FS * 4)) + 0.01 * rng.standard_normal(n_samples)
+    for p in peaks:
+        sig += 1.2 * np.exp(-0.5 * ((t - p) / 4.0) ** 2) + 0.3 * np.exp(-0.5 * ((t - p - 110) / 18.0) ** 2)
+    return sig
+
+
+def write_record(directory: Path, name: str, n_beats: int = 80, seed: int = 0, extra_ann=True) -> dict:
+    """Write ``name``.hea/.dat/.atr; returns the expected AAMI class counts."""
+    import wfdb
+
+    rng = np.random.default_rng(seed)
+    peaks = 100 + RR * np.arange(n_beats)
+    n_samples = int(peaks[-1] + 2 * RR)
+    lead = synthetic_ecg(n_samples, peaks, rng)
+    signal = np.stack([lead, 0.5 * lead], axis=1)
+    wfdb.wrsamp(name, fs=FS, units=["mV", "mV"], sig_name=["MLII", "V1"], p_signal=signal,
+                fmt=["212", "212"], adc_gain=[200.0, 200.0], baseline=[1024, 1024], write_dir=str(directory))
+    symbols = [SYMBOL_CYCLE[i % len(SYMBOL_CYCLE)] for i in range(n_beats)]
+    samples = list(peaks)
+    if extra_ann:  # non-beat annotations must be ignored
+        samples, symbols = samples + [int(peaks[3]) + 5], symbols + ["+"]
+        order = np.argsort(samples, kind="stable")
+        samples, symbols = [samples[i] for i in order], [symbols[i] for i in order]
+    wfdb.wrann(name, "atr", sample=np.array(samples), symbol=symbols, write_dir=str(directory))
+    beats = [s for s in symbols if s != "+"]
+    return {"N": beats.count("N"), "S": beats.count("A"), "V": beats.count("V"), "F": beats.count("F"),
+            "Q": beats.count("/")}
+
+
+def write_database(directory: Path, records=("100", "101", "102"), manifest: str | None = "SHA256SUMS.txt"):
+    directory.mkdir(parents=True, exist_ok=True)
+    for i, r in enumerate(records):
+        write_record(directory, r, seed=i)
+    (directory / "RECORDS").write_text("".join(r + "\n" for r in records))
+    if manifest:
+        lines = [f"{hashlib.sha256((directory / f).read_bytes()).hexdigest()}  {f}"
+                 for f in sorted(os.listdir(directory)) if f != manifest]
+        (directory / manifest).write_text("\n".join(lines) + "\n")
+    return directory
+
+
+@pytest.fixture
+def tiny_db(tmp_path) -> Path:
+    """Three tiny records: 100 (DS2), 101 (DS1), 102 (paced, excluded from the inter split)."""
+    return write_database(tmp_path / "mitdb")
+
+
+@pytest.fixture
+def cache_dir(tmp_path) -> Path:
+    return tmp_path / "cache"
+
+
+def clustered_beats(n_per_class=(300, 40, 60, 20, 40), length=187, seed=0, spread=0.05):
+    """Synthetic beats: one noisy prototype per class, so the classes are learnable."""
+    from benchmark.beats import BeatSet
+
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, length)
+    xs, ys = [], []
+    for c, n in enumerate(n_per_class):
+        proto = 0.5 + 0.4 * np.sin(2 * np.pi * (c + 1) * t)
+        xs.append((proto + spread * rng.standard_normal((n, length))).astype(np.float32))
+        ys.append(np.full(n, c, dtype=np.int8))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    n = len(y)
+    return BeatSet(x, y, np.array([f"r{i % 7}" for i in range(n)]), np.arange(n, dtype=np.int64))
