@@ -11,8 +11,8 @@ from benchmark.data import SPLITS, histogram_table, load_split
 from benchmark.errors import DataError
 
 
-def _log(msg: str = "", file=sys.stderr) -> None:
-    print(msg, file=file, flush=True)
+def _log(msg: str = "", file=None) -> None:
+    print(msg, file=file or sys.stderr, flush=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -91,6 +91,7 @@ def train_and_evaluate(model_name: str, train_x, train_y, val_x, val_y, test_x, 
         "best_step": best["step"],
         "best_val_macro_f1": best["val_macro_f1"],
         "steps_trained": step,
+        "optimizer_steps": int(model.optimizer.iterations),  # what the optimizer itself counted
         "stopped_early": step < cfg.steps,
         "history": history,
         "n_params": int(model.count_params()),

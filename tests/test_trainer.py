@@ -1,0 +1,52 @@
+"""Trainer: fixed optimizer steps whatever the training-set size, seeded, best weights kept."""
+import numpy as np
+import pytest
+
+from benchmark.config import TrainConfig
+from benchmark.trainer import batch_indices, train_and_evaluate
+from tests.conftest import clustered_beats
+
+CFG = TrainConfig(steps=30, batch_size=16, eval_every=10, patience=100)
+
+
+@pytest.fixture(scope="module")
+def parts():
+    beats = clustered_beats(n_per_class=(120, 20, 30, 15, 25), seed=1)
+    test = clustered_beats(n_per_class=(60, 10, 15, 8, 12), seed=2)
+    x = beats.x[..., None]
+    return x, beats.y, x[::3], beats.y[::3], test.x[..., None], test.y
+
+
+def test_batches_cover_epochs_without_repeats():
+    batches = list(batch_indices(10, steps=5, batch_size=4, rng=np.random.default_rng(0)))
+    assert len(batches) == 5 and all(len(b) == 4 for b in batches)
+    first_epoch = np.concatenate(batches)[:8]
+    assert len(set(first_epoch.tolist())) == 8
+
+
+@pytest.mark.parametrize("repeat", [1, 4])
+def test_same_number_of_optimizer_steps_whatever_the_set_size(parts, repeat):
+    x, y, vx, vy, tx, ty = parts
+    result = train_and_evaluate("mlp", np.repeat(x, repeat, axis=0), np.repeat(y, repeat), vx, vy, tx, ty,
+                                CFG, seed=0)
+    assert result["optimizer_steps"] == CFG.steps == result["steps_trained"]
+    assert [h["step"] for h in result["history"]] == [10, 20, 30]
+
+
+def test_same_seed_gives_identical_metrics(parts):
+    a = train_and_evaluate("resnet", *parts, CFG, seed=3)
+    b = train_and_evaluate("resnet", *parts, CFG, seed=3)
+    c = train_and_evaluate("resnet", *parts, CFG, seed=4)
+    assert a["test"] == b["test"] and a["history"] == b["history"]
+    assert a["history"] != c["history"]
+
+
+def test_early_stop_keeps_the_best_validation_weights(parts):
+    cfg = TrainConfig(steps=200, batch_size=16, eval_every=5, patience=2, learning_rate=0.05)
+    result = train_and_evaluate("mlp", *parts, cfg, seed=0)
+    best = max(h["val_macro_f1"] for h in result["history"])
+    assert result["best_val_macro_f1"] == best
+    assert result["stopped_early"] == (result["steps_trained"] < 200)
+    if result["stopped_early"]:
+        assert result["steps_trained"] - result["best_step"] == 2 * 5
+    assert result["test"]["macro_f1"] > 0.5, "clustered classes are learnable"
