@@ -3,6 +3,7 @@
 Layout under ``<results>/<split>/``:
 - ``runs/<model>__<resampler>__seed<k>__<hash>/metrics.json`` — written atomically when a run ends;
   its presence means "done", so a rerun skips it (``overwrite`` forces it);
+- ``runs/.../test_predictions.npy`` — the predicted class of every test beat (for paired tests);
 - ``runs/.../error.json`` — a failed run's reason; the grid goes on and the run is retried next time;
 - ``grid.json`` — the last grid run here (its runs, settings and provenance), read by the report.
 
@@ -24,7 +25,9 @@ from benchmark.beats import CLASSES, BeatSet
 from benchmark.config import Grid, config_hash
 from benchmark.data import SPLIT_SEED, Split, load_arrays, save_arrays, stratified_subset
 from benchmark.records import default_cache_dir
-from benchmark.storage import write_json
+from benchmark.storage import atomic_write, write_json
+
+PREDICTIONS = "test_predictions.npy"  # int8 class per test beat, in test-part order
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,8 @@ def run_grid(grid: Grid, split: Split, results_dir: Path, cache_dir: Path | None
                                                 "traceback": traceback.format_exc(limit=5)})
             continue
         trained += 1
+        predictions = result.pop("test_predictions")
+        atomic_write(run_dir / PREDICTIONS, lambda f: np.save(f, predictions), binary=True)
         counts = np.bincount(y, minlength=len(CLASSES)).tolist()
         write_json(run_dir / "metrics.json", {
             **spec.__dict__, "run_id": spec.run_id, "grid": grid.name,

@@ -88,6 +88,7 @@ def train_and_evaluate(model_name: str, train_x, train_y, val_x, val_y, test_x, 
     infer_time = time.perf_counter() - start
     return {
         "test": evaluate(test_y, test_pred),
+        "test_predictions": test_pred.astype(np.int8),  # per beat, for paired tests over test beats
         "best_step": best["step"],
         "best_val_macro_f1": best["val_macro_f1"],
         "steps_trained": step,

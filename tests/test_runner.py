@@ -36,6 +36,9 @@ def test_grid_writes_runs_and_a_rerun_trains_nothing(split, tmp_path):
     metrics = json.loads(next((tmp_path / "results/intra/runs").glob("mlp__random*/metrics.json")).read_text())
     counts = metrics["resampling"]["train_class_counts"]
     assert len(set(counts.values())) == 1, "random oversampling balanced the training part"
+    predictions = np.load(next((tmp_path / "results/intra/runs").glob("mlp__random*/test_predictions.npy")))
+    assert predictions.dtype == np.int8 and len(predictions) == len(split.test)
+    assert np.array_equal(np.bincount(predictions, minlength=5), np.sum(metrics["test"]["confusion_matrix"], axis=0))
     again, _ = run(GRID, split, tmp_path)
     assert again.done == [] and len(again.skipped) == 4
     forced, _ = run(GRID, split, tmp_path, overwrite=True)
