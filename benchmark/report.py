@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.beats import CLASSES
+from benchmark.provenance import git_commit
 from benchmark.storage import write_text
 
 CLASS_NAMES = {"N": "normal", "S": "supraventricular ectopic", "V": "ventricular ectopic",
@@ -107,7 +108,7 @@ def _markdown(manifest: dict, summary: pd.DataFrame, errors: dict[str, str], spl
             text = _pm(c.macro_f1_mean, c.macro_f1_std)
             row.append(f"**{text}**" if c.best_for_model else text)
         table.append(row)
-    lines += [tabulate(table, headers=["model", *resamplers], tablefmt="github"), "",
+    lines += [tabulate(table, headers=["model", *resamplers], tablefmt="github", disable_numparse=True), "",
               "## Per-class recall", ""]
     recall_rows = []
     for _, c in summary.iterrows():
@@ -115,12 +116,13 @@ def _markdown(manifest: dict, summary: pd.DataFrame, errors: dict[str, str], spl
         recall_rows.append([c.model, name, c.n_seeds, _pm(c.macro_f1_mean, c.macro_f1_std),
                             *[_pm(c[f"recall_{k}_mean"], c[f"recall_{k}_std"]) for k in CLASSES]])
     lines += [tabulate(recall_rows, headers=["model", "resampler", "seeds", "macro F1", *CLASSES],
-                       tablefmt="github"), "",
+                       tablefmt="github", disable_numparse=True), "",
               "Classes (AAMI EC57): " + "; ".join(f"{k} = {v}" for k, v in CLASS_NAMES.items()) + ".", ""]
     counts = manifest.get("class_counts", {})
     if counts:
         lines += ["## Data", "", manifest.get("data_source", ""), "",
-                  tabulate([[part, *[c[k] for k in CLASSES], sum(c.values())] for part, c in counts.items()],
+                  tabulate([[part, *[counts[part][k] for k in CLASSES], sum(counts[part].values())]
+                            for part in ("train", "validation", "test") if part in counts],
                            headers=["part", *CLASSES, "total"], tablefmt="github", intfmt=","), ""]
     if errors:
         lines += ["## Runs without results", ""] + [f"- `{r}`: {e}" for r, e in sorted(errors.items())] + [""]
@@ -128,7 +130,8 @@ def _markdown(manifest: dict, summary: pd.DataFrame, errors: dict[str, str], spl
     lines += [
         "## Provenance", "",
         f"- Command: `{prov.get('command', 'unknown')}`",
-        f"- Commit: `{prov.get('commit', 'unknown')}`",
+        f"- Commit that trained the runs: `{prov.get('commit', 'unknown')}`; tables written by the report "
+        f"code at `{git_commit()}`",
         f"- Budget: {train['steps']} optimizer steps of batch {train['batch_size']} for every run, "
         f"validation macro F1 every {train['eval_every']} steps, early stop after {train['patience']} "
         f"checks without gain, Adam lr {train['learning_rate']} × {train['lr_decay']} every "
