@@ -76,7 +76,16 @@ def cmd_report(args) -> int:
     for name in splits:
         for path in write_report(results, name):
             _log(f"wrote {path}")
+    _write_overview(results)
     return 0
+
+
+def _write_overview(results: Path) -> None:
+    from benchmark.narrative import write_overview
+
+    path = write_overview(results, list(SPLITS))
+    if path:
+        _log(f"wrote {path}")
 
 
 def cmd_run(args) -> int:
@@ -94,6 +103,7 @@ def cmd_run(args) -> int:
                        provenance=provenance(), verbose=args.verbose)
     for path in write_report(Path(args.results_dir), grid.data.split):
         _log(f"wrote {path}")
+    _write_overview(Path(args.results_dir))
     if outcome.failed:
         _log(f"{len(outcome.failed)} run(s) failed:")
         for run_id, reason in outcome.failed.items():

@@ -1,4 +1,5 @@
-"""Turn saved runs into the tables a reviewer reads: runs.csv, summary.csv and summary.md.
+"""Turn saved runs into the tables a reviewer reads: runs.csv, summary.csv, summary.md, and
+(with :mod:`benchmark.narrative`) REPORT.md with its figures.
 
 Reads only ``<results>/<split>/grid.json`` and the runs' ``metrics.json``/``error.json``, so it can be
 rebuilt at any time without training (``python run_benchmark.py report``). The same saved runs
@@ -7,6 +8,7 @@ always give byte-identical files.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,23 +16,25 @@ import pandas as pd
 
 from benchmark.beats import CLASSES
 from benchmark.provenance import git_commit
+from benchmark.stats import t_interval
 from benchmark.storage import write_text
 
 CLASS_NAMES = {"N": "normal", "S": "supraventricular ectopic", "V": "ventricular ectopic",
                "F": "fusion", "Q": "unknown / paced"}
 
 
-def load_runs(split_dir: Path) -> tuple[dict, pd.DataFrame, dict[str, str]]:
-    """The grid manifest, one tidy row per finished run, and {run_id: error} for failed ones."""
+def load_runs(split_dir: Path) -> tuple[dict, pd.DataFrame, dict[str, str], dict[str, dict]]:
+    """The grid manifest, one tidy row per finished run, {run_id: error} for runs without results,
+    and {run_id: metrics} for finished ones."""
     manifest_path = split_dir / "grid.json"
     if not manifest_path.exists():
         raise FileNotFoundError(f"{manifest_path}: no grid has been run here; run a grid first")
     manifest = json.loads(manifest_path.read_text())
-    rows, errors = [], {}
+    rows, errors, metrics = [], {}, {}
     for run_id in manifest["runs"]:
         run_dir = split_dir / "runs" / run_id
         if (run_dir / "metrics.json").exists():
-            m = json.loads((run_dir / "metrics.json").read_text())
+            m = metrics[run_id] = json.loads((run_dir / "metrics.json").read_text())
             t = m["test"]
             rows.append({
                 "model": m["model"], "resampler": m["resampler"], "seed": m["seed"],
@@ -48,11 +52,12 @@ def load_runs(split_dir: Path) -> tuple[dict, pd.DataFrame, dict[str, str]]:
             errors[run_id] = json.loads((run_dir / "error.json").read_text())["error"]
         else:
             errors[run_id] = "not run yet"
-    return manifest, pd.DataFrame(rows), errors
+    return manifest, pd.DataFrame(rows), errors, metrics
 
 
 def summarise(runs: pd.DataFrame, models: list[str], resamplers: list[str]) -> pd.DataFrame:
-    """Mean and sample standard deviation over seeds for every (model, resampler) that has runs."""
+    """Mean, sample standard deviation and 95% t interval (macro F1) over seeds for every
+    (model, resampler) that has runs."""
     metrics = ["macro_f1", *[f"recall_{c}" for c in CLASSES], "accuracy", "balanced_accuracy"]
     out = []
     for model in models:
@@ -64,6 +69,8 @@ def summarise(runs: pd.DataFrame, models: list[str], resamplers: list[str]) -> p
             for m in metrics:
                 row[f"{m}_mean"] = float(cell[m].mean())
                 row[f"{m}_std"] = float(cell[m].std(ddof=1)) if len(cell) > 1 else float("nan")
+            interval = t_interval(cell["macro_f1"])
+            row["macro_f1_ci_low"], row["macro_f1_ci_high"] = interval or (float("nan"), float("nan"))
             out.append(row)
     summary = pd.DataFrame(out)
     if len(summary):
@@ -76,58 +83,133 @@ def _pm(mean: float, std: float) -> str:
     return f"{mean:.3f}" if np.isnan(std) else f"{mean:.3f} ± {std:.3f}"
 
 
-def _markdown(manifest: dict, summary: pd.DataFrame, errors: dict[str, str], split: str) -> str:
+def _ci(low: float, high: float) -> str:
+    return "n/a (1 seed)" if np.isnan(low) else f"[{low:.3f}, {high:.3f}]"
+
+
+@dataclass
+class SavedGrid:
+    """Everything the report needs, read from one split directory."""
+
+    split: str
+    manifest: dict
+    runs: pd.DataFrame
+    errors: dict[str, str]
+    metrics: dict[str, dict]
+    summary: pd.DataFrame
+    comparisons: pd.DataFrame | None
+    no_comparisons: str  # why there are no paired tests, when there are none
+
+    @property
+    def models(self) -> list[str]:
+        return self.manifest["models"]
+
+    @property
+    def resamplers(self) -> list[str]:
+        return self.manifest["resamplers"]
+
+    def cell(self, model: str, resampler: str):
+        found = self.summary[(self.summary.model == model) & (self.summary.resampler == resampler)] \
+            if len(self.summary) else self.summary
+        return found.iloc[0] if len(found) else None
+
+
+def read_grid(results_dir: Path, split: str, n_boot: int = 2000, compare: bool = True) -> SavedGrid:
+    from benchmark.comparisons import compare_cells
+    from benchmark.runner import PREDICTIONS, TEST_LABELS
+
+    split_dir = Path(results_dir) / split
+    manifest, runs, errors, metrics = load_runs(split_dir)
+    summary = summarise(runs, manifest["models"], manifest["resamplers"])
+    comparisons, why = None, ""
+    missing = [r for r in runs.get("run_id", []) if not (split_dir / "runs" / r / PREDICTIONS).exists()]
+    if not compare:
+        why = "not computed"
+    elif not len(runs):
+        why = "no finished runs"
+    elif missing or not (split_dir / TEST_LABELS).exists():
+        why = (f"{len(missing)} of {len(runs)} runs have no saved test predictions (runs trained before "
+               f"predictions were saved); rerun them with --overwrite to enable paired tests")
+    else:
+        y_true = np.load(split_dir / TEST_LABELS)
+        predictions = {r: np.load(split_dir / "runs" / r / PREDICTIONS) for r in runs.run_id}
+        comparisons = compare_cells(runs, summary, predictions, y_true, manifest["models"],
+                                    manifest["resamplers"], n_boot=n_boot)
+    return SavedGrid(split, manifest, runs, errors, metrics, summary, comparisons, why)
+
+
+def _marks(g: SavedGrid) -> dict[tuple[str, str], str]:
+    """▲ / ▼ for cells significantly better / worse than the same model without resampling."""
+    if g.comparisons is None or not len(g.comparisons):
+        return {}
+    vs_none = g.comparisons[g.comparisons.family == "resampler vs none"]
+    return {(r.model_a, r.resampler_a): {"gain": " ▲", "loss": " ▼"}.get(r.verdict, "")
+            for r in vs_none.itertuples()}
+
+
+def _macro_table(g: SavedGrid) -> str:
     from tabulate import tabulate
 
-    prov = manifest.get("provenance", {})
+    marks, table = _marks(g), []
+    for model in g.models:
+        row = [model]
+        for resampler in g.resamplers:
+            c = g.cell(model, resampler)
+            if c is None:
+                row.append("failed" if any(r.startswith(f"{model}__{resampler}__") for r in g.errors) else "—")
+                continue
+            text = _pm(c.macro_f1_mean, c.macro_f1_std)
+            row.append((f"**{text}**" if c.best_for_model else text) + marks.get((model, resampler), ""))
+        table.append(row)
+    return tabulate(table, headers=["model", *g.resamplers], tablefmt="github", disable_numparse=True)
+
+
+def _recall_table(g: SavedGrid) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for _, c in g.summary.iterrows():
+        name = f"**{c.resampler}**" if c.best_for_model else c.resampler
+        rows.append([c.model, name, c.n_seeds, _pm(c.macro_f1_mean, c.macro_f1_std),
+                     _ci(c.macro_f1_ci_low, c.macro_f1_ci_high),
+                     *[_pm(c[f"recall_{k}_mean"], c[f"recall_{k}_std"]) for k in CLASSES]])
+    return tabulate(rows, headers=["model", "resampler", "seeds", "macro F1", "macro F1 95% CI (t)", *CLASSES],
+                    tablefmt="github", disable_numparse=True)
+
+
+def _significance_table(g: SavedGrid) -> str:
+    from tabulate import tabulate
+
+    if g.comparisons is None:
+        return f"No paired tests: {g.no_comparisons}."
+    rows = [[f"{r.model_a} × {r.resampler_a}", f"{r.model_b} × {r.resampler_b}", f"{r.difference:+.4f}",
+             f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]", f"{r.p_value:.4f}", f"{r.p_holm:.4f}", r.verdict]
+            for r in g.comparisons.itertuples()]
+    return tabulate(rows, headers=["cell A", "cell B", "macro F1 A − B", "95% bootstrap CI", "p", "p (Holm)",
+                                   "verdict"], tablefmt="github", disable_numparse=True)
+
+
+def _data_section(g: SavedGrid) -> list[str]:
+    from tabulate import tabulate
+
+    counts = g.manifest.get("class_counts", {})
+    if not counts:
+        return []
+    return ["## Data", "", g.manifest.get("data_source", ""), "",
+            tabulate([[part, *[counts[part][k] for k in CLASSES], sum(counts[part].values())]
+                      for part in ("train", "validation", "test") if part in counts],
+                     headers=["part", *CLASSES, "total"], tablefmt="github", intfmt=","), ""]
+
+
+def _provenance_section(g: SavedGrid) -> list[str]:
+    prov = g.manifest.get("provenance", {})
     mach = prov.get("machine", {})
     versions = ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items())
-    seeds = manifest["seeds"]
-    spread = "mean ± sample std over seeds" if len(seeds) > 1 else "one seed: no spread can be given"
-    lines = [
-        f"# Benchmark results: `{split}` split, grid `{manifest['grid']}`",
-        "",
-        "Test-set macro F1 (primary metric) and per-class recall for every model × resampler, "
-        f"{spread} (seeds {', '.join(map(str, seeds))}). **Bold**: the best resampler for that model "
-        "by mean macro F1. Resampling touches the training part only; validation and test parts are "
-        "the same for every run.",
-        "",
-        "## Macro F1",
-        "",
-    ]
-    models, resamplers = manifest["models"], manifest["resamplers"]
-    table = []
-    for model in models:
-        row = [model]
-        for resampler in resamplers:
-            cell = summary[(summary.model == model) & (summary.resampler == resampler)] if len(summary) else summary
-            if not len(cell):
-                row.append("failed" if any(r.startswith(f"{model}__{resampler}__") for r in errors) else "—")
-                continue
-            c = cell.iloc[0]
-            text = _pm(c.macro_f1_mean, c.macro_f1_std)
-            row.append(f"**{text}**" if c.best_for_model else text)
-        table.append(row)
-    lines += [tabulate(table, headers=["model", *resamplers], tablefmt="github", disable_numparse=True), "",
-              "## Per-class recall", ""]
-    recall_rows = []
-    for _, c in summary.iterrows():
-        name = f"**{c.resampler}**" if c.best_for_model else c.resampler
-        recall_rows.append([c.model, name, c.n_seeds, _pm(c.macro_f1_mean, c.macro_f1_std),
-                            *[_pm(c[f"recall_{k}_mean"], c[f"recall_{k}_std"]) for k in CLASSES]])
-    lines += [tabulate(recall_rows, headers=["model", "resampler", "seeds", "macro F1", *CLASSES],
-                       tablefmt="github", disable_numparse=True), "",
-              "Classes (AAMI EC57): " + "; ".join(f"{k} = {v}" for k, v in CLASS_NAMES.items()) + ".", ""]
-    counts = manifest.get("class_counts", {})
-    if counts:
-        lines += ["## Data", "", manifest.get("data_source", ""), "",
-                  tabulate([[part, *[counts[part][k] for k in CLASSES], sum(counts[part].values())]
-                            for part in ("train", "validation", "test") if part in counts],
-                           headers=["part", *CLASSES, "total"], tablefmt="github", intfmt=","), ""]
-    if errors:
-        lines += ["## Runs without results", ""] + [f"- `{r}`: {e}" for r, e in sorted(errors.items())] + [""]
-    train = manifest["train"]
-    lines += [
+    train = g.manifest["train"]
+    lines = []
+    if g.errors:
+        lines += ["## Runs without results", ""] + [f"- `{r}`: {e}" for r, e in sorted(g.errors.items())] + [""]
+    return lines + [
         "## Provenance", "",
         f"- Command: `{prov.get('command', 'unknown')}`",
         f"- Commit that trained the runs: `{prov.get('commit', 'unknown')}`; tables written by the report "
@@ -136,22 +218,50 @@ def _markdown(manifest: dict, summary: pd.DataFrame, errors: dict[str, str], spl
         f"validation macro F1 every {train['eval_every']} steps, early stop after {train['patience']} "
         f"checks without gain, Adam lr {train['learning_rate']} × {train['lr_decay']} every "
         f"{train['lr_decay_steps']} steps",
-        f"- Data subset (train, validation, test): {manifest['data'].get('subset') or 'none (full data)'}",
+        f"- Data subset (train, validation, test): {g.manifest['data'].get('subset') or 'none (full data)'}",
         f"- Machine: {mach.get('cpu', '?')}, {mach.get('cores', '?')} cores, {mach.get('memory_gib', '?')} GiB; "
         f"{mach.get('platform', '?')}; Keras backend {prov.get('keras_backend', '?')}",
         f"- Libraries: {versions}",
-        "", "Rebuild these tables from the saved runs with `python run_benchmark.py report`.", "",
+        "", "Rebuild from the saved runs, without training: `python run_benchmark.py report`.", "",
     ]
-    return "\n".join(lines)
 
 
-def write_report(results_dir: Path, split: str) -> list[Path]:
-    """Write runs.csv, summary.csv and summary.md for one split; returns their paths."""
+def _spread_words(g: SavedGrid) -> str:
+    seeds = g.manifest["seeds"]
+    what = "mean ± sample std over seeds" if len(seeds) > 1 else "one seed: no spread or interval can be given"
+    return f"{what} (seeds {', '.join(map(str, seeds))})"
+
+
+MARK_LEGEND = ("▲ / ▼: significantly better / worse than the same model without resampling (paired "
+               "bootstrap over test beats, Holm-adjusted p < 0.05).")
+
+
+def summary_markdown(g: SavedGrid) -> str:
+    lines = [
+        f"# Benchmark results: `{g.split}` split, grid `{g.manifest['grid']}`", "",
+        "Test-set macro F1 (primary metric) and per-class recall for every model × resampler, "
+        f"{_spread_words(g)}. **Bold**: the best resampler for that model by mean macro F1. "
+        + (MARK_LEGEND + " " if g.comparisons is not None else "")
+        + "Resampling touches the training part only; validation and test parts are the same for every run.",
+        "", "## Macro F1", "", _macro_table(g), "", "## Per-class recall", "", _recall_table(g), "",
+        "Classes (AAMI EC57): " + "; ".join(f"{k} = {v}" for k, v in CLASS_NAMES.items()) + ".", "",
+    ]
+    return "\n".join(lines + _data_section(g) + _provenance_section(g))
+
+
+def write_report(results_dir: Path, split: str, figures: bool = True) -> list[Path]:
+    """Write runs.csv, summary.csv, summary.md (and REPORT.md with figures) for one split."""
+    from benchmark.narrative import write_full_report
+
+    g = read_grid(results_dir, split)
     split_dir = Path(results_dir) / split
-    manifest, runs, errors = load_runs(split_dir)
-    summary = summarise(runs, manifest["models"], manifest["resamplers"])
     paths = [split_dir / "runs.csv", split_dir / "summary.csv", split_dir / "summary.md"]
-    write_text(paths[0], runs.to_csv(index=False, float_format="%.6f"))
-    write_text(paths[1], summary.to_csv(index=False, float_format="%.6f"))
-    write_text(paths[2], _markdown(manifest, summary, errors, split))
+    write_text(paths[0], g.runs.to_csv(index=False, float_format="%.6f"))
+    write_text(paths[1], g.summary.to_csv(index=False, float_format="%.6f"))
+    write_text(paths[2], summary_markdown(g))
+    if g.comparisons is not None:
+        paths.append(split_dir / "significance.csv")
+        write_text(paths[-1], g.comparisons.to_csv(index=False, float_format="%.6f"))
+    if figures and len(g.runs):
+        paths += write_full_report(g, split_dir)
     return paths

@@ -5,6 +5,7 @@ Layout under ``<results>/<split>/``:
   its presence means "done", so a rerun skips it (``overwrite`` forces it);
 - ``runs/.../test_predictions.npy`` — the predicted class of every test beat (for paired tests);
 - ``runs/.../error.json`` — a failed run's reason; the grid goes on and the run is retried next time;
+- ``test_labels.npy`` — the true class of every test beat, in the order of the predictions;
 - ``grid.json`` — the last grid run here (its runs, settings and provenance), read by the report.
 
 The resampled training part is computed once per (resampler, seed, data), kept in memory for every
@@ -28,6 +29,7 @@ from benchmark.records import default_cache_dir
 from benchmark.storage import atomic_write, write_json
 
 PREDICTIONS = "test_predictions.npy"  # int8 class per test beat, in test-part order
+TEST_LABELS = "test_labels.npy"  # the true classes of the test part, once per split directory
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ def run_grid(grid: Grid, split: Split, results_dir: Path, cache_dir: Path | None
         "class_counts": {name: dict(zip(CLASSES, part.class_counts().tolist()))
                          for name, part in (("train", data.train), ("validation", data.val), ("test", data.test))},
     })
+    atomic_write(split_dir / TEST_LABELS, lambda f: np.save(f, data.test.y.astype(np.int8)), binary=True)
     pending = [s for s in specs if overwrite or not (runs_dir / s.run_id / "metrics.json").exists()]
     outcome.skipped = [s.run_id for s in specs if s not in pending]
     log(f"grid {grid.name} on the {grid.data.split} split: {len(specs)} runs, {len(outcome.skipped)} already "

@@ -34,6 +34,8 @@ def test_tiny_grid_end_to_end_then_report(tiny_db, tmp_path, capsys):
     before = (tmp_path / "r/intra/summary.md").read_bytes()
     assert main(["report", "--results-dir", str(tmp_path / "r")]) == 0
     assert (tmp_path / "r/intra/summary.md").read_bytes() == before
+    overview = (tmp_path / "r/README.md").read_text()
+    assert "| model   | resampler   | intra macro F1   |" in overview and "[`intra`](intra/REPORT.md)" in overview
 
 
 def test_report_without_runs_fails_clearly(tmp_path, capsys):

@@ -38,6 +38,7 @@ def test_grid_writes_runs_and_a_rerun_trains_nothing(split, tmp_path):
     assert len(set(counts.values())) == 1, "random oversampling balanced the training part"
     predictions = np.load(next((tmp_path / "results/intra/runs").glob("mlp__random*/test_predictions.npy")))
     assert predictions.dtype == np.int8 and len(predictions) == len(split.test)
+    assert np.array_equal(np.load(tmp_path / "results/intra/test_labels.npy"), split.test.y)
     assert np.array_equal(np.bincount(predictions, minlength=5), np.sum(metrics["test"]["confusion_matrix"], axis=0))
     again, _ = run(GRID, split, tmp_path)
     assert again.done == [] and len(again.skipped) == 4
@@ -87,4 +88,35 @@ def test_report_is_rebuilt_byte_identically_from_saved_runs(split, tmp_path):
     runs = pd.read_csv(paths[0])
     assert set(runs.columns) >= {"macro_f1", "recall_N", "recall_Q", "seed", "train_seconds"}
     md = paths[2].read_text()
-    assert "one seed: no spread can be given" in md and "| mlp " in md
+    assert "one seed: no spread or interval can be given" in md and "| mlp " in md
+
+
+def test_report_with_figures_and_seed_count_edge_cases(split, tmp_path):
+    from dataclasses import replace
+
+    import pandas as pd
+
+    two_seeds = replace(GRID, models=("mlp",), seeds=(0, 1))
+    run(two_seeds, split, tmp_path)
+    paths = write_report(tmp_path / "results", "intra")
+    names = {p.name for p in paths}
+    assert {"REPORT.md", "significance.csv", "macro_f1_heatmap.png", "confusion_best.png",
+            "validation_curves.png", "recall_by_resampler.png", "cost_vs_macro_f1.png"} <= names
+    for p in paths:
+        assert p.stat().st_size > 0
+        if p.suffix == ".png":
+            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
+    summary = pd.read_csv(tmp_path / "results/intra/summary.csv")
+    assert (summary.n_seeds == 2).all() and summary.macro_f1_ci_low.notna().all()
+    assert (summary.macro_f1_ci_low <= summary.macro_f1_mean).all()
+    report = (tmp_path / "results/intra/REPORT.md").read_text()
+    assert "mean ± sample std over seeds (seeds 0, 1)" in report and "![macro F1 heatmap]" in report
+    significance = pd.read_csv(tmp_path / "results/intra/significance.csv")
+    assert significance.n_seeds.tolist() == [2] and significance.family.tolist() == ["resampler vs none"]
+
+    one_seed = replace(GRID, models=("mlp",))
+    run(one_seed, split, tmp_path)
+    write_report(tmp_path / "results", "intra")
+    summary = pd.read_csv(tmp_path / "results/intra/summary.csv")
+    assert summary.macro_f1_ci_low.isna().all()
+    assert "n/a (1 seed)" in (tmp_path / "results/intra/REPORT.md").read_text()

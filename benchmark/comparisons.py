@@ -1,0 +1,50 @@
+"""Which cells the report tests against which, and the verdicts (pure; no I/O).
+
+Two families, adjusted together with Holm-Bonferroni:
+- for each model, every resampler against ``none`` (does resampling help this model?);
+- for each resampler, the best model (by mean macro F1) against every other model.
+Each comparison is a paired bootstrap over the shared test beats, paired by seed
+(:func:`benchmark.stats.paired_bootstrap`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from benchmark.stats import holm, paired_bootstrap
+
+ALPHA = 0.05
+
+
+def _cell(runs: pd.DataFrame, model: str, resampler: str) -> pd.DataFrame:
+    return runs[(runs.model == model) & (runs.resampler == resampler)].sort_values("seed")
+
+
+def compare_cells(runs: pd.DataFrame, summary: pd.DataFrame, predictions: dict[str, np.ndarray],
+                  y_true: np.ndarray, models, resamplers, n_boot: int = 2000) -> pd.DataFrame:
+    """One row per comparison: cells A and B, the macro-F1 difference A − B, its bootstrap 95%
+    interval, raw and Holm-adjusted p-values, and the verdict ('gain', 'loss' or 'no evidence')."""
+    pairs = []
+    if "none" in resamplers:
+        pairs += [("resampler vs none", (m, r), (m, "none")) for m in models for r in resamplers if r != "none"]
+    for r in resamplers:
+        cells = summary[summary.resampler == r]
+        if len(cells) > 1:
+            best = cells.sort_values("macro_f1_mean", ascending=False).iloc[0].model
+            pairs += [("best model vs other", (best, r), (m, r)) for m in cells.model if m != best]
+    rows = []
+    for family, a, b in pairs:
+        cell_a, cell_b = _cell(runs, *a), _cell(runs, *b)
+        seeds = sorted(set(cell_a.seed) & set(cell_b.seed))
+        if not seeds:
+            continue
+        pick = lambda cell: [predictions[i] for i in cell[cell.seed.isin(seeds)].run_id]  # noqa: E731
+        result = paired_bootstrap(y_true, pick(cell_a), pick(cell_b), n_boot=n_boot)
+        rows.append({"family": family, "model_a": a[0], "resampler_a": a[1], "model_b": b[0],
+                     "resampler_b": b[1], **result})
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["p_holm"] = holm(table.p_value)
+        table["verdict"] = np.where(table.p_holm >= ALPHA, "no evidence",
+                                    np.where(table.difference > 0, "gain", "loss"))
+    return table

@@ -1,0 +1,144 @@
+"""Report figures (matplotlib, PNG) drawn from saved runs; no training, no data access."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.beats import CLASSES
+
+DPI = 120
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "svg.hashsalt": "ecg",
+                         "figure.constrained_layout.use": True})
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # no version stamp, so rebuilt figures are identical; 'tight' keeps titles and labels inside
+    fig.savefig(path, dpi=DPI, metadata={"Software": None}, bbox_inches="tight", pad_inches=0.1)
+    _pyplot().close(fig)
+    return path
+
+
+def heatmap(summary: pd.DataFrame, models, resamplers, path: Path, title: str) -> Path:
+    plt = _pyplot()
+    grid = np.full((len(models), len(resamplers)), np.nan)
+    for _, r in summary.iterrows():
+        grid[models.index(r.model), resamplers.index(r.resampler)] = r.macro_f1_mean
+    fig, ax = plt.subplots(figsize=(1.3 * len(resamplers) + 2, 0.6 * len(models) + 1.6))
+    vmin = float(np.nanmin(grid)) if np.isfinite(grid).any() else 0.0
+    im = ax.imshow(grid, cmap="viridis", vmin=vmin, vmax=1)
+    for i in range(len(models)):
+        for j in range(len(resamplers)):
+            text = "failed" if np.isnan(grid[i, j]) else f"{grid[i, j]:.3f}"
+            # viridis is dark below ~60% of its range: white text there, black above
+            light = np.isnan(grid[i, j]) or (grid[i, j] - vmin) < 0.6 * (1 - vmin)
+            ax.text(j, i, text, ha="center", va="center", color="white" if light else "black")
+    ax.set_xticks(range(len(resamplers)), resamplers)
+    ax.set_yticks(range(len(models)), models)
+    ax.set_xlabel("resampler")
+    ax.set_ylabel("model")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, label="test macro F1 (mean over seeds)")
+    return _save(fig, path)
+
+
+def recall_bars(summary: pd.DataFrame, models, resamplers, path: Path) -> Path:
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.2), sharey=True, squeeze=False)
+    width = 0.8 / len(resamplers)
+    colours = plt.get_cmap("tab10")
+    for ax, model in zip(axes[0], models):
+        for k, resampler in enumerate(resamplers):
+            cell = summary[(summary.model == model) & (summary.resampler == resampler)]
+            if not len(cell):
+                continue
+            c = cell.iloc[0]
+            means = [c[f"recall_{x}_mean"] for x in CLASSES]
+            stds = [c[f"recall_{x}_std"] for x in CLASSES]
+            ax.bar(np.arange(len(CLASSES)) + (k - (len(resamplers) - 1) / 2) * width, means, width,
+                   yerr=None if np.isnan(stds).all() else stds, label=resampler if model == models[0] else None,
+                   color=colours(k), capsize=1.5)
+        ax.set_xticks(range(len(CLASSES)), CLASSES)
+        ax.set_title(model)
+        ax.set_xlabel("class")
+        ax.set_ylim(0, 1.05)
+    axes[0][0].set_ylabel("test recall")
+    fig.legend(title="resampler", loc="outside right center", fontsize=7)
+    return _save(fig, path)
+
+
+def confusion_matrices(best: dict[str, tuple[str, np.ndarray]], path: Path) -> Path:
+    """``best``: model -> (resampler, confusion matrix summed over seeds)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(best), figsize=(3.1 * len(best), 3.6), squeeze=False)
+    for ax, (model, (resampler, cm)) in zip(axes[0], best.items()):
+        cm = np.asarray(cm, dtype=float)
+        rates = np.divide(cm, cm.sum(axis=1, keepdims=True), out=np.zeros_like(cm), where=cm.sum(axis=1, keepdims=True) > 0)
+        ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+        for i in range(len(CLASSES)):
+            for j in range(len(CLASSES)):
+                ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=7,
+                        color="white" if rates[i, j] > 0.5 else "black")
+        ax.set_xticks(range(len(CLASSES)), CLASSES)
+        ax.set_yticks(range(len(CLASSES)), CLASSES)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        ax.set_title(f"{model} × {resampler}")
+    return _save(fig, path)
+
+
+def validation_curves(histories: dict[tuple[str, str], list[list[dict]]], models, resamplers, path: Path) -> Path:
+    """``histories``: (model, resampler) -> one history per seed."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.0), sharey=True, squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for ax, model in zip(axes[0], models):
+        for k, resampler in enumerate(resamplers):
+            for s, history in enumerate(histories.get((model, resampler), [])):
+                ax.plot([h["step"] for h in history], [h["val_macro_f1"] for h in history], color=colours(k),
+                        marker=".", lw=1, label=resampler if s == 0 else None)
+        ax.set_title(model)
+        ax.set_xlabel("optimizer step")
+    axes[0][0].set_ylabel("validation macro F1")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, title="resampler", loc="outside right center", fontsize=7)
+    return _save(fig, path)
+
+
+def cost_vs_f1(runs: pd.DataFrame, models, resamplers, path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    markers = dict(zip(models, "osD^v<>p"))
+    colours = plt.get_cmap("tab10")
+    for k, resampler in enumerate(resamplers):
+        for model in models:
+            cell = runs[(runs.model == model) & (runs.resampler == resampler)]
+            if len(cell):
+                ax.scatter(cell.resample_seconds + cell.train_seconds, cell.macro_f1, marker=markers[model],
+                           color=colours(k), s=28)
+    for k, resampler in enumerate(resamplers):
+        ax.scatter([], [], color=colours(k), label=resampler)
+    for model in models:
+        ax.scatter([], [], marker=markers[model], color="grey", label=model)
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_xscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.set_xlabel("resampling + training wall time per run (s, log scale)")
+    ax.set_ylabel("test macro F1")
+    fig.legend(fontsize=7, loc="outside right center")
+    return _save(fig, path)
