@@ -18,7 +18,7 @@ def _log(msg: str = "", file=None) -> None:
 def build_parser() -> argparse.ArgumentParser:
     grid_costs = ("grids: smoke = 4 models × 5 resamplers × 1 seed on a stratified subset, tiny budget "
                   "(~2 min on 2 CPU cores); quick = the 20 cells × 1 seed on the full data, 2,000 steps "
-                  "(~1 h); full = 20 cells × 5 seeds, 10,000 steps (days on 2 CPU cores; use a GPU)")
+                  "(~1 h); full = 20 cells × 5 seeds, 10,000 steps (~15-24 h on 2 CPU cores)")
     p = argparse.ArgumentParser(
         prog="run_benchmark.py",
         description="Benchmark class-imbalance handling (resamplers) × heartbeat classifiers on MIT-BIH.",
