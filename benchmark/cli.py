@@ -54,12 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _splits(args, default: list[str]) -> list[str]:
     if args.split == "all":
-        return [s for s in SPLITS if s != "kaggle" or args.kaggle_dir]
+        return _buildable_splits(args)
     return [args.split] if args.split else default
 
 
+def _buildable_splits(args) -> list[str]:
+    """Every split this invocation can build: kaggle only when its CSV directory is given."""
+    return [s for s in SPLITS if s != "kaggle" or args.kaggle_dir]
+
+
 def cmd_data(args) -> int:
-    for name in _splits(args, [s for s in SPLITS if s != "kaggle" or args.kaggle_dir]):
+    for name in _splits(args, _buildable_splits(args)):
         split = load_split(name, args.data_dir, args.kaggle_dir, _cache(args), args.refresh, log=_log)
         print(f"\n## {name} split\n\n{split.source}\n\n{histogram_table(split)}")
     return 0

@@ -53,8 +53,8 @@ def _reading(g) -> list[str]:
 
 
 def write_full_report(g, split_dir: Path) -> list[Path]:
-    from benchmark.report import MARK_LEGEND, _data_section, _macro_table, _provenance_section, _recall_table, \
-        _significance_table, _spread_words
+    from benchmark.report import MARK_LEGEND, data_section, macro_table, provenance_section, recall_table, \
+        significance_table, spread_words
 
     fig_dir = split_dir / "figures"
     runs = g.runs
@@ -78,10 +78,10 @@ def write_full_report(g, split_dir: Path) -> list[Path]:
     rel = lambda p: p.relative_to(split_dir).as_posix()  # noqa: E731
     text = [
         f"# Report: `{g.split}` split, grid `{g.manifest['grid']}`", "",
-        f"{len(runs)} runs: {len(g.models)} models × {len(g.resamplers)} resamplers, {_spread_words(g)}. "
+        f"{len(runs)} runs: {len(g.models)} models × {len(g.resamplers)} resamplers, {spread_words(g)}. "
         "All numbers are on the test part, which is the same for every run.", "",
         "## Reading", "", *_reading(g), "",
-        "## Macro F1", "", f"![macro F1 heatmap]({rel(paths[0])})", "", _macro_table(g), "",
+        "## Macro F1", "", f"![macro F1 heatmap]({rel(paths[0])})", "", macro_table(g), "",
         "**Bold**: best resampler per model. " + (MARK_LEGEND if g.comparisons is not None else ""), "",
         "## Is the difference real?", "",
         "Paired bootstrap over the test beats (2,000 resamples; the same beats for both cells and every "
@@ -89,8 +89,8 @@ def write_full_report(g, split_dir: Path) -> list[Path]:
         "comparisons below together. Two families: every resampler against none for each model, and for "
         "each resampler its best model against the others. Average ranks and a critical-difference diagram "
         "(Demšar 2006) are not drawn yet.", "",
-        _significance_table(g), "",
-        "## Per-class recall", "", f"![recall by resampler]({rel(paths[1])})", "", _recall_table(g), "",
+        significance_table(g), "",
+        "## Per-class recall", "", f"![recall by resampler]({rel(paths[1])})", "", recall_table(g), "",
         "Error bars: sample std over seeds (none with one seed). 95% CI: Student-t interval of the mean over seeds.", "",
         "## Confusion matrices of each model's best cell", "", f"![confusion matrices]({rel(paths[2])})", "",
         "Counts summed over seeds; shading is the row-normalised rate (recall on the diagonal).", "",
@@ -105,7 +105,7 @@ def write_full_report(g, split_dir: Path) -> list[Path]:
         text += [f"This grid used a reduced budget ({g.manifest['train']['steps']} steps); the `full` grid "
                  "(10,000 steps, 5 seeds) is the benchmark proper.", ""]
     report = split_dir / "REPORT.md"
-    write_text(report, "\n".join(text + _data_section(g) + _provenance_section(g)))
+    write_text(report, "\n".join(text + data_section(g) + provenance_section(g)))
     return paths + [report]
 
 

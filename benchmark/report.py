@@ -147,7 +147,7 @@ def _marks(g: SavedGrid) -> dict[tuple[str, str], str]:
             for r in vs_none.itertuples()}
 
 
-def _macro_table(g: SavedGrid) -> str:
+def macro_table(g: SavedGrid) -> str:
     from tabulate import tabulate
 
     marks, table = _marks(g), []
@@ -164,7 +164,7 @@ def _macro_table(g: SavedGrid) -> str:
     return tabulate(table, headers=["model", *g.resamplers], tablefmt="github", disable_numparse=True)
 
 
-def _recall_table(g: SavedGrid) -> str:
+def recall_table(g: SavedGrid) -> str:
     from tabulate import tabulate
 
     rows = []
@@ -177,7 +177,7 @@ def _recall_table(g: SavedGrid) -> str:
                     tablefmt="github", disable_numparse=True)
 
 
-def _significance_table(g: SavedGrid) -> str:
+def significance_table(g: SavedGrid) -> str:
     from tabulate import tabulate
 
     if g.comparisons is None:
@@ -189,7 +189,7 @@ def _significance_table(g: SavedGrid) -> str:
                                    "verdict"], tablefmt="github", disable_numparse=True)
 
 
-def _data_section(g: SavedGrid) -> list[str]:
+def data_section(g: SavedGrid) -> list[str]:
     from tabulate import tabulate
 
     counts = g.manifest.get("class_counts", {})
@@ -201,7 +201,7 @@ def _data_section(g: SavedGrid) -> list[str]:
                      headers=["part", *CLASSES, "total"], tablefmt="github", intfmt=","), ""]
 
 
-def _provenance_section(g: SavedGrid) -> list[str]:
+def provenance_section(g: SavedGrid) -> list[str]:
     prov = g.manifest.get("provenance", {})
     mach = prov.get("machine", {})
     versions = ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items())
@@ -226,7 +226,7 @@ def _provenance_section(g: SavedGrid) -> list[str]:
     ]
 
 
-def _spread_words(g: SavedGrid) -> str:
+def spread_words(g: SavedGrid) -> str:
     seeds = g.manifest["seeds"]
     what = "mean ± sample std over seeds" if len(seeds) > 1 else "one seed: no spread or interval can be given"
     return f"{what} (seeds {', '.join(map(str, seeds))})"
@@ -240,13 +240,13 @@ def summary_markdown(g: SavedGrid) -> str:
     lines = [
         f"# Benchmark results: `{g.split}` split, grid `{g.manifest['grid']}`", "",
         "Test-set macro F1 (primary metric) and per-class recall for every model × resampler, "
-        f"{_spread_words(g)}. **Bold**: the best resampler for that model by mean macro F1. "
+        f"{spread_words(g)}. **Bold**: the best resampler for that model by mean macro F1. "
         + (MARK_LEGEND + " " if g.comparisons is not None else "")
         + "Resampling touches the training part only; validation and test parts are the same for every run.",
-        "", "## Macro F1", "", _macro_table(g), "", "## Per-class recall", "", _recall_table(g), "",
+        "", "## Macro F1", "", macro_table(g), "", "## Per-class recall", "", recall_table(g), "",
         "Classes (AAMI EC57): " + "; ".join(f"{k} = {v}" for k, v in CLASS_NAMES.items()) + ".", "",
     ]
-    return "\n".join(lines + _data_section(g) + _provenance_section(g))
+    return "\n".join(lines + data_section(g) + provenance_section(g))
 
 
 def write_report(results_dir: Path, split: str, figures: bool = True) -> list[Path]:
