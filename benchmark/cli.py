@@ -3,16 +3,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from benchmark.config import ALL_MODELS, ALL_RESAMPLERS, GRIDS, customise
 from benchmark.data import SPLITS, histogram_table, load_split
 from benchmark.errors import DataError
-
-
-def _log(msg: str = "", file=None) -> None:
-    print(msg, file=file or sys.stderr, flush=True)
+from benchmark.records import stderr_log as _log
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import numpy as np
 
 from benchmark.beats import CLASSES, BeatSet, BuildParams, build_record_beats, concat
 from benchmark.errors import DataError
-from benchmark.records import RecordSource, default_cache_dir, locate_records
+from benchmark.records import RecordSource, default_cache_dir, locate_records, stderr_log
 from benchmark.storage import atomic_write
 
 SPLIT_SEED = 20180501  # fixed: the test (and validation) part is the same for every run
@@ -92,8 +91,7 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
     return arrays if _arrays_digest(arrays) == checksum else None
 
 
-def build_beats(source: RecordSource, params: BuildParams = BuildParams(), workers: int = 2,
-                log=print) -> BeatSet:
+def build_beats(source: RecordSource, params: BuildParams = BuildParams(), workers: int = 2) -> BeatSet:
     """Build the beat set from every record (records are read in parallel threads)."""
     paths = [source.directory / r for r in source.records]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -102,7 +100,7 @@ def build_beats(source: RecordSource, params: BuildParams = BuildParams(), worke
 
 
 def load_beats(source: RecordSource, params: BuildParams = BuildParams(), cache_dir: Path | None = None,
-               log=print) -> tuple[BeatSet, str, bool]:
+               log=stderr_log) -> tuple[BeatSet, str, bool]:
     """The beat set, from the cache when a valid entry exists; returns (beats, key, from_cache)."""
     key = beat_set_key(source, params)
     path = (cache_dir or default_cache_dir()) / "beats" / f"beats-{key}.npz"
@@ -110,11 +108,11 @@ def load_beats(source: RecordSource, params: BuildParams = BuildParams(), cache_
     if arrays is not None:
         return BeatSet(arrays["x"], arrays["y"], arrays["record"], arrays["sample"]), key, True
     if path.exists():
-        log(f"{path}: cache entry is corrupt; rebuilding it", file=sys.stderr)
-    log(f"building beats from {len(source.records)} records in {source.directory} ...", file=sys.stderr)
+        log(f"{path}: cache entry is corrupt; rebuilding it")
+    log(f"building beats from {len(source.records)} records in {source.directory} ...")
     start = time.perf_counter()
-    beats = build_beats(source, params, log=log)
-    log(f"built {len(beats)} beats in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    beats = build_beats(source, params)
+    log(f"built {len(beats)} beats in {time.perf_counter() - start:.1f} s")
     save_arrays(path, {"x": beats.x, "y": beats.y, "record": beats.record.astype("U8"),
                        "sample": beats.sample})
     return beats, key, False
@@ -195,7 +193,7 @@ def kaggle_split(kaggle_dir: Path, val_fraction: float = VAL_FRACTION, seed: int
 
 
 def load_split(name: str = "intra", data_dir=None, kaggle_dir=None, cache_dir: Path | None = None,
-               refresh: bool = False, params: BuildParams = BuildParams(), log=print) -> Split:
+               refresh: bool = False, params: BuildParams = BuildParams(), log=stderr_log) -> Split:
     """The named split, built from the records (or the Kaggle CSVs) and cached."""
     if name not in SPLITS:
         raise ValueError(f"unknown split {name!r}; known splits: {', '.join(SPLITS)}")

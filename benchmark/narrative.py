@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from benchmark import figures
-from benchmark.beats import CLASSES
 from benchmark.storage import write_text
 
 CAVEATS = {

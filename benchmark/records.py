@@ -46,6 +46,11 @@ class RecordSource:
         return f"{len(self.records)} mitdb records in {self.directory} (from {self.origin}; {check})"
 
 
+def stderr_log(msg: str = "") -> None:
+    """The default progress logger of the data manager, runner and CLI: one line on stderr."""
+    print(msg, file=sys.stderr, flush=True)
+
+
 def default_cache_dir() -> Path:
     """Per-user cache: ``$ECG_BENCH_CACHE``, else ``$XDG_CACHE_HOME/ecg-oversampling-bench``."""
     if os.environ.get("ECG_BENCH_CACHE"):
@@ -63,7 +68,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None, cache_dir: Path | None 
 
 
 def locate_records(data_dir=None, cache_dir: Path | None = None, refresh: bool = False,
-                   log=print) -> RecordSource:
+                   log=stderr_log) -> RecordSource:
     """Return the verified record directory, downloading the records first where they are missing."""
     directory, origin = resolve_data_dir(data_dir, cache_dir)
     if refresh or not _has_any_record(directory):
@@ -140,7 +145,7 @@ def _fetch(url: str, dest: Path, timeout: float = 60.0) -> None:
     os.replace(tmp, dest)
 
 
-def download_mitdb(directory: Path, base_url: str | None = None, log=print) -> None:
+def download_mitdb(directory: Path, base_url: str | None = None, log=stderr_log) -> None:
     """Download the records into ``directory`` through a staging folder, verifying every file."""
     base_url = base_url or os.environ.get("MITDB_URL") or PHYSIONET_URL
     if not base_url.endswith("/"):
@@ -162,7 +167,7 @@ def download_mitdb(directory: Path, base_url: str | None = None, log=print) -> N
     manifest = read_manifest(staging / MANIFEST)
     records = record_list(staging)
     names = [r + s for r in records for s in RECORD_SUFFIXES]
-    log(f"downloading {len(names)} mitdb files from {base_url} into {directory}", file=sys.stderr)
+    log(f"downloading {len(names)} mitdb files from {base_url} into {directory}")
     total = 0
     for i, name in enumerate(names, 1):
         dest = staging / name
@@ -180,7 +185,7 @@ def download_mitdb(directory: Path, base_url: str | None = None, log=print) -> N
                 raise DataError(f"{base_url}{name}: checksum mismatch after download; rerun to retry")
         total += dest.stat().st_size
         if i % 12 == 0 or i == len(names):
-            log(f"  {i}/{len(names)} files, {total / 1e6:.1f} MB", file=sys.stderr)
+            log(f"  {i}/{len(names)} files, {total / 1e6:.1f} MB")
     directory.mkdir(parents=True, exist_ok=True)
     for name in names + ["RECORDS"]:
         os.replace(staging / name, directory / name)

@@ -13,7 +13,6 @@ model of the grid, and cached on disk for later invocations.
 """
 from __future__ import annotations
 
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ import numpy as np
 from benchmark.beats import CLASSES, BeatSet
 from benchmark.config import Grid, config_hash
 from benchmark.data import SPLIT_SEED, Split, load_arrays, save_arrays, stratified_subset
-from benchmark.records import default_cache_dir
+from benchmark.records import default_cache_dir, stderr_log
 from benchmark.storage import atomic_write, write_json
 
 PREDICTIONS = "test_predictions.npy"  # int8 class per test beat, in test-part order
@@ -114,7 +113,7 @@ def run_grid(grid: Grid, split: Split, results_dir: Path, cache_dir: Path | None
     from benchmark.trainer import train_and_evaluate
     from resampling import ResamplingError
 
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    log = log or stderr_log
     data = prepare_data(split, grid)
     specs = run_specs(grid, data)
     split_dir = Path(results_dir) / grid.data.split

@@ -23,7 +23,7 @@ def test_data_command_prints_histograms_and_source(tiny_db, tmp_path, capsys):
     assert "3 mitdb records in" in out and "| validation |" in out
 
 
-def test_tiny_grid_end_to_end_then_report(tiny_db, tmp_path, capsys):
+def test_tiny_grid_end_to_end_then_report(tiny_db, tmp_path):
     args = ["--grid", "smoke", "--models", "mlp", "--resamplers", "none", "random", "--steps", "4",
             "--eval-every", "2", "--data-dir", str(tiny_db), "--cache-dir", str(tmp_path / "c"),
             "--results-dir", str(tmp_path / "r")]
