@@ -141,3 +141,21 @@ def cost_vs_f1(runs: pd.DataFrame, models, resamplers, path: Path) -> Path:
     ax.set_ylabel("test macro F1")
     fig.legend(fontsize=7, loc="outside right center")
     return _save(fig, path)
+
+
+def critical_difference(analysis, path: Path, title: str) -> Path:
+    """Demšar's critical-difference diagram of a :class:`benchmark.ranks.RankAnalysis` whose omnibus
+    test is significant: average ranks on the axis (1 = best, at the right), treatments whose ranks
+    differ by no more than the critical difference joined by a bar."""
+    if not analysis.significant:
+        raise ValueError(f"no critical-difference diagram for the {analysis.treatment}s: "
+                         f"{analysis.reason or f'omnibus p = {analysis.p_value:.4f} >= {analysis.alpha}'}")
+    plt = _pyplot()
+    from autorank import plot_stats
+
+    result = analysis.result
+    labelled = result.rankdf.rename(index=lambda name: f"{name} ({result.rankdf.meanrank[name]:.2f})")
+    ax = plot_stats(result._replace(rankdf=labelled), width=6)
+    ax.figure.set_layout_engine("none")  # autorank places its one axes by hand
+    ax.set_title(title, pad=2)
+    return _save(ax.figure, path)

@@ -50,6 +50,47 @@ def _reading(g) -> list[str]:
     return lines
 
 
+def _ranks_section(g, paths: list[Path], split_dir: Path) -> list[str]:
+    """Average ranks and critical-difference diagrams; each diagram drawn is appended to ``paths``.
+    A diagram the data no longer support is deleted, so no stale one is left beside the report."""
+    from importlib.metadata import version
+
+    from benchmark.ranks import MIN_BLOCKS
+    from benchmark.report import rank_lines
+
+    lines = [
+        "## Average ranks (Demšar 2006)", "",
+        f"Computed with autorank {version('autorank')}. Within each block the treatments are ranked by test "
+        "macro F1 (1 = highest); Friedman's test asks whether they all rank alike, and only when it says no "
+        "does Nemenyi's post-hoc test call two treatments different, when their average ranks differ by more "
+        "than the critical difference CD. The nonparametric tests are forced: autorank would otherwise choose "
+        "ANOVA from normality tests that a handful of blocks cannot support. A block needs a run of every "
+        f"treatment, and the Friedman test needs at least {MIN_BLOCKS} blocks.", "",
+    ]
+    caveats = ["every block is scored on the same test beats, so a significant result speaks for this test "
+               "set across models, resamplers and seeds, not across data sets as in Demšar's setting"]
+    if len(g.manifest["seeds"]) > 1:
+        caveats.append("blocks that differ only in the seed share a model (or resampler), so they are not "
+                       "independent and the p-values are somewhat optimistic")
+    if any(a.computed and a.n_blocks < 10 for a in g.ranks.values()):
+        caveats.append("with fewer than about 10 blocks the χ² approximation of Friedman's test is rough")
+    lines += ["Caveats: " + "; ".join(caveats) + ".", ""]
+    for a in g.ranks.values():
+        path = split_dir / "figures" / f"critical_difference_{a.treatment}s.png"
+        lines += [f"### {a.treatment.capitalize()}s", "", *rank_lines(a), ""]
+        if a.significant:
+            title = (f"{g.split} split: {a.treatment}s ranked by test macro F1 (1 = best)\n"
+                     f"within {a.n_blocks} {a.block} blocks; Friedman p = {a.p_value:.4f}\n"
+                     f"bars: no significant difference (ranks at most CD = {a.cd:.2f} apart; "
+                     f"Nemenyi, α = {a.alpha})")
+            paths.append(figures.critical_difference(a, path, title))
+            lines += [f"![critical-difference diagram of the {a.treatment}s]"
+                      f"({path.relative_to(split_dir).as_posix()})", ""]
+        else:
+            path.unlink(missing_ok=True)
+    return lines
+
+
 def write_full_report(g, split_dir: Path) -> list[Path]:
     from benchmark.report import MARK_LEGEND, data_section, macro_table, provenance_section, recall_table, \
         significance_table, spread_words
@@ -73,6 +114,7 @@ def write_full_report(g, split_dir: Path) -> list[Path]:
         figures.validation_curves(histories, g.models, g.resamplers, fig_dir / "validation_curves.png"),
         figures.cost_vs_f1(runs, g.models, g.resamplers, fig_dir / "cost_vs_macro_f1.png"),
     ]
+    ranks = _ranks_section(g, paths, split_dir)
     rel = lambda p: p.relative_to(split_dir).as_posix()  # noqa: E731
     text = [
         f"# Report: `{g.split}` split, grid `{g.manifest['grid']}`", "",
@@ -85,9 +127,10 @@ def write_full_report(g, split_dir: Path) -> list[Path]:
         "Paired bootstrap over the test beats (2,000 resamples; the same beats for both cells and every "
         "seed, the macro-F1 gap averaged over seeds), p-values adjusted with Holm-Bonferroni over all "
         "comparisons below together. Two families: every resampler against none for each model, and for "
-        "each resampler its best model against the others. Average ranks and a critical-difference diagram "
-        "(Demšar 2006) are not drawn yet.", "",
+        "each resampler its best model against the others. The next section ranks resamplers and models "
+        "over all cells.", "",
         significance_table(g), "",
+        *ranks,
         "## Per-class recall", "", f"![recall by resampler]({rel(paths[1])})", "", recall_table(g), "",
         "Error bars: sample std over seeds (none with one seed). 95% CI: Student-t interval of the mean over seeds.", "",
         "## Confusion matrices of each model's best cell", "", f"![confusion matrices]({rel(paths[2])})", "",

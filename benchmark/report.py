@@ -16,6 +16,7 @@ import pandas as pd
 
 from benchmark.beats import CLASSES
 from benchmark.provenance import git_commit
+from benchmark.ranks import RankAnalysis, rank_analyses
 from benchmark.stats import t_interval
 from benchmark.storage import write_text
 
@@ -99,6 +100,7 @@ class SavedGrid:
     summary: pd.DataFrame
     comparisons: pd.DataFrame | None
     no_comparisons: str  # why there are no paired tests, when there are none
+    ranks: dict[str, RankAnalysis]  # average ranks of the resamplers and of the models
 
     @property
     def models(self) -> list[str]:
@@ -135,7 +137,8 @@ def read_grid(results_dir: Path, split: str, n_boot: int = 2000, compare: bool =
         predictions = {r: np.load(split_dir / "runs" / r / PREDICTIONS) for r in runs.run_id}
         comparisons = compare_cells(runs, summary, predictions, y_true, manifest["models"],
                                     manifest["resamplers"], n_boot=n_boot)
-    return SavedGrid(split, manifest, runs, errors, metrics, summary, comparisons, why)
+    ranks = rank_analyses(runs, manifest["models"], manifest["resamplers"])
+    return SavedGrid(split, manifest, runs, errors, metrics, summary, comparisons, why, ranks)
 
 
 def _marks(g: SavedGrid) -> dict[tuple[str, str], str]:
@@ -187,6 +190,36 @@ def significance_table(g: SavedGrid) -> str:
             for r in g.comparisons.itertuples()]
     return tabulate(rows, headers=["cell A", "cell B", "macro F1 A − B", "95% bootstrap CI", "p", "p (Holm)",
                                    "verdict"], tablefmt="github", disable_numparse=True)
+
+
+def rank_lines(a: RankAnalysis) -> list[str]:
+    """One analysis of :mod:`benchmark.ranks` in words, and its table of average ranks."""
+    from tabulate import tabulate
+
+    what = f"{a.treatment.capitalize()}s ranked by test macro F1 within each {a.block} block"
+    if not a.computed:
+        return [f"{what}: not computed, {a.reason}."]
+    dropped = f", {a.n_incomplete} more dropped for a missing run" if a.n_incomplete else ""
+    words = (f"{what} ({a.n_blocks} blocks{dropped}; rank 1 = highest, ties share the mean rank). "
+             f"{a.test} (α = {a.alpha}): ")
+    if a.significant:
+        pairs = ", ".join(f"{x} > {y}" for x, y in a.different_pairs()) or "none"
+        words += (f"Friedman p = {a.p_value:.4f}, so the {a.treatment}s do not all rank alike; critical "
+                  f"difference CD = {a.cd:.2f}. Pairs whose average ranks differ by more than CD (better "
+                  f"first): {pairs}.")
+    else:
+        words += (f"Friedman p = {a.p_value:.4f} ≥ {a.alpha}: no evidence that the {a.treatment}s rank "
+                  f"differently, so no post-hoc test and no diagram (Demšar 2006).")
+    table = tabulate([[name, f"{rank:.2f}"] for name, rank in a.mean_ranks.items()],
+                     headers=[a.treatment, "average rank"], tablefmt="github", disable_numparse=True)
+    return [words, "", table]
+
+
+def ranks_section(g: SavedGrid) -> list[str]:
+    lines = []
+    for a in g.ranks.values():
+        lines += rank_lines(a) + [""]
+    return lines
 
 
 def data_section(g: SavedGrid) -> list[str]:
@@ -243,7 +276,8 @@ def summary_markdown(g: SavedGrid) -> str:
         f"{spread_words(g)}. **Bold**: the best resampler for that model by mean macro F1. "
         + (MARK_LEGEND + " " if g.comparisons is not None else "")
         + "Resampling touches the training part only; validation and test parts are the same for every run.",
-        "", "## Macro F1", "", macro_table(g), "", "## Per-class recall", "", recall_table(g), "",
+        "", "## Macro F1", "", macro_table(g), "", "## Average ranks", "", *ranks_section(g),
+        "## Per-class recall", "", recall_table(g), "",
         "Classes (AAMI EC57): " + "; ".join(f"{k} = {v}" for k, v in CLASS_NAMES.items()) + ".", "",
     ]
     return "\n".join(lines + data_section(g) + provenance_section(g))
