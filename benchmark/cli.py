@@ -42,10 +42,28 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--cache-dir", help="cache for downloads, built beats and resampled sets "
                                            "(else $ECG_BENCH_CACHE, else ~/.cache/ecg-oversampling-bench)")
     where.add_argument("--results-dir", default="results", help="where runs and tables are written")
+    execution = p.add_argument_group("where runs execute")
+    execution.add_argument("--executor", choices=["local", "ray"], default="local",
+                           help="local: one run at a time in this process; ray: every run a Ray task, in "
+                                'parallel (needs the extra: pip install -e ".[ray]")')
+    execution.add_argument("--ray-address", help="Ray cluster to run on: auto (the cluster of this node) or "
+                                                 "ray://HEAD:10001; none: start a local Ray instance")
+    execution.add_argument("--ray-workers", type=_positive, help="CPUs of the local Ray instance; none: all "
+                                                                 "of this machine's")
+    execution.add_argument("--threads", type=_positive,
+                           help="TensorFlow threads per run, with either executor (a run's numbers depend "
+                                "on it, so the same seed gives the same bits only with the same count); "
+                                "default: this machine's cores")
     p.add_argument("--refresh", action="store_true", help="download the records again")
     p.add_argument("--overwrite", action="store_true", help="rerun runs that are already done")
     p.add_argument("--verbose", action="store_true", help="print every validation check")
     return p
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _splits(args, default: list[str]) -> list[str]:
@@ -90,6 +108,19 @@ def _write_overview(results: Path) -> None:
 
 
 def cmd_run(args) -> int:
+    from benchmark.runner import RayExecutor, import_ray, thread_env
+
+    args.threads = args.threads or len(os.sched_getaffinity(0))
+    os.environ.update(thread_env(args.threads))  # before TensorFlow starts in this process
+    executor = None
+    if args.executor == "ray":
+        try:
+            import_ray()  # fail before loading any data when the extra is missing
+        except ImportError as exc:
+            _log(f"error: {exc}")
+            return 2
+        executor = RayExecutor(args.ray_address, args.ray_workers, args.threads)
+
     from benchmark.provenance import provenance
     from benchmark.report import write_report
     from benchmark.runner import run_grid
@@ -101,7 +132,7 @@ def cmd_run(args) -> int:
         raise SystemExit("--split all is for `data` and `report`; run one split at a time")
     split = load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args), args.refresh, log=_log)
     outcome = run_grid(grid, split, Path(args.results_dir), _cache(args), args.overwrite,
-                       provenance=provenance(), verbose=args.verbose)
+                       provenance=provenance(), verbose=args.verbose, executor=executor)
     for path in write_report(Path(args.results_dir), grid.data.split):
         _log(f"wrote {path}")
     _write_overview(Path(args.results_dir))
@@ -119,7 +150,12 @@ def _cache(args) -> Path | None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.executor != "ray" and (args.ray_address or args.ray_workers):
+        parser.error("--ray-address and --ray-workers go with --executor ray")
+    if args.ray_address and args.ray_workers:
+        parser.error("--ray-workers sizes a local Ray instance; a cluster at --ray-address has its own CPUs")
     try:
         return {"run": cmd_run, "data": cmd_data, "report": cmd_report}[args.command](args)
     except DataError as exc:

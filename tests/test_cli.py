@@ -1,5 +1,6 @@
 """The command line as a user runs it: help, data histograms, a tiny grid, clear errors."""
 import socket
+import sys
 
 import pytest
 
@@ -12,7 +13,7 @@ def test_help_documents_the_grids_and_flags(capsys):
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--grid", "--models", "--resamplers", "--seeds", "--split", "--steps", "--data-dir",
-                 "--results-dir", "--overwrite", "smoke", "quick", "full"):
+                 "--results-dir", "--overwrite", "--executor", "--ray-address", "--threads", "smoke", "quick", "full"):
         assert flag in text
 
 
@@ -50,3 +51,15 @@ def test_offline_without_records_exits_2_with_advice(tmp_path, monkeypatch, caps
     monkeypatch.setenv("MITDB_URL", f"http://127.0.0.1:{port}/")
     assert main(["data", "--data-dir", str(tmp_path / "none"), "--cache-dir", str(tmp_path / "c")]) == 2
     assert "MITDB_DIR" in capsys.readouterr().err
+
+
+def test_ray_executor_without_ray_says_how_to_install_before_loading_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    assert main(["--executor", "ray", "--data-dir", str(tmp_path / "none"), "--cache-dir", str(tmp_path)]) == 2
+    assert 'pip install -e ".[ray]"' in capsys.readouterr().err
+
+
+def test_ray_options_need_the_ray_executor(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--ray-address", "auto"])
+    assert exit_.value.code == 2 and "--executor ray" in capsys.readouterr().err
