@@ -28,7 +28,8 @@ _MARGIN = 1e-5  # absolute slack on distance bounds, far above the float64 round
 
 def kneighbors(x: np.ndarray, k: int, bound_dims: int = 16, cluster_size: int = 256,
                seed: int = 0, workers: int | None = None) -> np.ndarray:
-    """Indices (n, k) of the k nearest points of x to each point of x, itself included (first)."""
+    """Indices (n, k) of the k nearest points of x to each point of x, itself included: first, unless
+    an exact duplicate of it has a lower index (equal distances are ordered by index)."""
     n = len(x)
     if not 1 <= k <= n:
         raise ValueError(f"k must be between 1 and the number of points ({n}), got {k}")
