@@ -108,7 +108,7 @@ def _write_overview(results: Path) -> None:
 
 
 def cmd_run(args) -> int:
-    from benchmark.runner import RayExecutor, import_ray, thread_env
+    from benchmark.executors import RayExecutor, import_ray, thread_env
 
     args.threads = args.threads or len(os.sched_getaffinity(0))
     os.environ.update(thread_env(args.threads))  # before TensorFlow starts in this process

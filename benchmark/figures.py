@@ -150,7 +150,7 @@ def critical_difference(analysis, path: Path, title: str) -> Path:
     if not analysis.significant:
         raise ValueError(f"no critical-difference diagram for the {analysis.treatment}s: "
                          f"{analysis.reason or f'omnibus p = {analysis.p_value:.4f} >= {analysis.alpha}'}")
-    plt = _pyplot()
+    _pyplot()  # selects the non-interactive backend before autorank imports pyplot
     from autorank import plot_stats
 
     result = analysis.result

@@ -8,19 +8,14 @@ Layout under ``<results>/<split>/``:
 - ``test_labels.npy`` — the true class of every test beat, in the order of the predictions;
 - ``grid.json`` — the last grid run here (its runs, settings and provenance), read by the report.
 
-The driver (this process) plans the grid and writes every result; an executor does the work of each
-run. In process (the default), runs train one at a time, and the resampled training part is computed
-once per (resampler, seed, data) and kept in memory for every model that shares it. On Ray, every
-resampling and every run is a task; the driver writes each result as it comes back, so workers need no
-shared file system. Either way resampled training parts are cached on disk for later invocations, and
-the run store is the same, so a grid started by one executor is resumed by the other.
+The driver (this process) plans the grid and writes every result; an executor (``benchmark.executors``)
+does the work of each run: in process, one at a time (the default), or as Ray tasks. Either way
+resampled training parts are cached on disk for later invocations, and the run store is the same, so a
+grid started by one executor is resumed by the other.
 """
 from __future__ import annotations
 
-import os
-import re
 import time
-import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.beats import CLASSES, BeatSet
-from benchmark.config import Grid, TrainConfig, config_hash
+from benchmark.config import Grid, config_hash
 from benchmark.data import SPLIT_SEED, Split, load_arrays, save_arrays, stratified_subset
+from benchmark.executors import LocalExecutor, RayExecutor, Resampled, resample_training_part, resampled_message
 from benchmark.records import default_cache_dir, stderr_log
 from benchmark.storage import atomic_write, write_json
 
@@ -86,37 +82,6 @@ class GridOutcome:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class Resampled:
-    """A resampled training part, shaped (n, length, 1), and the seconds its resampling took."""
-
-    x: np.ndarray
-    y: np.ndarray
-    seconds: float
-    cached: bool = False
-
-    def info(self) -> dict:
-        counts = np.bincount(self.y, minlength=len(CLASSES)).tolist()
-        return {"seconds": self.seconds, "cached": self.cached, "train_class_counts": dict(zip(CLASSES, counts))}
-
-
-# The work of a grid, the same whichever executor does it: plain functions of arrays, no file I/O.
-
-def resample_training_part(train_x: np.ndarray, train_y: np.ndarray, resampler: str, seed: int) -> Resampled:
-    from resampling import resample
-
-    start = time.perf_counter()
-    x, y = resample(resampler, train_x, train_y, seed)
-    return Resampled(x, y, time.perf_counter() - start)
-
-
-def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int, log=None) -> dict:
-    """Train and evaluate one fresh ``model`` on a resampled training part; see ``train_and_evaluate``."""
-    from benchmark.trainer import train_and_evaluate
-
-    return train_and_evaluate(model, part.x, part.y, *held_out, cfg, seed, log=log)
-
-
 class ResampleCache:
     """Resampled training parts on disk, keyed by (data, resampler, seed, imbalanced-learn version)."""
 
@@ -143,13 +108,9 @@ class ResampleCache:
         if part is None:
             log(f"  resampling the training part with {resampler} (seed {seed}) ...")
             part = resample_training_part(data.train.x[..., None], data.train.y, resampler, seed)
-            log(_resampled_message(resampler, data, part))
+            log(resampled_message(resampler, len(data.train.y), part))
             self.save(data, resampler, seed, part)
         return part
-
-
-def _resampled_message(resampler: str, data: GridData, part: Resampled) -> str:
-    return f"  {resampler}: {len(data.train.y)} → {len(part.y)} beats in {part.seconds:.1f} s"
 
 
 def _fmt(seconds: float) -> str:
@@ -207,47 +168,23 @@ class RunRecorder:
                    {**spec.__dict__, "run_id": spec.run_id, "error": reason, "traceback": trace})
 
 
-@dataclass(frozen=True)
-class RayExecutor:
-    """Run every resampling and every run as a Ray task, each with ``threads`` CPUs and threads."""
-
-    address: str | None = None  # a running cluster ("auto", "ray://head:10001"); None: start a local instance
-    workers: int | None = None  # CPUs of the local instance; None: all of this machine's
-    threads: int = 1
-
-
-def thread_env(threads: int) -> dict[str, str]:
-    """TensorFlow's thread counts, read when it starts in a process.
-
-    They change a run's numbers (TensorFlow splits its sums by thread), so both executors train with
-    the same count and the same seed gives the same bits whichever ran it.
-    """
-    return {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads)}
-
-
-def import_ray():
-    try:
-        import ray
-    except ImportError as exc:
-        raise ImportError('--executor ray needs Ray, an optional extra: pip install -e ".[ray]"') from exc
-    return ray
-
-
 def run_grid(grid: Grid, split: Split, results_dir: Path, cache_dir: Path | None = None,
              overwrite: bool = False, provenance: dict | None = None, log=None,
-             verbose: bool = False, executor: RayExecutor | None = None) -> GridOutcome:
+             verbose: bool = False, executor: LocalExecutor | RayExecutor | None = None) -> GridOutcome:
     """Train and evaluate every cell of ``grid`` not already done; returns what happened.
 
-    ``executor``: None trains in this process, with its own thread settings (the CLI sets them from
-    ``--threads`` before TensorFlow starts); a :class:`RayExecutor` runs the cells as Ray tasks.
+    ``executor``: None (a :class:`LocalExecutor`) trains in this process, with its own thread settings
+    (the CLI sets them from ``--threads`` before TensorFlow starts); a :class:`RayExecutor` runs the
+    cells as Ray tasks.
     """
     log = log or stderr_log
+    executor = executor or LocalExecutor()
     data = prepare_data(split, grid)
     specs = run_specs(grid, data)
     split_dir = Path(results_dir) / grid.data.split
     runs_dir = split_dir / "runs"
     cache = ResampleCache(Path(cache_dir) if cache_dir else default_cache_dir())
-    provenance = {**(provenance or {}), "executor": _describe(executor)}
+    provenance = {**(provenance or {}), "executor": executor.describe()}
     write_json(split_dir / "grid.json", {
         "grid": grid.name, "models": list(grid.models), "resamplers": list(grid.resamplers),
         "seeds": list(grid.seeds), "train": grid.train.as_dict(), "data": grid.data.as_dict(),
@@ -262,105 +199,10 @@ def run_grid(grid: Grid, split: Split, results_dir: Path, cache_dir: Path | None
     recorder.outcome.skipped = [s.run_id for s in specs if s not in pending]
     log(f"grid {grid.name} on the {grid.data.split} split: {len(specs)} runs, {len(recorder.outcome.skipped)} "
         f"already done, {len(pending)} to run; results in {split_dir}")
-    if executor is None:
-        _run_in_process(pending, data, grid, cache, recorder, log, verbose)
-    elif pending:
-        _run_on_ray(pending, data, grid, cache, recorder, executor, log, verbose)
+    executor.run(pending, data, grid, cache, recorder, log, verbose)
     outcome = recorder.outcome
     log(f"grid finished in {_fmt(time.perf_counter() - recorder.start)}: {len(outcome.done)} trained, "
         f"{len(outcome.skipped)} skipped, {len(outcome.failed)} failed")
     return outcome
 
 
-def _describe(executor: RayExecutor | None) -> dict:
-    if executor is None:
-        threads = os.environ.get("TF_NUM_INTRAOP_THREADS")
-        return {"name": "local", "threads": int(threads) if threads else "TensorFlow's default"}
-    return {"name": "ray", "address": executor.address or "local instance", "threads": executor.threads}
-
-
-def _run_in_process(pending: list[RunSpec], data: GridData, grid: Grid, cache: ResampleCache,
-                    recorder: RunRecorder, log, verbose: bool) -> None:
-    from resampling import ResamplingError
-
-    held_out = data.held_out()
-    resampled: dict = {}
-    for spec in pending:
-        recorder.starting(spec)
-        group = (spec.resampler, spec.seed)
-        try:
-            if group not in resampled:
-                resampled.clear()  # keep one resampled set in memory at a time
-                try:
-                    resampled[group] = cache.get(data, spec.resampler, spec.seed, log)
-                except ResamplingError as exc:
-                    resampled[group] = exc
-            if isinstance(resampled[group], Exception):
-                raise resampled[group]
-            result = train_run(spec.model, resampled[group], held_out, grid.train, spec.seed,
-                               log=log if verbose else None)
-        except Exception as exc:  # a failed run is recorded and the grid goes on
-            recorder.failed(spec, exc, traceback.format_exc(limit=5))
-            continue
-        recorder.succeeded(spec, resampled[group].info(), result)
-
-
-def _run_on_ray(pending: list[RunSpec], data: GridData, grid: Grid, cache: ResampleCache,
-                recorder: RunRecorder, executor: RayExecutor, log, verbose: bool) -> None:
-    """One task per uncached (resampler, seed), one per run depending on it; results written as they come."""
-    ray = import_ray()
-    from ray.exceptions import RayError
-
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(**({"address": executor.address} if executor.address else
-                    {"num_cpus": executor.workers, "include_dashboard": False}))
-    try:
-        # BLAS/OpenMP threads change no numbers, but tasks share the cores, so they are limited too
-        env = {**thread_env(executor.threads), "OMP_NUM_THREADS": str(executor.threads),
-               "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-        options = {"num_cpus": executor.threads, "runtime_env": {"env_vars": env}}
-        resample_task = ray.remote(resample_training_part).options(**options)
-        train_task = ray.remote(train_run).options(**options)
-
-        parts, infos, resampling = {}, {}, {}  # group -> ref of its part, its info, its unfinished task
-        train_x, train_y = ray.put(data.train.x[..., None]), ray.put(data.train.y)
-        for group in dict.fromkeys((s.resampler, s.seed) for s in pending):
-            cached = cache.load(data, *group)
-            if cached is not None:  # used without a task
-                parts[group], infos[group] = ray.put(cached), cached.info()
-            else:
-                log(f"  resampling the training part with {group[0]} (seed {group[1]}) as a Ray task")
-                parts[group] = resampling[group] = resample_task.remote(train_x, train_y, *group)
-        held_out = ray.put(data.held_out())
-        runs = {train_task.remote(s.model, parts[(s.resampler, s.seed)], held_out, grid.train, s.seed,
-                                  stderr_log if verbose else None): s for s in pending}
-        del parts  # the runs hold their part, which the object store frees when they have finished
-        log(f"on Ray: {len(resampling)} resampling and {len(runs)} training tasks, {executor.threads} "
-            f"thread(s) each, on {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
-
-        while resampling or runs:
-            [ref], _ = ray.wait([*resampling.values(), *runs], num_returns=1)
-            spec = runs.pop(ref, None)
-            group = (spec.resampler, spec.seed) if spec else next(g for g, r in resampling.items() if r == ref)
-            if group in resampling:  # finished before its runs, whatever order ray.wait reports them in
-                try:
-                    part = ray.get(resampling.pop(group))
-                    cache.save(data, *group, part)
-                    log(_resampled_message(group[0], data, part))
-                    infos[group] = part.info()
-                except RayError:
-                    pass  # its runs fail with the same error, and record it
-            if spec is None:
-                continue
-            recorder.arrived(spec)
-            try:
-                result = ray.get(ref)
-            except RayError as exc:  # a failed run is recorded and the grid goes on
-                cause = getattr(exc, "cause", None) or exc  # what the task raised, as in process
-                recorder.failed(spec, cause, re.sub(r"\x1b\[[0-9;]*m", "", str(exc)))  # its remote traceback
-                continue
-            recorder.succeeded(spec, infos[group], result)
-    finally:
-        if started_here:
-            ray.shutdown()

@@ -1,0 +1,191 @@
+"""Who does the work of a grid: in this process, one run at a time, or as Ray tasks.
+
+The work itself is two plain functions of arrays with no file I/O (``resample_training_part`` and
+``train_run``), so any executor can ship them. The driver (``benchmark.runner``) plans the grid and
+writes every result through its recorder; an executor only decides where and when each piece runs.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+import traceback
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from benchmark.beats import CLASSES
+from benchmark.config import Grid, TrainConfig
+from benchmark.records import stderr_log
+
+if TYPE_CHECKING:
+    from benchmark.runner import GridData, ResampleCache, RunRecorder, RunSpec
+
+
+@dataclass
+class Resampled:
+    """A resampled training part, shaped (n, length, 1), and the seconds its resampling took."""
+
+    x: np.ndarray
+    y: np.ndarray
+    seconds: float
+    cached: bool = False
+
+    def info(self) -> dict:
+        counts = np.bincount(self.y, minlength=len(CLASSES)).tolist()
+        return {"seconds": self.seconds, "cached": self.cached, "train_class_counts": dict(zip(CLASSES, counts))}
+
+
+def resample_training_part(train_x: np.ndarray, train_y: np.ndarray, resampler: str, seed: int) -> Resampled:
+    from resampling import resample
+
+    start = time.perf_counter()
+    x, y = resample(resampler, train_x, train_y, seed)
+    return Resampled(x, y, time.perf_counter() - start)
+
+
+def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int, log=None) -> dict:
+    """Train and evaluate one fresh ``model`` on a resampled training part; see ``train_and_evaluate``."""
+    from benchmark.trainer import train_and_evaluate
+
+    return train_and_evaluate(model, part.x, part.y, *held_out, cfg, seed, log=log)
+
+
+def resampled_message(resampler: str, n_in: int, part: Resampled) -> str:
+    return f"  {resampler}: {n_in} → {len(part.y)} beats in {part.seconds:.1f} s"
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """TensorFlow's thread counts, read when it starts in a process.
+
+    They change a run's numbers (TensorFlow splits its sums by thread), so both executors train with
+    the same count and the same seed gives the same bits whichever ran it.
+    """
+    return {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads)}
+
+
+@dataclass(frozen=True)
+class LocalExecutor:
+    """Runs train one at a time in this process, with the thread settings it started TensorFlow with.
+
+    The resampled training part is computed once per (resampler, seed) and kept in memory for every
+    model that shares it (runs are planned in that order).
+    """
+
+    def describe(self) -> dict:
+        threads = os.environ.get("TF_NUM_INTRAOP_THREADS")
+        return {"name": "local", "threads": int(threads) if threads else "TensorFlow's default"}
+
+    def run(self, pending: list[RunSpec], data: GridData, grid: Grid, cache: ResampleCache,
+            recorder: RunRecorder, log, verbose: bool) -> None:
+        from resampling import ResamplingError
+
+        held_out = data.held_out()
+        resampled: dict = {}
+        for spec in pending:
+            recorder.starting(spec)
+            group = (spec.resampler, spec.seed)
+            try:
+                if group not in resampled:
+                    resampled.clear()  # keep one resampled set in memory at a time
+                    try:
+                        resampled[group] = cache.get(data, spec.resampler, spec.seed, log)
+                    except ResamplingError as exc:
+                        resampled[group] = exc
+                if isinstance(resampled[group], Exception):
+                    raise resampled[group]
+                result = train_run(spec.model, resampled[group], held_out, grid.train, spec.seed,
+                                   log=log if verbose else None)
+            except Exception as exc:  # a failed run is recorded and the grid goes on
+                recorder.failed(spec, exc, traceback.format_exc(limit=5))
+                continue
+            recorder.succeeded(spec, resampled[group].info(), result)
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError('--executor ray needs Ray, an optional extra: pip install -e ".[ray]"') from exc
+    return ray
+
+
+@dataclass(frozen=True)
+class RayExecutor:
+    """Every resampling and every run as a Ray task, each with ``threads`` CPUs and threads.
+
+    One task per uncached (resampler, seed), one per run depending on it; the driver writes each result
+    as it comes back, so workers need no shared file system.
+    """
+
+    address: str | None = None  # a running cluster ("auto", "ray://head:10001"); None: start a local instance
+    workers: int | None = None  # CPUs of the local instance; None: all of this machine's
+    threads: int = 1
+
+    def describe(self) -> dict:
+        return {"name": "ray", "address": self.address or "local instance", "threads": self.threads}
+
+    def run(self, pending: list[RunSpec], data: GridData, grid: Grid, cache: ResampleCache,
+            recorder: RunRecorder, log, verbose: bool) -> None:
+        if not pending:
+            return
+        ray = import_ray()
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(**({"address": self.address} if self.address else
+                        {"num_cpus": self.workers, "include_dashboard": False}))
+        try:
+            self._run(ray, pending, data, grid, cache, recorder, log, verbose)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _run(self, ray, pending, data, grid, cache, recorder, log, verbose) -> None:
+        from ray.exceptions import RayError
+
+        # BLAS/OpenMP threads change no numbers, but tasks share the cores, so they are limited too
+        env = {**thread_env(self.threads), "OMP_NUM_THREADS": str(self.threads),
+               "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        options = {"num_cpus": self.threads, "runtime_env": {"env_vars": env}}
+        resample_task = ray.remote(resample_training_part).options(**options)
+        train_task = ray.remote(train_run).options(**options)
+
+        parts, infos, resampling = {}, {}, {}  # group -> ref of its part, its info, its unfinished task
+        train_x, train_y = ray.put(data.train.x[..., None]), ray.put(data.train.y)
+        for group in dict.fromkeys((s.resampler, s.seed) for s in pending):
+            cached = cache.load(data, *group)
+            if cached is not None:  # used without a task
+                parts[group], infos[group] = ray.put(cached), cached.info()
+            else:
+                log(f"  resampling the training part with {group[0]} (seed {group[1]}) as a Ray task")
+                parts[group] = resampling[group] = resample_task.remote(train_x, train_y, *group)
+        held_out = ray.put(data.held_out())
+        runs = {train_task.remote(s.model, parts[(s.resampler, s.seed)], held_out, grid.train, s.seed,
+                                  stderr_log if verbose else None): s for s in pending}
+        del parts  # the runs hold their part, which the object store frees when they have finished
+        log(f"on Ray: {len(resampling)} resampling and {len(runs)} training tasks, {self.threads} "
+            f"thread(s) each, on {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
+
+        while resampling or runs:
+            [ref], _ = ray.wait([*resampling.values(), *runs], num_returns=1)
+            spec = runs.pop(ref, None)
+            group = (spec.resampler, spec.seed) if spec else next(g for g, r in resampling.items() if r == ref)
+            if group in resampling:  # finished before its runs, whatever order ray.wait reports them in
+                try:
+                    part = ray.get(resampling.pop(group))
+                    cache.save(data, *group, part)
+                    log(resampled_message(group[0], len(data.train.y), part))
+                    infos[group] = part.info()
+                except RayError:
+                    pass  # its runs fail with the same error, and record it
+            if spec is None:
+                continue
+            recorder.arrived(spec)
+            try:
+                result = ray.get(ref)
+            except RayError as exc:  # a failed run is recorded and the grid goes on
+                cause = getattr(exc, "cause", None) or exc  # what the task raised, as in process
+                recorder.failed(spec, cause, re.sub(r"\x1b\[[0-9;]*m", "", str(exc)))  # its remote traceback
+                continue
+            recorder.succeeded(spec, infos[group], result)
