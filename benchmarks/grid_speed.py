@@ -8,10 +8,12 @@
    (time, peak memory, and whether the outputs are byte-identical);
 4. training throughput of every model (samples/s, achieved FLOP/s as a fraction of the peak) for
    two batch sizes, with and without XLA compilation;
-5. a fixed small grid run by this harness and by a *naive harness* written the usual way (resample
-   separately for every model with imbalanced-learn, ``model.fit`` on NumPy arrays for a fixed number
-   of epochs over the resampled set): wall time and mean macro F1 of both;
-6. the projected wall time of ``--grid quick`` and ``--grid full`` from these figures.
+5. a fixed small grid on the full intra split, run by this harness (the ``quick`` grid's training
+   budget) and by a *naive harness* written the usual way (resample separately for every model with
+   imbalanced-learn, ``model.fit`` on NumPy arrays for whole epochs over the resampled set, here one,
+   its cheapest setting): wall time and macro F1 of both, cell by cell;
+6. the projected wall time of ``--grid quick`` and ``--grid full`` from these figures, for this harness
+   and for the naive one.
 
 Every stage runs in a fresh process, so its peak memory (max RSS) is its own. ``--quick`` shrinks
 stages 3-5 (a training subset instead of the full part) to check the script itself in minutes.
@@ -33,10 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-SUBSET = (20_000, 4_000, 8_000)  # the naive-vs-harness grid: stratified train/validation/test sizes
-SMALL_GRID = dict(models=("mlp", "cnn"), resamplers=("none", "smote", "smote_enn"))
-NAIVE_EPOCHS = 3
-HARNESS_STEPS = 600
+SUBSET = (20_000, 4_000, 8_000)  # --quick: stratified train/validation/test sizes of every stage
+# Stage 5: the cheapest and the dearest resampler, for the cheapest model and a convolutional one.
+SMALL_GRID = {"models": ("mlp", "cnn"), "resamplers": ("none", "smote_enn")}
+NAIVE_EPOCHS = 1  # the naive harness's cheapest setting: each further epoch only adds to its time
 
 
 def isolated(fn, *args):
@@ -51,10 +53,11 @@ def _with_peak(fn, *args):
 
 
 def load(data_dir, cache, subset=None):
-    from benchmark.config import DataConfig, GRIDS
+    from dataclasses import replace
+
+    from benchmark.config import GRIDS, DataConfig
     from benchmark.data import load_split
     from benchmark.runner import prepare_data
-    from dataclasses import replace
 
     split = load_split("intra", data_dir, cache_dir=Path(cache), log=lambda *a: None)
     return prepare_data(split, replace(GRIDS["quick"], data=DataConfig(subset=subset)))
@@ -144,28 +147,34 @@ def training_throughput(data_dir, cache, model_name, batch_size, jit, steps) -> 
             "val_predict_s": predict_s, "n_val": len(data.val.y)}
 
 
-def harness_grid(data_dir, cache_root, steps) -> dict:
+def harness_grid(data_dir, cache_root, subset, steps) -> dict:
+    """SMALL_GRID through ``run_grid`` with the quick grid's budget (or ``steps``), from a cold resample cache."""
     import json
-
-    from benchmark.config import DataConfig, GRIDS, customise
-    from benchmark.data import load_split
-    from benchmark.runner import run_grid
     from dataclasses import replace
 
+    from benchmark.config import GRIDS, DataConfig, customise
+    from benchmark.data import load_split
+    from benchmark.runner import run_grid
+
     with tempfile.TemporaryDirectory() as work:
-        grid = customise(GRIDS["quick"], seeds=[0], steps=steps, eval_every=steps // 4, patience=2,
-                         **SMALL_GRID)
-        grid = replace(grid, data=DataConfig(subset=SUBSET))
+        grid = customise(GRIDS["quick"], seeds=[0], **SMALL_GRID)
+        if steps:
+            grid = customise(grid, steps=steps, eval_every=steps // 4, patience=2)
+        grid = replace(grid, data=DataConfig(subset=subset))
         start = time.perf_counter()  # a cold resample cache: the harness resamples like the naive one must
         split = load_split("intra", data_dir, cache_dir=Path(cache_root), log=lambda *a: None)
         run_grid(grid, split, Path(work) / "results", cache_dir=Path(work) / "cache", log=lambda *a: None)
         seconds = time.perf_counter() - start
-        f1 = {p.parent.name.split("__seed")[0]: json.loads(p.read_text())["test"]["macro_f1"]
-              for p in (Path(work) / "results" / "intra" / "runs").glob("*/metrics.json")}
-    return {"seconds": seconds, "macro_f1": f1}
+        cells = {}
+        for path in (Path(work) / "results" / "intra" / "runs").glob("*/metrics.json"):
+            m = json.loads(path.read_text())
+            cells[f"{m['model']}__{m['resampler']}"] = {
+                "macro_f1": m["test"]["macro_f1"], "steps": m["steps_trained"],
+                "seconds": m["resampling"]["seconds"] + sum(m["seconds"].values())}
+    return {"seconds": seconds, "cells": cells, "budget": grid.train.as_dict()}
 
 
-def naive_grid(data_dir, cache, epochs) -> dict:
+def naive_grid(data_dir, cache, subset, epochs) -> dict:
     """The usual way: resample per model, materialise, ``model.fit`` for whole epochs, score the test set."""
     import keras
     import numpy as np
@@ -181,17 +190,20 @@ def naive_grid(data_dir, cache, epochs) -> dict:
     samplers = {"none": FunctionSampler, "smote": lambda: SMOTE(random_state=0),
                 "smote_enn": lambda: SMOTEENN(random_state=0)}
     start = time.perf_counter()
-    data = load(data_dir, cache, SUBSET)
-    f1 = {}
+    data = load(data_dir, cache, subset)
+    cells = {}
     for model_name in SMALL_GRID["models"]:
         for name in SMALL_GRID["resamplers"]:
+            cell_start = time.perf_counter()
             xr, yr = samplers[name]().fit_resample(data.train.x, data.train.y)
             keras.utils.set_random_seed(0)
             model = compile_model(build_model(model_name, input_shape=(xr.shape[1], 1)), TrainConfig())
             model.fit(xr[..., None], yr, batch_size=128, epochs=epochs, shuffle=True, verbose=0)
             pred = np.argmax(model.predict(data.test.x[..., None], batch_size=2048, verbose=0), axis=1)
-            f1[f"{model_name}__{name}"] = macro_f1(data.test.y, pred)
-    return {"seconds": time.perf_counter() - start, "macro_f1": f1}
+            cells[f"{model_name}__{name}"] = {"macro_f1": macro_f1(data.test.y, pred),
+                                              "steps": int(model.optimizer.iterations),
+                                              "seconds": time.perf_counter() - cell_start}
+    return {"seconds": time.perf_counter() - start, "cells": cells}
 
 
 def main() -> None:
@@ -240,31 +252,46 @@ def main() -> None:
                 if batch == 128 and not jit:
                     step_ms[model_name], predict_s[model_name] = r["step_ms"], r["val_predict_s"]
 
-    print(f"\n5. a fixed small grid ({' × '.join(SMALL_GRID['models'])} models, "
-          f"{', '.join(SMALL_GRID['resamplers'])}; seed 0; stratified subset {SUBSET} of the intra split)")
-    naive, naive_rss = isolated(naive_grid, args.data_dir, cache, 1 if args.quick else NAIVE_EPOCHS)
-    ours_grid, ours_rss = isolated(harness_grid, args.data_dir, cache, 100 if args.quick else HARNESS_STEPS)
-    mean = lambda d: sum(d.values()) / len(d)  # noqa: E731
-    print(f"   naive harness ({NAIVE_EPOCHS} epochs of model.fit per cell, resampling per model): "
-          f"{naive['seconds']:.0f} s, mean macro F1 {mean(naive['macro_f1']):.3f}, peak {naive_rss:,.0f} MiB")
-    print(f"   this harness ({HARNESS_STEPS} steps, early stopping, resampled once per resampler): "
-          f"{ours_grid['seconds']:.0f} s, mean macro F1 {mean(ours_grid['macro_f1']):.3f}, peak {ours_rss:,.0f} MiB")
-    print(f"   → {naive['seconds'] / ours_grid['seconds']:.1f}x faster end to end")
-    for cell in sorted(naive["macro_f1"]):
-        print(f"     {cell:22} naive {naive['macro_f1'][cell]:.3f}   harness {ours_grid['macro_f1'].get(cell, float('nan')):.3f}")
+    where = f"stratified subset {SUBSET} of the intra split" if args.quick else "the full intra split"
+    print(f"\n5. a fixed small grid ({' × '.join(SMALL_GRID['models'])} models × "
+          f"{', '.join(SMALL_GRID['resamplers'])}; seed 0; {where})")
+    naive, naive_rss = isolated(naive_grid, args.data_dir, cache, subset, NAIVE_EPOCHS)
+    harness, harness_rss = isolated(harness_grid, args.data_dir, cache, subset, 100 if args.quick else None)
+    mean = lambda run: sum(c["macro_f1"] for c in run["cells"].values()) / len(run["cells"])  # noqa: E731
+    b = harness["budget"]
+    print(f"   naive harness ({NAIVE_EPOCHS} epoch of model.fit per cell, imbalanced-learn resampling per model): "
+          f"{naive['seconds']:.0f} s, mean macro F1 {mean(naive):.3f}, peak {naive_rss:,.0f} MiB")
+    print(f"   this harness ({b['steps']:,} steps, validation every {b['eval_every']}, patience {b['patience']}; "
+          f"resampled once per resampler): {harness['seconds']:.0f} s, mean macro F1 {mean(harness):.3f}, "
+          f"peak {harness_rss:,.0f} MiB")
+    print(f"   → {naive['seconds'] / harness['seconds']:.1f}x faster end to end, macro F1 "
+          f"{mean(harness) - mean(naive):+.3f}")
+    print(f"     {'cell':18}{'naive F1':>9}{'steps':>7}{'seconds':>9}   {'ours F1':>8}{'steps':>7}{'seconds':>9}")
+    for cell in sorted(naive["cells"]):
+        n, o = naive["cells"][cell], harness["cells"][cell]
+        print(f"     {cell:18}{n['macro_f1']:9.3f}{n['steps']:7,}{n['seconds']:9.0f}   "
+              f"{o['macro_f1']:8.3f}{o['steps']:7,}{o['seconds']:9.0f}")
 
-    print("\n6. projected wall time on this machine (upper bounds: no early stopping)")
-    resample_s = sum(times[r]["seconds"] for r in ALL_RESAMPLERS) * (1 if not args.quick else float("nan"))
+    print("\n6. projected wall time on this machine (upper bounds: no early stopping; the naive harness: "
+          f"{NAIVE_EPOCHS} epoch per cell, imbalanced-learn's resampling once per model)")
+    if args.quick:
+        print("   (not with --quick: it needs the full training part's resampling times)")
+        return
+    resample_s = sum(times[r]["seconds"] for r in ALL_RESAMPLERS)
+    naive_resample_s = resample_s - times["smote_enn"]["seconds"] + times["imblearn_smote_enn"]["seconds"]
     for name in ("quick", "full"):
         g = GRIDS[name]
         checks = g.train.steps // g.train.eval_every
         per_seed = sum(len(g.resamplers) * (g.train.steps * step_ms[m] / 1000 + checks * predict_s[m])
                        for m in g.models)
         total = len(g.seeds) * (per_seed + resample_s)
+        naive_per_seed = sum(NAIVE_EPOCHS * -(-times[r]["n_out"] // 128) * step_ms[m] / 1000
+                             for m in g.models for r in g.resamplers) + len(g.models) * naive_resample_s
+        naive_total = len(g.seeds) * naive_per_seed
         print(f"   {name:6} {len(g.models) * len(g.resamplers) * len(g.seeds):4} runs × {g.train.steps:,} steps: "
               f"{total / 3600:5.1f} h (training {len(g.seeds) * per_seed / 3600:.1f} h, resampling "
-              f"{len(g.seeds) * resample_s / 60:.0f} min)")
-
+              f"{len(g.seeds) * resample_s / 60:.0f} min); naive harness {naive_total / 3600:.1f} h "
+              f"(resampling {len(g.seeds) * len(g.models) * naive_resample_s / 3600:.1f} h)")
 
 if __name__ == "__main__":
     main()
