@@ -150,6 +150,11 @@ def write_full_report(g, split_dir: Path) -> list[Path]:
     return paths + [report]
 
 
+def _machine(manifest: dict) -> str:
+    m = manifest.get("provenance", {}).get("machine")
+    return f"{m['cpu']}, {m['cores']} cores" if m else "an unrecorded machine"
+
+
 def write_overview(results_dir: Path, splits: list[str]) -> Path | None:
     """results/README.md: macro F1 of every cell on each split, and what is lost from intra to inter."""
     from tabulate import tabulate
@@ -179,11 +184,13 @@ def write_overview(results_dir: Path, splits: list[str]) -> Path | None:
              "`REPORT.md` has the per-class recall, significance tests, figures and provenance.", "",
              *[f"- [`{s}`]({s}/REPORT.md): grid `{g.manifest['grid']}`, seeds "
                f"{', '.join(map(str, g.manifest['seeds']))}, {len(g.runs)} runs, trained at commit "
-               f"`{g.manifest.get('provenance', {}).get('commit', '?')}`" for s, g in grids.items()], "",
+               f"`{g.manifest.get('provenance', {}).get('commit', '?')}` on {_machine(g.manifest)}"
+               for s, g in grids.items()], "",
              tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
     if {"intra", "inter"} <= set(names):
         lines += ["`inter − intra`: what a cell loses when tested on unseen patients instead of unseen beats "
-                  "of seen patients. The two splits may come from different grids or commits; see each report.", ""]
+                  "of seen patients. The two splits may come from different grids, commits or machines (TensorFlow's "
+                  "CPU results differ slightly between CPU models); see each report.", ""]
     path = Path(results_dir) / "README.md"
     write_text(path, "\n".join(lines))
     return path
