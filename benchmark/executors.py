@@ -67,7 +67,7 @@ def thread_env(threads: int) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class LocalExecutor:
-    """Runs train one at a time in this process, with the thread settings it started TensorFlow with.
+    """Trains the runs one at a time in this process, with the thread settings TensorFlow started with.
 
     The resampled training part is computed once per (resampler, seed) and kept in memory for every
     model that shares it (runs are planned in that order).

@@ -39,6 +39,7 @@ SUBSET = (20_000, 4_000, 8_000)  # --quick: stratified train/validation/test siz
 # Stage 5: the cheapest and the dearest resampler, for the cheapest model and a convolutional one.
 SMALL_GRID = {"models": ("mlp", "cnn"), "resamplers": ("none", "smote_enn")}
 NAIVE_EPOCHS = 1  # the naive harness's cheapest setting: each further epoch only adds to its time
+NAIVE_BATCH = 128  # the batch size of the naive harness's model.fit, as in the grids
 
 
 def isolated(fn, *args):
@@ -198,7 +199,7 @@ def naive_grid(data_dir, cache, subset, epochs) -> dict:
             xr, yr = samplers[name]().fit_resample(data.train.x, data.train.y)
             keras.utils.set_random_seed(0)
             model = compile_model(build_model(model_name, input_shape=(xr.shape[1], 1)), TrainConfig())
-            model.fit(xr[..., None], yr, batch_size=128, epochs=epochs, shuffle=True, verbose=0)
+            model.fit(xr[..., None], yr, batch_size=NAIVE_BATCH, epochs=epochs, shuffle=True, verbose=0)
             pred = np.argmax(model.predict(data.test.x[..., None], batch_size=2048, verbose=0), axis=1)
             cells[f"{model_name}__{name}"] = {"macro_f1": macro_f1(data.test.y, pred),
                                               "steps": int(model.optimizer.iterations),
@@ -259,7 +260,8 @@ def main() -> None:
     harness, harness_rss = isolated(harness_grid, args.data_dir, cache, subset, 100 if args.quick else None)
     mean = lambda run: sum(c["macro_f1"] for c in run["cells"].values()) / len(run["cells"])  # noqa: E731
     b = harness["budget"]
-    print(f"   naive harness ({NAIVE_EPOCHS} epoch of model.fit per cell, imbalanced-learn resampling per model): "
+    epochs = f"{NAIVE_EPOCHS} epoch{'s' * (NAIVE_EPOCHS != 1)}"
+    print(f"   naive harness ({epochs} of model.fit per cell, imbalanced-learn resampling per model): "
           f"{naive['seconds']:.0f} s, mean macro F1 {mean(naive):.3f}, peak {naive_rss:,.0f} MiB")
     print(f"   this harness ({b['steps']:,} steps, validation every {b['eval_every']}, patience {b['patience']}; "
           f"resampled once per resampler): {harness['seconds']:.0f} s, mean macro F1 {mean(harness):.3f}, "
@@ -273,7 +275,7 @@ def main() -> None:
               f"{o['macro_f1']:8.3f}{o['steps']:7,}{o['seconds']:9.0f}")
 
     print("\n6. projected wall time on this machine (upper bounds: no early stopping; the naive harness: "
-          f"{NAIVE_EPOCHS} epoch per cell, imbalanced-learn's resampling once per model)")
+          f"{epochs} per cell, imbalanced-learn's resampling once per model)")
     if args.quick:
         print("   (not with --quick: it needs the full training part's resampling times)")
         return
@@ -285,7 +287,7 @@ def main() -> None:
         per_seed = sum(len(g.resamplers) * (g.train.steps * step_ms[m] / 1000 + checks * predict_s[m])
                        for m in g.models)
         total = len(g.seeds) * (per_seed + resample_s)
-        naive_per_seed = sum(NAIVE_EPOCHS * -(-times[r]["n_out"] // 128) * step_ms[m] / 1000
+        naive_per_seed = sum(NAIVE_EPOCHS * -(-times[r]["n_out"] // NAIVE_BATCH) * step_ms[m] / 1000
                              for m in g.models for r in g.resamplers) + len(g.models) * naive_resample_s
         naive_total = len(g.seeds) * naive_per_seed
         print(f"   {name:6} {len(g.models) * len(g.resamplers) * len(g.seeds):4} runs × {g.train.steps:,} steps: "
