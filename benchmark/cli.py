@@ -5,6 +5,7 @@ import argparse
 import os
 from pathlib import Path
 
+from benchmark.compute import JIT_MODES
 from benchmark.config import ALL_MODELS, ALL_RESAMPLERS, GRIDS, customise
 from benchmark.data import SPLITS, histogram_table, load_split
 from benchmark.errors import DataError
@@ -43,9 +44,26 @@ def build_parser() -> argparse.ArgumentParser:
                                            "(else $ECG_BENCH_CACHE, else ~/.cache/ecg-oversampling-bench)")
     where.add_argument("--results-dir", default="results", help="where runs and tables are written")
     execution = p.add_argument_group("where runs execute")
-    execution.add_argument("--executor", choices=["local", "ray"], default="local",
+    execution.add_argument("--executor", choices=["auto", "local", "ray", "packed"], default="auto",
                            help="local: one run at a time in this process; ray: every run a Ray task, in "
-                                'parallel (needs the extra: pip install -e ".[ray]")')
+                                'parallel (needs the extra: pip install -e ".[ray]"); packed: the runs of each '
+                                "model trained --pack-size at a time in one compiled step (JAX backend, made "
+                                "for a GPU); auto: packed on JAX with a GPU, else local")
+    execution.add_argument("--pack-size", type=_positive, default=25,
+                           help="runs per pack with --executor packed (25: every run of a model in the full grid)")
+    execution.add_argument("--pack-processes", type=_positive,
+                           help="packs trained at a time, each in its own process sharing the GPU; default: 4 "
+                                "on a GPU (one per model of the grid), 1 on a CPU")
+    execution.add_argument("--jit", choices=JIT_MODES, default="auto",
+                           help="XLA compilation of the train step; auto: on for JAX, on for TensorFlow on a "
+                                "GPU, off for TensorFlow on CPU (measured slower) and for PyTorch")
+    execution.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
+                           help="deterministic GPU kernels (XLA's deterministic ops, TF_DETERMINISTIC_OPS, "
+                                "torch's deterministic algorithms): the same seed gives the same bits on the "
+                                "same GPU model; no effect on a CPU")
+    execution.add_argument("--resample-workers", type=_positive,
+                           help="processes that compute the resampled training parts before training; "
+                                "default: every core with --executor packed, else 1 (in process)")
     execution.add_argument("--ray-address", help="Ray cluster to run on: auto (the cluster of this node) or "
                                                  "ray://HEAD:10001; none: start a local Ray instance")
     execution.add_argument("--ray-workers", type=_positive, help="CPUs of the local Ray instance; none: all "
@@ -107,19 +125,49 @@ def _write_overview(results: Path) -> None:
         _log(f"wrote {path}")
 
 
+def make_executor(args, device: dict):
+    """The executor ``args`` ask for, with the compile mode resolved for this backend and device."""
+    from benchmark.compute import resolve_jit
+    from benchmark.executors import LocalExecutor, PackedExecutor, RayExecutor
+
+    backend, kind = device["backend"], device["kind"]
+    name = args.executor
+    if name == "auto":
+        name = "packed" if backend == "jax" and kind == "gpu" else "local"
+    if name == "packed":
+        if backend != "jax":
+            raise ValueError(f"--executor packed needs the JAX backend (KERAS_BACKEND=jax), not {backend}")
+        if args.jit == "off":
+            raise ValueError("--executor packed always compiles; drop --jit off")
+        processes = args.pack_processes or (4 if kind == "gpu" else 1)
+        return PackedExecutor(args.pack_size, args.resample_workers or len(os.sched_getaffinity(0)), processes)
+    jit = resolve_jit(args.jit, backend, kind)
+    if name == "ray":
+        return RayExecutor(args.ray_address, args.ray_workers, args.threads, jit)
+    return LocalExecutor(jit, args.resample_workers or 1)
+
+
 def cmd_run(args) -> int:
-    from benchmark.executors import RayExecutor, import_ray, thread_env
+    from benchmark.compute import configure, describe_device
+    from benchmark.executors import import_ray, thread_env
 
     args.threads = args.threads or len(os.sched_getaffinity(0))
     os.environ.update(thread_env(args.threads))  # before TensorFlow starts in this process
-    executor = None
+    configure(args.deterministic)  # before any backend starts
     if args.executor == "ray":
         try:
             import_ray()  # fail before loading any data when the extra is missing
         except ImportError as exc:
             _log(f"error: {exc}")
             return 2
-        executor = RayExecutor(args.ray_address, args.ray_workers, args.threads)
+    device = describe_device(args.deterministic)
+    try:
+        executor = make_executor(args, device)
+    except ValueError as exc:
+        _log(f"error: {exc}")
+        return 2
+    _log(f"Keras backend {device['backend']} on {device.get('gpu', device['kind'])}; executor "
+         f"{executor.describe()}")
 
     from benchmark.provenance import provenance
     from benchmark.report import write_report
@@ -132,7 +180,7 @@ def cmd_run(args) -> int:
         raise SystemExit("--split all is for `data` and `report`; run one split at a time")
     split = load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args), args.refresh, log=_log)
     outcome = run_grid(grid, split, Path(args.results_dir), _cache(args), args.overwrite,
-                       provenance=provenance(), verbose=args.verbose, executor=executor)
+                       provenance={**provenance(), "device": device}, verbose=args.verbose, executor=executor)
     for path in write_report(Path(args.results_dir), grid.data.split):
         _log(f"wrote {path}")
     _write_overview(Path(args.results_dir))

@@ -21,7 +21,6 @@ class TrainConfig:
     learning_rate: float = 1e-3
     lr_decay: float = 0.75  # Kachuee et al.: lr × 0.75 every 10,000 steps
     lr_decay_steps: int = 10_000
-    jit_compile: bool = False  # XLA measured 1.7-4x slower for these models on 2 CPU cores
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -1,4 +1,4 @@
-"""Who does the work of a grid: in this process, one run at a time, or as Ray tasks.
+"""Who does the work of a grid: in this process, one run at a time; as Ray tasks; or packed on a GPU.
 
 The work itself is two plain functions of arrays with no file I/O (``resample_training_part`` and
 ``train_run``), so any executor can ship them. The driver (``benchmark.runner``) plans the grid and
@@ -11,6 +11,7 @@ import re
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -45,11 +46,59 @@ def resample_training_part(train_x: np.ndarray, train_y: np.ndarray, resampler: 
     return Resampled(x, y, time.perf_counter() - start)
 
 
-def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int, log=None) -> dict:
+def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int, log=None,
+              jit_compile: bool = False) -> dict:
     """Train and evaluate one fresh ``model`` on a resampled training part; see ``train_and_evaluate``."""
     from benchmark.trainer import train_and_evaluate
 
-    return train_and_evaluate(model, part.x, part.y, *held_out, cfg, seed, log=log)
+    return train_and_evaluate(model, part.x, part.y, *held_out, cfg, seed, log=log, jit_compile=jit_compile)
+
+
+def _resample_worker(train_x: np.ndarray, train_y: np.ndarray, resampler: str, seed: int, path: str,
+                     threads: int) -> tuple[float, int] | str:
+    """In a worker process: resample and write the cache entry; (seconds, beats), or the error."""
+    from threadpoolctl import threadpool_limits
+
+    from benchmark.data import save_arrays
+    from resampling import ResamplingError
+
+    with threadpool_limits(threads):
+        try:
+            part = resample_training_part(train_x, train_y, resampler, seed)
+        except ResamplingError as exc:
+            return str(exc)
+    save_arrays(Path(path), {"x": part.x, "y": part.y, "seconds": np.array(part.seconds)})
+    return part.seconds, len(part.y)
+
+
+def prefetch_resampled(data: GridData, groups: list[tuple[str, int]], cache: ResampleCache, workers: int,
+                       log) -> None:
+    """Compute the uncached (resampler, seed) groups into the cache, ``workers`` processes at a time.
+
+    Each process gets ``cores // workers`` BLAS threads. A group that fails is left uncached; its runs
+    fail with the same error when they ask the cache for it.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    missing = [g for g in dict.fromkeys(groups) if not cache.path(data, *g).exists()]
+    if workers <= 1 or len(missing) <= 1:
+        return
+    workers = min(workers, len(missing))
+    threads = max(1, len(os.sched_getaffinity(0)) // workers)
+    log(f"resampling {len(missing)} training parts in {workers} processes ({threads} thread(s) each) ...")
+    start = time.perf_counter()
+    train_x, train_y = data.train.x[..., None], data.train.y
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_resample_worker, train_x, train_y, r, s, str(cache.path(data, r, s)), threads):
+                   (r, s) for r, s in missing}
+        for future in as_completed(futures):
+            (resampler, seed), outcome = futures[future], future.result()
+            if isinstance(outcome, str):
+                log(f"  {resampler} (seed {seed}) failed: {outcome}")
+            else:
+                log(f"  {resampler} (seed {seed}): {len(train_y)} → {outcome[1]} beats in {outcome[0]:.1f} s")
+    log(f"resampled in {time.perf_counter() - start:.1f} s")
 
 
 def resampled_message(resampler: str, n_in: int, part: Resampled) -> str:
@@ -70,17 +119,23 @@ class LocalExecutor:
     """Trains the runs one at a time in this process, with the thread settings TensorFlow started with.
 
     The resampled training part is computed once per (resampler, seed) and kept in memory for every
-    model that shares it (runs are planned in that order).
+    model that shares it (runs are planned in that order); with ``resample_workers`` > 1 the uncached
+    parts are first computed in that many processes.
     """
+
+    jit: bool = False
+    resample_workers: int = 1
 
     def describe(self) -> dict:
         threads = os.environ.get("TF_NUM_INTRAOP_THREADS")
-        return {"name": "local", "threads": int(threads) if threads else "TensorFlow's default"}
+        return {"name": "local", "threads": int(threads) if threads else "TensorFlow's default",
+                "jit_compile": self.jit}
 
     def run(self, pending: list[RunSpec], data: GridData, grid: Grid, cache: ResampleCache,
             recorder: RunRecorder, log, verbose: bool) -> None:
         from resampling import ResamplingError
 
+        prefetch_resampled(data, [(s.resampler, s.seed) for s in pending], cache, self.resample_workers, log)
         held_out = data.held_out()
         resampled: dict = {}
         for spec in pending:
@@ -96,7 +151,7 @@ class LocalExecutor:
                 if isinstance(resampled[group], Exception):
                     raise resampled[group]
                 result = train_run(spec.model, resampled[group], held_out, grid.train, spec.seed,
-                                   log=log if verbose else None)
+                                   log=log if verbose else None, jit_compile=self.jit)
             except Exception as exc:  # a failed run is recorded and the grid goes on
                 recorder.failed(spec, exc, traceback.format_exc(limit=5))
                 continue
@@ -122,9 +177,11 @@ class RayExecutor:
     address: str | None = None  # a running cluster ("auto", "ray://head:10001"); None: start a local instance
     workers: int | None = None  # CPUs of the local instance; None: all of this machine's
     threads: int = 1
+    jit: bool = False
 
     def describe(self) -> dict:
-        return {"name": "ray", "address": self.address or "local instance", "threads": self.threads}
+        return {"name": "ray", "address": self.address or "local instance", "threads": self.threads,
+                "jit_compile": self.jit}
 
     def run(self, pending: list[RunSpec], data: GridData, grid: Grid, cache: ResampleCache,
             recorder: RunRecorder, log, verbose: bool) -> None:
@@ -162,7 +219,7 @@ class RayExecutor:
                 parts[group] = resampling[group] = resample_task.remote(train_x, train_y, *group)
         held_out = ray.put(data.held_out())
         runs = {train_task.remote(s.model, parts[(s.resampler, s.seed)], held_out, grid.train, s.seed,
-                                  stderr_log if verbose else None): s for s in pending}
+                                  stderr_log if verbose else None, self.jit): s for s in pending}
         del parts  # the runs hold their part, which the object store frees when they have finished
         log(f"on Ray: {len(resampling)} resampling and {len(runs)} training tasks, {self.threads} "
             f"thread(s) each, on {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
@@ -189,3 +246,121 @@ class RayExecutor:
                 recorder.failed(spec, cause, re.sub(r"\x1b\[[0-9;]*m", "", str(exc)))  # its remote traceback
                 continue
             recorder.succeeded(spec, infos[group], result)
+
+
+def _pack_worker(model: str, members: list[tuple[int, str]], held_out: tuple, cfg: TrainConfig,
+                 verbose: bool) -> tuple[list, list[dict]]:
+    """In a worker process: train one pack from cached parts; (results, info of each member's part)."""
+    from benchmark.data import load_arrays
+    from benchmark.packed import PackMember, train_pack
+
+    loaded: dict[str, Resampled] = {}
+    for _, path in members:
+        if path not in loaded:
+            arrays = load_arrays(Path(path))
+            if arrays is None:
+                raise FileNotFoundError(f"{path}: resampled training part missing or corrupt")
+            loaded[path] = Resampled(arrays["x"], arrays["y"], float(arrays["seconds"]), cached=True)
+    pack = [PackMember(seed, loaded[path].x, loaded[path].y) for seed, path in members]
+    results = train_pack(model, pack, *held_out, cfg, log=stderr_log if verbose else None)
+    return results, [loaded[path].info() for _, path in members]
+
+
+@dataclass(frozen=True)
+class PackedExecutor:
+    """Runs of the same model trained ``pack_size`` at a time in one compiled JAX step (``benchmark.packed``).
+
+    Made for a GPU, where one small model leaves the device mostly idle. Every uncached resampled part
+    is computed first, in ``resample_workers`` processes. Packs then train one after another in this
+    process, or ``processes`` at a time in worker processes sharing the GPU (a pack bound by kernel
+    launches, like the LSTM's, leaves room for another). A pack's parts stay in memory together, on
+    the device too: about 5 GB for the 25 parts of the full grid's intra split. A pack that fails
+    records the failure for each of its runs and the grid goes on.
+    """
+
+    pack_size: int = 25
+    resample_workers: int = 1
+    processes: int = 1
+
+    def describe(self) -> dict:
+        return {"name": "packed", "pack_size": self.pack_size, "processes": self.processes, "jit_compile": True}
+
+    def run(self, pending: list[RunSpec], data: GridData, grid: Grid, cache: ResampleCache,
+            recorder: RunRecorder, log, verbose: bool) -> None:
+        from resampling import ResamplingError
+
+        groups = list(dict.fromkeys((s.resampler, s.seed) for s in pending))
+        prefetch_resampled(data, groups, cache, self.resample_workers, log)
+        if self.processes > 1:
+            parts = {}  # the workers read the cache themselves; here only make sure every part is in it
+            for group in groups:
+                try:
+                    parts[group] = cache.ensure(data, *group, log)
+                except ResamplingError as exc:
+                    parts[group] = exc
+        else:
+            parts = {}
+            for group in groups:
+                try:
+                    parts[group] = cache.get(data, *group, log)
+                except ResamplingError as exc:
+                    parts[group] = exc
+        by_model: dict[str, list] = {}
+        for spec in pending:
+            if isinstance(parts[(spec.resampler, spec.seed)], Exception):
+                recorder.failed(spec, parts[(spec.resampler, spec.seed)], "")
+            else:
+                by_model.setdefault(spec.model, []).append(spec)
+        packs = [(m, specs[i:i + self.pack_size]) for m, specs in by_model.items()
+                 for i in range(0, len(specs), self.pack_size)]
+        if self.processes > 1 and len(packs) > 1:
+            self._in_processes(packs, data, grid, cache, recorder, log, verbose)
+            return
+        from benchmark.packed import PackMember, train_pack
+
+        val_x, val_y, test_x, test_y = data.held_out()
+        for n, (model, specs) in enumerate(packs, 1):
+            log(f"[pack {n}/{len(packs)}] {model}: {len(specs)} runs together")
+            members = [PackMember(s.seed, parts[(s.resampler, s.seed)].x, parts[(s.resampler, s.seed)].y)
+                       for s in specs]
+            try:
+                results = train_pack(model, members, val_x, val_y, test_x, test_y, grid.train,
+                                     log=log if verbose else None)
+            except Exception as exc:  # the whole pack failed: each of its runs records why
+                trace = traceback.format_exc(limit=5)
+                for spec in specs:
+                    recorder.failed(spec, exc, trace)
+                continue
+            self._record(specs, results, [parts[(s.resampler, s.seed)].info() for s in specs], recorder)
+
+    def _in_processes(self, packs, data, grid, cache, recorder, log, verbose) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        workers = min(self.processes, len(packs))
+        log(f"{len(packs)} packs, {workers} at a time in worker processes")
+        held_out = data.held_out()
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {}
+            for n, (model, specs) in enumerate(packs, 1):
+                members = [(s.seed, str(cache.path(data, s.resampler, s.seed))) for s in specs]
+                futures[pool.submit(_pack_worker, model, members, held_out, grid.train, verbose)] = (n, model, specs)
+            for future in as_completed(futures):
+                n, model, specs = futures[future]
+                log(f"[pack {n}/{len(packs)}] {model}: {len(specs)} runs finished")
+                try:
+                    results, infos = future.result()
+                except Exception as exc:  # the whole pack failed (or its process died)
+                    for spec in specs:
+                        recorder.failed(spec, exc, traceback.format_exc(limit=5))
+                    continue
+                self._record(specs, results, infos, recorder)
+
+    @staticmethod
+    def _record(specs, results, infos, recorder) -> None:
+        for spec, result, info in zip(specs, results, infos):
+            recorder.arrived(spec)
+            if isinstance(result, Exception):
+                recorder.failed(spec, result, "")
+            else:
+                recorder.succeeded(spec, info, result)

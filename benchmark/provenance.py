@@ -20,7 +20,9 @@ def git_commit() -> str:
     try:
         head = git("rev-parse", "HEAD")
         if head.returncode != 0:
-            return "unknown (not a git checkout)"
+            # a copy of a checkout without its .git (a GPU host's working tree) names its commit itself
+            given = os.environ.get("ECG_BENCH_COMMIT")
+            return f"{given} (from ECG_BENCH_COMMIT)" if given else "unknown (not a git checkout)"
         dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results").stdout.strip()
         return head.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

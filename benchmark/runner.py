@@ -25,7 +25,8 @@ import numpy as np
 from benchmark.beats import CLASSES, BeatSet
 from benchmark.config import Grid, config_hash
 from benchmark.data import SPLIT_SEED, Split, load_arrays, save_arrays, stratified_subset
-from benchmark.executors import LocalExecutor, RayExecutor, Resampled, resample_training_part, resampled_message
+from benchmark.executors import (LocalExecutor, PackedExecutor, RayExecutor, Resampled, resample_training_part,
+                                 resampled_message)
 from benchmark.records import default_cache_dir, stderr_log
 from benchmark.storage import atomic_write, write_json
 
@@ -88,19 +89,25 @@ class ResampleCache:
     def __init__(self, cache_dir: Path):
         self.dir = cache_dir / "resampled"
 
-    def _path(self, data: GridData, resampler: str, seed: int) -> Path:
+    def path(self, data: GridData, resampler: str, seed: int) -> Path:
         from importlib.metadata import version
 
         return self.dir / f"{data.key}-{resampler}-seed{seed}-imblearn{version('imbalanced-learn')}.npz"
 
     def load(self, data: GridData, resampler: str, seed: int) -> Resampled | None:
-        cached = load_arrays(self._path(data, resampler, seed))
+        cached = load_arrays(self.path(data, resampler, seed))
         if cached is None:
             return None
         return Resampled(cached["x"], cached["y"], float(cached["seconds"]), cached=True)
 
     def save(self, data: GridData, resampler: str, seed: int, part: Resampled) -> None:
-        save_arrays(self._path(data, resampler, seed), {"x": part.x, "y": part.y, "seconds": np.array(part.seconds)})
+        save_arrays(self.path(data, resampler, seed), {"x": part.x, "y": part.y, "seconds": np.array(part.seconds)})
+
+    def ensure(self, data: GridData, resampler: str, seed: int, log) -> Path:
+        """The path of a valid cache entry, resampling here first when there is none."""
+        if load_arrays(self.path(data, resampler, seed)) is None:
+            self.get(data, resampler, seed, log)
+        return self.path(data, resampler, seed)
 
     def get(self, data: GridData, resampler: str, seed: int, log) -> Resampled:
         """The cached part, else resample here (and cache it)."""
@@ -170,12 +177,12 @@ class RunRecorder:
 
 def run_grid(grid: Grid, split: Split, results_dir: Path, cache_dir: Path | None = None,
              overwrite: bool = False, provenance: dict | None = None, log=None,
-             verbose: bool = False, executor: LocalExecutor | RayExecutor | None = None) -> GridOutcome:
+             verbose: bool = False, executor: LocalExecutor | RayExecutor | PackedExecutor | None = None) -> GridOutcome:
     """Train and evaluate every cell of ``grid`` not already done; returns what happened.
 
     ``executor``: None (a :class:`LocalExecutor`) trains in this process, with its own thread settings
     (the CLI sets them from ``--threads`` before TensorFlow starts); a :class:`RayExecutor` runs the
-    cells as Ray tasks.
+    cells as Ray tasks; a :class:`PackedExecutor` trains the runs of each model together on JAX.
     """
     log = log or stderr_log
     executor = executor or LocalExecutor()

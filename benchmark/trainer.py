@@ -30,13 +30,13 @@ def batch_indices(n: int, steps: int, batch_size: int, rng: np.random.Generator)
         pos += batch_size
 
 
-def compile_model(model, cfg: TrainConfig):
+def compile_model(model, cfg: TrainConfig, jit_compile: bool = False):
     import keras
 
     schedule = keras.optimizers.schedules.ExponentialDecay(
         cfg.learning_rate, decay_steps=cfg.lr_decay_steps, decay_rate=cfg.lr_decay, staircase=True)
     model.compile(optimizer=keras.optimizers.Adam(schedule, beta_1=0.9, beta_2=0.999),
-                  loss="sparse_categorical_crossentropy", jit_compile=cfg.jit_compile)
+                  loss="sparse_categorical_crossentropy", jit_compile=jit_compile)
     return model
 
 
@@ -45,14 +45,18 @@ def predict_labels(model, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
 
 
 def train_and_evaluate(model_name: str, train_x, train_y, val_x, val_y, test_x, test_y,
-                       cfg: TrainConfig, seed: int, log=None) -> dict:
-    """Build, train and evaluate one model; returns metrics, history and wall times."""
+                       cfg: TrainConfig, seed: int, log=None, jit_compile: bool = False) -> dict:
+    """Build, train and evaluate one model; returns metrics, history and wall times.
+
+    ``jit_compile``: compile the train step with XLA (see ``benchmark.compute.resolve_jit``); it changes
+    how fast a run goes and, by float rounding, its last bits, never what it computes.
+    """
     import keras
 
     from models import build_model
 
     keras.utils.set_random_seed(seed)
-    model = compile_model(build_model(model_name, input_shape=train_x.shape[1:]), cfg)
+    model = compile_model(build_model(model_name, input_shape=train_x.shape[1:]), cfg, jit_compile)
     rng = np.random.default_rng(seed)
     batches = batch_indices(len(train_y), cfg.steps, cfg.batch_size, rng)
 

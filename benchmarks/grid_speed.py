@@ -136,7 +136,7 @@ def training_throughput(data_dir, cache, model_name, batch_size, jit, steps) -> 
     x, y = data.train.x[..., None], data.train.y
     keras.utils.set_random_seed(0)
     model = compile_model(build_model(model_name, input_shape=x.shape[1:]),
-                          TrainConfig(batch_size=batch_size, jit_compile=jit))
+                          TrainConfig(batch_size=batch_size), jit_compile=jit)
     idx = np.random.default_rng(0).integers(0, len(y), size=batch_size * (steps + 5))
     model.fit(x[idx[:5 * batch_size]], y[idx[:5 * batch_size]], batch_size=batch_size, verbose=0)  # compile
     seconds, _ = _timed(lambda: model.fit(x[idx[5 * batch_size:]], y[idx[5 * batch_size:]],

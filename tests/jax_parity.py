@@ -1,0 +1,46 @@
+"""Run by ``test_packed.py`` in a fresh Python with KERAS_BACKEND=jax: each run of a pack against the
+same run alone (``train_and_evaluate``, compiled), printed as JSON."""
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from benchmark.config import TrainConfig  # noqa: E402
+from benchmark.packed import PackMember, train_pack  # noqa: E402
+from benchmark.trainer import train_and_evaluate  # noqa: E402
+from tests.conftest import clustered_beats  # noqa: E402
+
+
+CONFIGS = {
+    # patience 1 makes runs stop at different checks, so a stopped run must stay put while others train
+    "stopping": TrainConfig(steps=60, batch_size=16, eval_every=10, patience=1, learning_rate=3e-3),
+    # a short, gentle budget: float rounding of a packed convolution or recurrence (summed in another
+    # order) stays small, where a long one would let it grow until early stopping decides differently
+    "short": TrainConfig(steps=20, batch_size=16, eval_every=10, patience=100, learning_rate=1e-3),
+}
+
+
+def compare(model: str, cfg: TrainConfig) -> list[dict]:
+    beats = clustered_beats(n_per_class=(120, 20, 30, 15, 25), seed=1)
+    test = clustered_beats(n_per_class=(60, 10, 15, 8, 12), seed=2)
+    x, y = beats.x[..., None], beats.y
+    vx, vy, tx, ty = x[::3], y[::3], test.x[..., None], test.y
+    # two training parts of different sizes (as two resamplers give), three seeds
+    bigger_x, bigger_y = np.repeat(x, 3, axis=0), np.repeat(y, 3)
+    members = [PackMember(0, x, y), PackMember(1, bigger_x, bigger_y), PackMember(2, x, y)]
+    packed = train_pack(model, members, vx, vy, tx, ty, cfg)
+    alone = [train_and_evaluate(model, m.x, m.y, vx, vy, tx, ty, cfg, m.seed, jit_compile=True) for m in members]
+    out = []
+    for p, a in zip(packed, alone):
+        out.append({side: {"history": r["history"], "test_predictions": r["test_predictions"].tolist(),
+                           "test": r["test"], **{k: r[k] for k in ("best_step", "best_val_macro_f1", "steps_trained",
+                                                                   "optimizer_steps", "stopped_early", "n_params")}}
+                    for side, r in (("packed", p), ("alone", a))})
+    return out
+
+
+if __name__ == "__main__":  # python tests/jax_parity.py MODEL:CONFIG ...
+    print(json.dumps({arg: compare(arg.split(":")[0], CONFIGS[arg.split(":")[1]]) for arg in sys.argv[1:]}))

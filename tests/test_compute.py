@@ -1,0 +1,48 @@
+"""Compile modes and determinism switches: resolved per backend and device, recorded with every run."""
+import os
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.compute import XLA_DETERMINISTIC, configure, determinism, resolve_jit
+
+
+@pytest.mark.parametrize("mode, backend, kind, expected", [
+    ("auto", "jax", "cpu", True), ("auto", "jax", "gpu", True),
+    ("auto", "tensorflow", "cpu", False), ("auto", "tensorflow", "gpu", True),
+    ("auto", "torch", "gpu", False), ("on", "tensorflow", "cpu", True), ("off", "jax", "gpu", False),
+])
+def test_jit_auto_follows_the_measurements(mode, backend, kind, expected):
+    assert resolve_jit(mode, backend, kind) is expected
+
+
+def test_unknown_jit_mode_is_an_error():
+    with pytest.raises(ValueError, match="--jit"):
+        resolve_jit("sometimes", "jax", "cpu")
+
+
+def test_configure_sets_the_switches_once_and_keeps_other_flags(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+    monkeypatch.delenv("TF_DETERMINISTIC_OPS", raising=False)
+    configure(True)
+    configure(True)
+    assert os.environ["XLA_FLAGS"] == f"--xla_dump_to=/tmp/x {XLA_DETERMINISTIC}"
+    assert os.environ["TF_DETERMINISTIC_OPS"] == "1"
+
+
+def test_configure_off_leaves_the_environment_alone(monkeypatch):
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    configure(False)
+    assert "XLA_FLAGS" not in os.environ
+
+
+def test_determinism_is_said_in_words():
+    assert "CPU" in determinism("jax", "cpu", True)
+    assert XLA_DETERMINISTIC in determinism("jax", "gpu", True)
+    assert determinism("jax", "gpu", False).startswith("off")
+
+
+def test_packed_executor_needs_jax(tmp_path, capsys):
+    # this process runs Keras on TensorFlow: a clear error, before any data is loaded
+    assert main(["--executor", "packed", "--data-dir", str(tmp_path / "none"), "--cache-dir", str(tmp_path)]) == 2
+    assert "needs the JAX backend" in capsys.readouterr().err

@@ -1,0 +1,91 @@
+"""Packed training (JAX): each run of a pack is the run it would have been alone, in the same run store.
+
+The JAX side runs in a fresh Python with KERAS_BACKEND=jax (this test process has TensorFlow's Keras);
+skipped where JAX is not installed.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+JAX_ENV = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def parity(*cases: str) -> dict:
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "jax_parity.py"), *cases], cwd=ROOT, env=JAX_ENV,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def assert_same_run(packed: dict, alone: dict, exact: bool) -> None:
+    for key in ("best_step", "steps_trained", "optimizer_steps", "stopped_early", "n_params"):
+        assert packed[key] == alone[key], key
+    assert [h["step"] for h in packed["history"]] == [h["step"] for h in alone["history"]]
+    assert [h["val_macro_f1"] for h in packed["history"]] == [h["val_macro_f1"] for h in alone["history"]]
+    assert packed["test_predictions"] == alone["test_predictions"]
+    assert packed["test"] == alone["test"]
+    losses = np.array([[h["train_loss"] for h in r["history"]] for r in (packed, alone)])
+    if exact:
+        assert losses[0].tolist() == losses[1].tolist()
+    else:
+        np.testing.assert_allclose(losses[0], losses[1], rtol=2e-3)
+
+
+def test_packed_runs_are_the_runs_alone():
+    """mlp: bit for bit (dropout included), with runs stopping early at different checks; resnet: to
+    float tolerance (a packed convolution sums in another order)."""
+    out = parity("mlp:stopping", "resnet:short")
+    for case, exact in (("mlp:stopping", True), ("resnet:short", False)):
+        for run in out[case]:
+            assert_same_run(run["packed"], run["alone"], exact)
+    stops = [run["packed"]["steps_trained"] for run in out["mlp:stopping"]]
+    assert all(s < 60 for s in stops), "patience 1 should stop every run early"
+
+
+@pytest.mark.slow
+def test_packed_cnn_and_lstm_are_the_runs_alone():
+    out = parity("cnn:short", "lstm:short")
+    for runs in out.values():
+        for run in runs:
+            assert_same_run(run["packed"], run["alone"], exact=False)
+
+
+def run_cli(*args, env=JAX_ENV):
+    return subprocess.run([sys.executable, "run_benchmark.py", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=900)
+
+
+def test_packed_executor_fills_the_same_run_store(tiny_db, tmp_path):
+    common = ["--grid", "smoke", "--models", "mlp", "--resamplers", "none", "random", "--seeds", "0", "1",
+              "--steps", "8", "--eval-every", "4", "--data-dir", str(tiny_db), "--cache-dir", str(tmp_path / "cache")]
+    alone = run_cli(*common, "--executor", "local", "--jit", "on", "--results-dir", str(tmp_path / "alone"))
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    # packs of 3 and 1 runs, in two worker processes
+    packed = run_cli(*common, "--executor", "packed", "--pack-size", "3", "--pack-processes", "2",
+                     "--resample-workers", "2", "--results-dir", str(tmp_path / "packed"))
+    assert packed.returncode == 0, packed.stderr[-3000:]
+    assert "2 packs, 2 at a time" in packed.stderr and "[pack 2/2] mlp: 1 runs finished" in packed.stderr
+
+    def runs(root):
+        return {p.parent.name: json.loads(p.read_text()) for p in (root / "intra" / "runs").glob("*/metrics.json")}
+
+    a, p = runs(tmp_path / "alone"), runs(tmp_path / "packed")
+    assert len(a) == 4 and sorted(a) == sorted(p)  # same run identities: either store resumes the other
+    for run_id in a:
+        assert set(a[run_id]) - {"packing"} == set(p[run_id]) - {"packing"}
+        assert a[run_id]["test"] == p[run_id]["test"] and a[run_id]["history"] == p[run_id]["history"]
+        assert p[run_id]["provenance"]["executor"] == {"name": "packed", "pack_size": 3, "processes": 2,
+                                                           "jit_compile": True}
+        assert a[run_id]["provenance"]["executor"]["jit_compile"] is True
+        assert p[run_id]["provenance"]["device"]["backend"] == "jax"
+        predictions = [np.load(root / "intra" / "runs" / run_id / "test_predictions.npy")
+                       for root in (tmp_path / "alone", tmp_path / "packed")]
+        assert np.array_equal(*predictions)
