@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -78,11 +79,14 @@ def run_grid(args, log_path: Path, sampler: GpuSampler) -> dict:
     print("$ " + " ".join(cmd), flush=True)
     start = time.time()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        # its own process group: a timeout stops the pack and resampling workers too, which would
+        # otherwise hold the GPU while the micro-benchmarks run
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             rc = proc.wait(timeout=args.grid_timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
             rc = "timed out"
     end = time.time()
     return {"command": " ".join(cmd[1:]), "returncode": rc, "wall_seconds": round(end - start, 1),
@@ -134,19 +138,27 @@ def micro(models: list[str], sizes: list[int], steps: int, budget: float, repeat
     deadline = time.time() + budget
     out: dict = {"device": describe_device(), "xla_flags": os.environ.get("XLA_FLAGS", ""), "ms_per_step": {}}
     if repeat_model:  # the same pack twice from the same seeds: the same bits?
-        runs = [train_pack(repeat_model, [PackMember(i, x, y) for i in range(5)], vx, vy, vx, vy, cfg)
-                for _ in range(2)]
-        same = all(np.array_equal(a["test_predictions"], b["test_predictions"]) and a["history"] == b["history"]
-                   for a, b in zip(*runs))
-        out["repeat"] = {"model": repeat_model, "pack": 5, "steps": 2 * steps, "identical": same,
-                         "losses": [[h["train_loss"] for h in r[0]["history"]] for r in runs]}
+        try:
+            runs = [train_pack(repeat_model, [PackMember(i, x, y) for i in range(5)], vx, vy, vx, vy, cfg)
+                    for _ in range(2)]
+            same = all(np.array_equal(a["test_predictions"], b["test_predictions"]) and a["history"] == b["history"]
+                       for a, b in zip(*runs))
+            out["repeat"] = {"model": repeat_model, "pack": 5, "steps": 2 * steps, "identical": same,
+                             "losses": [[h["train_loss"] for h in r[0]["history"]] for r in runs]}
+        except Exception as exc:  # noqa: BLE001  (recorded; the step times still get measured)
+            out["repeat"] = {"model": repeat_model, "error": f"{type(exc).__name__}: {str(exc)[:400]}"}
         print(f"  repeat {out['repeat']}", flush=True)
     for model in models:
         for k in sizes:
             if time.time() > deadline:
                 out["stopped"] = f"budget of {budget:.0f} s spent before {model} × {k}"
                 return out
-            result = train_pack(model, [PackMember(i, x, y) for i in range(k)], vx, vy, vx, vy, cfg)[0]
+            try:
+                result = train_pack(model, [PackMember(i, x, y) for i in range(k)], vx, vy, vx, vy, cfg)[0]
+            except Exception as exc:  # noqa: BLE001  (recorded; the next configuration still runs)
+                out["ms_per_step"][f"{model} x{k}"] = {"error": f"{type(exc).__name__}: {str(exc)[:400]}"}
+                print(f"  {model} × {k}: {out['ms_per_step'][f'{model} x{k}']}", flush=True)
+                continue
             chunks = result["packing"]["chunk_seconds"]
             out["ms_per_step"][f"{model} x{k}"] = {"pack": round(1000 * chunks[1] / steps, 3),
                                                   "per_run": round(1000 * chunks[1] / steps / k, 3),
@@ -156,7 +168,7 @@ def micro(models: list[str], sizes: list[int], steps: int, budget: float, repeat
 
 
 def run_micro(args, deterministic: bool, budget: float, models: list[str], sizes: str, repeat: bool) -> dict:
-    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(Path(args.cache_dir) / "jax-compilation"),
+    env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "JAX_COMPILATION_CACHE_DIR": str(Path(args.cache_dir) / "jax-compilation"),
            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}  # the repeat reuses its first compilation
     flags = env.get("XLA_FLAGS", "").replace("--xla_gpu_deterministic_ops=true", "").strip()
     env["XLA_FLAGS"] = f"{flags} --xla_gpu_deterministic_ops=true".strip() if deterministic else flags
@@ -223,11 +235,11 @@ def main() -> None:
     if args.micro_budget > 20:
         # deterministic (the default): a repeat, then each model in a pack of 25 and alone; without:
         # the packs of 25 again, for the cost of determinism
-        report["micro_deterministic"] = run_micro(args, True, 0.65 * args.micro_budget, args.micro_models,
-                                                  "25,1", repeat=True)
         report["micro_nondeterministic"] = run_micro(args, False, 0.35 * args.micro_budget,
                                                      [m for m in args.micro_models if m != "mlp"] or args.micro_models,
                                                      "25", repeat=False)
+        report["micro_deterministic"] = run_micro(args, True, 0.65 * args.micro_budget, args.micro_models,
+                                                  "25,1", repeat=True)
     sampler.stop.set()
     grid = report.get("grid")
     if grid and grid["returncode"] == 0:
