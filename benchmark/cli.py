@@ -15,7 +15,8 @@ from benchmark.records import stderr_log as _log
 def build_parser() -> argparse.ArgumentParser:
     grid_costs = ("grids: smoke = 4 models × 5 resamplers × 1 seed on a stratified subset, tiny budget "
                   "(~2 min on 2 CPU cores); quick = the 20 cells × 1 seed on the full data, 2,000 steps "
-                  "(~1 h); full = 20 cells × 5 seeds, 10,000 steps (~15-24 h on 2 CPU cores)")
+                  "(~1 h); full = 20 cells × 5 seeds, 10,000 steps (≤ 32.6 h projected on 2 CPU cores; ~13 min "
+                  "projected on one H200 with KERAS_BACKEND=jax, packed)")
     p = argparse.ArgumentParser(
         prog="run_benchmark.py",
         description="Benchmark class-imbalance handling (resamplers) × heartbeat classifiers on MIT-BIH.",
@@ -51,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "for a GPU); auto: packed on JAX with a GPU, else local")
     execution.add_argument("--pack-size", type=_positive, default=25,
                            help="runs per pack with --executor packed (25: every run of a model in the full grid)")
-    execution.add_argument("--pack-processes", type=_positive,
-                           help="packs trained at a time, each in its own process sharing the GPU; default: 4 "
-                                "on a GPU (one per model of the grid), 1 on a CPU")
+    execution.add_argument("--pack-processes", type=_positive, default=1,
+                           help="packs trained at a time, each in its own process sharing the GPU (on an H200, "
+                                "4 kept it busy but took 101 GB at peak and were not shown faster than 1)")
     execution.add_argument("--jit", choices=JIT_MODES, default="auto",
                            help="XLA compilation of the train step; auto: on for JAX, on for TensorFlow on a "
                                 "GPU, off for TensorFlow on CPU (measured slower) and for PyTorch")
@@ -139,8 +140,8 @@ def make_executor(args, device: dict):
             raise ValueError(f"--executor packed needs the JAX backend (KERAS_BACKEND=jax), not {backend}")
         if args.jit == "off":
             raise ValueError("--executor packed always compiles; drop --jit off")
-        processes = args.pack_processes or (4 if kind == "gpu" else 1)
-        return PackedExecutor(args.pack_size, args.resample_workers or len(os.sched_getaffinity(0)), processes)
+        return PackedExecutor(args.pack_size, args.resample_workers or len(os.sched_getaffinity(0)),
+                              args.pack_processes)
     jit = resolve_jit(args.jit, backend, kind)
     if name == "ray":
         return RayExecutor(args.ray_address, args.ray_workers, args.threads, jit)

@@ -60,7 +60,11 @@ def _nvidia_smi() -> dict:
 
 
 def describe_device(deterministic: bool = True) -> dict:
-    """The device the backend computes on: its kind, GPU model, driver and CUDA where there is one."""
+    """The device the backend computes on: its kind, GPU model, driver and CUDA where there is one.
+
+    ``deterministic``: whether deterministic GPU kernels were asked for (``configure``); for JAX what is
+    recorded is what its XLA_FLAGS actually hold.
+    """
     backend = backend_name()
     info: dict = {"backend": backend, "kind": "cpu"}
     if backend == "jax":
@@ -89,6 +93,8 @@ def describe_device(deterministic: bool = True) -> dict:
                 torch.use_deterministic_algorithms(True)
     if info["kind"] == "gpu":
         info.update(_nvidia_smi())
+    if backend == "jax":
+        deterministic = "xla_gpu_deterministic_ops=true" in os.environ.get("XLA_FLAGS", "")
     info["deterministic"] = determinism(backend, info["kind"], deterministic)
     return info
 

@@ -14,15 +14,21 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def git_commit() -> str:
-    """HEAD commit of the project checkout, with '-dirty' when tracked files have changed."""
+    """HEAD commit of the project checkout, with '-dirty' when tracked files have changed.
+
+    ``ECG_BENCH_COMMIT`` names the commit where git cannot: a copy of a checkout sent to another
+    machine (a GPU host) may carry no ``.git``, or a stale one.
+    """
+    given = os.environ.get("ECG_BENCH_COMMIT")
+    if given:
+        return f"{given} (from ECG_BENCH_COMMIT)"
+
     def git(*args):
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
     try:
         head = git("rev-parse", "HEAD")
         if head.returncode != 0:
-            # a copy of a checkout without its .git (a GPU host's working tree) names its commit itself
-            given = os.environ.get("ECG_BENCH_COMMIT")
-            return f"{given} (from ECG_BENCH_COMMIT)" if given else "unknown (not a git checkout)"
+            return "unknown (not a git checkout)"
         dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results").stdout.strip()
         return head.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

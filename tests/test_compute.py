@@ -46,3 +46,21 @@ def test_packed_executor_needs_jax(tmp_path, capsys):
     # this process runs Keras on TensorFlow: a clear error, before any data is loaded
     assert main(["--executor", "packed", "--data-dir", str(tmp_path / "none"), "--cache-dir", str(tmp_path)]) == 2
     assert "needs the JAX backend" in capsys.readouterr().err
+
+
+def test_a_named_commit_overrides_a_stale_checkout(monkeypatch):
+    from benchmark.provenance import git_commit
+
+    monkeypatch.setenv("ECG_BENCH_COMMIT", "abc1234")
+    assert git_commit() == "abc1234 (from ECG_BENCH_COMMIT)"
+
+
+def test_the_device_is_described_on_this_backend():
+    from benchmark.compute import describe_device
+
+    device = describe_device()
+    assert device["backend"] == "tensorflow" and device["kind"] in ("cpu", "gpu")
+    if device["kind"] == "cpu":
+        assert "CPU" in device["deterministic"]
+    else:
+        assert "gpu" in device and "TF_DETERMINISTIC_OPS" in device["deterministic"]
