@@ -63,6 +63,7 @@ def run_cli(*args, env=JAX_ENV):
                           text=True, timeout=900)
 
 
+@pytest.mark.slow  # ~45 s: .ci/run runs it deliberately
 def test_packed_executor_fills_the_same_run_store(tiny_db, tmp_path):
     common = ["--grid", "smoke", "--models", "mlp", "--resamplers", "none", "random", "--seeds", "0", "1",
               "--steps", "8", "--eval-every", "4", "--data-dir", str(tiny_db), "--cache-dir", str(tmp_path / "cache")]
