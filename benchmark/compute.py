@@ -16,6 +16,7 @@ from what was measured (README, "Speed"):
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 
 JIT_MODES = ("auto", "on", "off")
@@ -56,7 +57,15 @@ def _nvidia_smi() -> dict:
     if out.returncode != 0 or not out.stdout.strip():
         return {}
     _, driver, memory = [s.strip() for s in out.stdout.strip().splitlines()[0].split(",")]
-    return {"driver": driver, "memory": memory}
+    info = {"driver": driver, "memory": memory}
+    try:  # the CUDA version the driver supports is only in nvidia-smi's banner
+        banner = subprocess.run(["nvidia-smi"], capture_output=True, text=True, timeout=20).stdout
+        found = re.search(r"CUDA Version:\s*([0-9.]+)", banner)
+        if found:
+            info["driver_cuda"] = found.group(1)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
 
 
 def describe_device(deterministic: bool = True) -> dict:

@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "imbalanced-learn", "wfdb", "keras", "tensorflow",
-            "jax", "torch")
+            "jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin", "torch")
 REPO = Path(__file__).resolve().parent.parent
 
 

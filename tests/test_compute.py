@@ -64,3 +64,18 @@ def test_the_device_is_described_on_this_backend():
         assert "CPU" in device["deterministic"]
     else:
         assert "gpu" in device and "TF_DETERMINISTIC_OPS" in device["deterministic"]
+
+
+def test_the_gpu_driver_and_its_cuda_are_read_from_nvidia_smi(monkeypatch):
+    import subprocess
+
+    from benchmark import compute
+
+    banner = "| NVIDIA-SMI 580.159.04   Driver Version: 580.159.04     CUDA Version: 13.0     |"
+
+    def fake_run(cmd, **kwargs):
+        out = "NVIDIA H200, 580.159.04, 143771 MiB\n" if len(cmd) > 1 else banner
+        return subprocess.CompletedProcess(cmd, 0, stdout=out, stderr="")
+
+    monkeypatch.setattr(compute.subprocess, "run", fake_run)
+    assert compute._nvidia_smi() == {"driver": "580.159.04", "memory": "143771 MiB", "driver_cuda": "13.0"}
