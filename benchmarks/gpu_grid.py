@@ -167,6 +167,35 @@ def micro(models: list[str], sizes: list[int], steps: int, budget: float, repeat
     return out
 
 
+def projection(report: dict, steps: int = 10_000) -> dict | None:
+    """Training time of the full grid on one split, packs one after another, from measured step times.
+
+    Packs of 25 from the micro-benchmarks (deterministic and not), the mlp's from the grid when the
+    micro-benchmarks skipped it; resampling as measured by the grid. An upper bound on training: early
+    stopping ends packs sooner.
+    """
+    packs = report.get("packs", {})
+    out = {}
+    for name in ("micro_deterministic", "micro_nondeterministic"):
+        measured = report.get(name, {}).get("ms_per_step", {})
+        ms = {}
+        for model in MODELS:
+            entry = measured.get(f"{model} x25", {})
+            if "pack" in entry:
+                ms[model] = entry["pack"]
+            elif model in packs:
+                ms[model] = packs[model]["ms_per_pack_step"]
+        if set(ms) == set(MODELS):
+            out[name.split("_", 1)[1]] = {"training_seconds": round(steps * sum(ms.values()) / 1000, 1),
+                                          "ms_per_pack_step": ms}
+    if not out:
+        return None
+    resampling = next((float(line.split()[2]) for line in report.get("grid", {}).get("phases", [])
+                       if line.startswith("resampled in")), None)
+    out["resampling_seconds"] = resampling
+    return out
+
+
 def run_micro(args, deterministic: bool, budget: float, models: list[str], sizes: str, repeat: bool) -> dict:
     env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "JAX_COMPILATION_CACHE_DIR": str(Path(args.cache_dir) / "jax-compilation"),
            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}  # the repeat reuses its first compilation
@@ -241,6 +270,7 @@ def main() -> None:
         report["micro_deterministic"] = run_micro(args, True, 0.65 * args.micro_budget, args.micro_models,
                                                   "25,1", repeat=True)
     sampler.stop.set()
+    report["projection_from_step_times"] = projection(report)
     grid = report.get("grid")
     if grid and grid["returncode"] == 0:
         report["projection"] = {
