@@ -124,6 +124,14 @@ class _PackFunctions:
         return np.concatenate([np.asarray(o) for o in out], axis=1)[:, :n]
 
 
+def _epoch_loss(losses: np.ndarray, batch_size: int) -> float:
+    """The chunk's mean loss as ``model.fit`` reports it: Keras' Mean metric, summed in float32 step by step."""
+    total, count, weight = np.float32(0), np.float32(0), np.float32(batch_size)
+    for loss in losses.astype(np.float32):
+        total, count = np.float32(total + loss * weight), np.float32(count + weight)
+    return float(total / count)
+
+
 def _stack(trees):
     import jax.numpy as jnp
 
@@ -166,7 +174,7 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
     # every distinct training part once on the device; a member's batches index into it
     parts, offsets = {}, []
     for member in members:
-        key = id(member.x)
+        key = (id(member.x), id(member.y))  # a part is its beats and their labels
         if key not in parts:
             parts[key] = (sum(len(p[1]) for p in parts.values()), member.x, member.y)
         offsets.append(parts[key][0])
@@ -201,7 +209,7 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
         val_pred = fns.labels(trainable, non_trainable, val_x)
         improved = np.zeros(k, bool)
         for i in np.flatnonzero(active):
-            loss = float(losses[:, i].mean())
+            loss = _epoch_loss(losses[:, i], cfg.batch_size)
             val_f1 = macro_f1(val_y, val_pred[i])
             history[i].append({"step": step, "train_loss": loss, "val_macro_f1": val_f1})
             steps_trained[i] = step

@@ -26,6 +26,8 @@ def parity(*cases: str) -> dict:
 
 
 def assert_same_run(packed: dict, alone: dict, exact: bool) -> None:
+    """Same stops, validation scores, predictions and test metrics; losses to float32 rounding (``exact``)
+    or to float tolerance."""
     for key in ("best_step", "steps_trained", "optimizer_steps", "stopped_early", "n_params"):
         assert packed[key] == alone[key], key
     assert [h["step"] for h in packed["history"]] == [h["step"] for h in alone["history"]]
@@ -33,21 +35,20 @@ def assert_same_run(packed: dict, alone: dict, exact: bool) -> None:
     assert packed["test_predictions"] == alone["test_predictions"]
     assert packed["test"] == alone["test"]
     losses = np.array([[h["train_loss"] for h in r["history"]] for r in (packed, alone)])
-    if exact:
-        assert losses[0].tolist() == losses[1].tolist()
-    else:
-        np.testing.assert_allclose(losses[0], losses[1], rtol=2e-3)
+    # a vmapped batch mean may round its last bit differently, so even the mlp's reported loss is
+    # compared to float32 rounding
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6 if exact else 2e-3)
 
 
 def test_packed_runs_are_the_runs_alone():
-    """mlp: bit for bit (dropout included), with runs stopping early at different checks; resnet: to
-    float tolerance (a packed convolution sums in another order)."""
+    """mlp: the same predictions, scores and stops (dropout included), with runs stopping early at
+    different checks; resnet: the same to float tolerance (a packed convolution sums in another order)."""
     out = parity("mlp:stopping", "resnet:short")
     for case, exact in (("mlp:stopping", True), ("resnet:short", False)):
         for run in out[case]:
             assert_same_run(run["packed"], run["alone"], exact)
     stops = [run["packed"]["steps_trained"] for run in out["mlp:stopping"]]
-    assert all(s < 60 for s in stops), "patience 1 should stop every run early"
+    assert all(s < 60 for s in stops) and len(set(stops)) > 1, f"runs should stop early at different checks: {stops}"
 
 
 @pytest.mark.slow
