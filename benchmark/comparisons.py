@@ -2,9 +2,11 @@
 
 Two families, adjusted together with Holm-Bonferroni:
 - for each model, every resampler against ``none`` (does resampling help this model?);
-- for each resampler, the best model (by mean macro F1) against every other model.
-Each comparison is a paired bootstrap over the shared test beats, paired by seed
-(:func:`benchmark.stats.paired_bootstrap`).
+- for each resampler, the best model against every other model, "best" by mean *validation* macro F1
+  (chosen on the test part, then tested on it, the winner would be favoured by its own selection).
+Each comparison is a paired bootstrap over the shared test part, paired by seed
+(:func:`benchmark.stats.paired_bootstrap`): over records (patients), and seeds when there are several,
+when the record of every test beat is known; over beats otherwise.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ def _cell(runs: pd.DataFrame, model: str, resampler: str) -> pd.DataFrame:
 
 
 def compare_cells(runs: pd.DataFrame, summary: pd.DataFrame, predictions: dict[str, np.ndarray],
-                  y_true: np.ndarray, models, resamplers, n_boot: int = 2000) -> pd.DataFrame:
+                  y_true: np.ndarray, models, resamplers, n_boot: int = 2000,
+                  groups: np.ndarray | None = None) -> pd.DataFrame:
     """One row per comparison: cells A and B, the macro-F1 difference A − B, its bootstrap 95%
     interval, raw and Holm-adjusted p-values, and the verdict ('gain', 'loss' or 'no evidence')."""
     pairs = []
@@ -30,7 +33,7 @@ def compare_cells(runs: pd.DataFrame, summary: pd.DataFrame, predictions: dict[s
     for r in resamplers:
         cells = summary[summary.resampler == r]
         if len(cells) > 1:
-            best = cells.sort_values("macro_f1_mean", ascending=False).iloc[0].model
+            best = cells.sort_values("best_val_macro_f1_mean", ascending=False).iloc[0].model
             pairs += [("best model vs other", (best, r), (m, r)) for m in cells.model if m != best]
     rows = []
     for family, a, b in pairs:
@@ -39,7 +42,7 @@ def compare_cells(runs: pd.DataFrame, summary: pd.DataFrame, predictions: dict[s
         if not seeds:
             continue
         pick = lambda cell: [predictions[i] for i in cell[cell.seed.isin(seeds)].run_id]  # noqa: E731
-        result = paired_bootstrap(y_true, pick(cell_a), pick(cell_b), n_boot=n_boot)
+        result = paired_bootstrap(y_true, pick(cell_a), pick(cell_b), n_boot=n_boot, groups=groups)
         rows.append({"family": family, "model_a": a[0], "resampler_a": a[1], "model_b": b[0],
                      "resampler_b": b[1], **result})
     table = pd.DataFrame(rows)

@@ -21,6 +21,8 @@ CAVEATS = {
 
 
 def _reading(g) -> list[str]:
+    from benchmark.report import test_unit
+
     s = g.summary
     if not len(s):
         return ["No finished runs yet."]
@@ -47,6 +49,7 @@ def _reading(g) -> list[str]:
             hits = vs[vs.verdict == verdict]
             names = ", ".join(f"{r.model_a} × {r.resampler_a}" for r in hits.itertuples()) or "none"
             lines.append(f"- Significant {plural} over no resampling ({len(hits)} of {len(vs)}): {names}.")
+        lines.append(f"- Unit of these tests: {test_unit(g)}.")
     return lines
 
 
@@ -92,8 +95,8 @@ def _ranks_section(g, paths: list[Path], split_dir: Path) -> list[str]:
 
 
 def write_full_report(g, split_dir: Path) -> list[Path]:
-    from benchmark.report import MARK_LEGEND, data_section, macro_table, provenance_section, recall_table, \
-        significance_table, spread_words
+    from benchmark.report import data_section, macro_table, mark_legend, provenance_section, recall_table, \
+        significance_table, spread_words, test_unit
 
     fig_dir = split_dir / "figures"
     runs = g.runs
@@ -122,13 +125,13 @@ def write_full_report(g, split_dir: Path) -> list[Path]:
         "All numbers are on the test part, which is the same for every run.", "",
         "## Reading", "", *_reading(g), "",
         "## Macro F1", "", f"![macro F1 heatmap]({rel(paths[0])})", "", macro_table(g), "",
-        "**Bold**: best resampler per model. " + (MARK_LEGEND if g.comparisons is not None else ""), "",
+        "**Bold**: best resampler per model. " + (mark_legend(g) if g.comparisons is not None else ""), "",
         "## Is the difference real?", "",
-        "Paired bootstrap over the test beats (2,000 resamples; the same beats for both cells and every "
-        "seed, the macro-F1 gap averaged over seeds), p-values adjusted with Holm-Bonferroni over all "
-        "comparisons below together. Two families: every resampler against none for each model, and for "
-        "each resampler its best model against the others. The next section ranks resamplers and models "
-        "over all cells.", "",
+        f"{test_unit(g).capitalize()} (2,000 resamples; the same resample for both cells, the macro-F1 gap "
+        "averaged over seeds), p-values adjusted with Holm-Bonferroni over all comparisons below together. "
+        "Two families: every resampler against none for each model, and for each resampler its best model "
+        "by validation macro F1 against the others. The next section ranks resamplers and models over all "
+        "cells.", "",
         significance_table(g), "",
         *ranks,
         "## Per-class recall", "", f"![recall by resampler]({rel(paths[1])})", "", recall_table(g), "",

@@ -59,7 +59,7 @@ def load_runs(split_dir: Path) -> tuple[dict, pd.DataFrame, dict[str, str], dict
 def summarise(runs: pd.DataFrame, models: list[str], resamplers: list[str]) -> pd.DataFrame:
     """Mean, sample standard deviation and 95% t interval (macro F1) over seeds for every
     (model, resampler) that has runs."""
-    metrics = ["macro_f1", *[f"recall_{c}" for c in CLASSES], "accuracy", "balanced_accuracy"]
+    metrics = ["macro_f1", *[f"recall_{c}" for c in CLASSES], "accuracy", "balanced_accuracy", "best_val_macro_f1"]
     out = []
     for model in models:
         for resampler in resamplers:
@@ -118,7 +118,7 @@ class SavedGrid:
 
 def read_grid(results_dir: Path, split: str, n_boot: int = 2000, compare: bool = True) -> SavedGrid:
     from benchmark.comparisons import compare_cells
-    from benchmark.runner import PREDICTIONS, TEST_LABELS
+    from benchmark.runner import PREDICTIONS, TEST_LABELS, TEST_RECORDS
 
     split_dir = Path(results_dir) / split
     manifest, runs, errors, metrics = load_runs(split_dir)
@@ -135,8 +135,10 @@ def read_grid(results_dir: Path, split: str, n_boot: int = 2000, compare: bool =
     else:
         y_true = np.load(split_dir / TEST_LABELS)
         predictions = {r: np.load(split_dir / "runs" / r / PREDICTIONS) for r in runs.run_id}
+        records = split_dir / TEST_RECORDS
+        groups = np.load(records) if records.exists() else None
         comparisons = compare_cells(runs, summary, predictions, y_true, manifest["models"],
-                                    manifest["resamplers"], n_boot=n_boot)
+                                    manifest["resamplers"], n_boot=n_boot, groups=groups)
     ranks = rank_analyses(runs, manifest["models"], manifest["resamplers"])
     return SavedGrid(split, manifest, runs, errors, metrics, summary, comparisons, why, ranks)
 
@@ -265,8 +267,21 @@ def spread_words(g: SavedGrid) -> str:
     return f"{what} (seeds {', '.join(map(str, seeds))})"
 
 
-MARK_LEGEND = ("▲ / ▼: significantly better / worse than the same model without resampling (paired "
-               "bootstrap over test beats, Holm-adjusted p < 0.05).")
+def test_unit(g: SavedGrid) -> str:
+    """What the paired tests resampled, in words."""
+    if g.comparisons is None or not len(g.comparisons):
+        return "no paired tests"
+    first = g.comparisons.iloc[0]
+    if first.get("unit", "beat") == "record":
+        seeds = "and the seeds" if first.n_seeds > 1 else "one seed: training noise untested"
+        return f"paired bootstrap over the {int(first.n_units)} test records (patients), {seeds}"
+    return ("paired bootstrap over the test beats (no record of each test beat was saved: beats of one "
+            "patient are not independent, so these tests overstate certainty)")
+
+
+def mark_legend(g: SavedGrid) -> str:
+    return (f"▲ / ▼: significantly better / worse than the same model without resampling ({test_unit(g)}; "
+            "Holm-adjusted p < 0.05).")
 
 
 def summary_markdown(g: SavedGrid) -> str:
@@ -274,7 +289,7 @@ def summary_markdown(g: SavedGrid) -> str:
         f"# Benchmark results: `{g.split}` split, grid `{g.manifest['grid']}`", "",
         "Test-set macro F1 (primary metric) and per-class recall for every model × resampler, "
         f"{spread_words(g)}. **Bold**: the best resampler for that model by mean macro F1. "
-        + (MARK_LEGEND + " " if g.comparisons is not None else "")
+        + (mark_legend(g) + " " if g.comparisons is not None else "")
         + "Resampling touches the training part only; validation and test parts are the same for every run.",
         "", "## Macro F1", "", macro_table(g), "", "## Average ranks", "", *ranks_section(g),
         "## Per-class recall", "", recall_table(g), "",

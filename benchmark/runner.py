@@ -6,6 +6,7 @@ Layout under ``<results>/<split>/``:
 - ``runs/.../test_predictions.npy`` — the predicted class of every test beat (for paired tests);
 - ``runs/.../error.json`` — a failed run's reason; the grid goes on and the run is retried next time;
 - ``test_labels.npy`` — the true class of every test beat, in the order of the predictions;
+- ``test_records.npy`` — the record (patient) of every test beat, in the same order;
 - ``grid.json`` — the last grid run here (its runs, settings and provenance), read by the report.
 
 The driver (this process) plans the grid and writes every result; an executor (``benchmark.executors``)
@@ -32,6 +33,7 @@ from benchmark.storage import atomic_write, write_json
 
 PREDICTIONS = "test_predictions.npy"  # int8 class per test beat, in test-part order
 TEST_LABELS = "test_labels.npy"  # the true classes of the test part, once per split directory
+TEST_RECORDS = "test_records.npy"  # the record (patient) of every test beat: the unit of the paired tests
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,7 @@ def run_grid(grid: Grid, split: Split, results_dir: Path, cache_dir: Path | None
                          for name, part in (("train", data.train), ("validation", data.val), ("test", data.test))},
     })
     atomic_write(split_dir / TEST_LABELS, lambda f: np.save(f, data.test.y.astype(np.int8)), binary=True)
+    atomic_write(split_dir / TEST_RECORDS, lambda f: np.save(f, data.test.record.astype("U8")), binary=True)
     pending = [s for s in specs if overwrite or not (runs_dir / s.run_id / "metrics.json").exists()]
     recorder = RunRecorder(grid, data, runs_dir, len(pending), provenance, log)
     recorder.outcome.skipped = [s.run_id for s in specs if s not in pending]

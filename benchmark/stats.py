@@ -1,12 +1,14 @@
 """Uncertainty and paired significance for macro F1, as pure functions of arrays.
 
 - :func:`t_interval`: 95% Student-t confidence interval of a mean over seeds (n >= 2).
-- :func:`paired_bootstrap`: is the macro-F1 gap between two cells real? Test beats are resampled
-  with replacement, the *same* beats for both cells and for every seed (the runs share one test
-  part), and the statistic is the gap averaged over seeds. Its power comes from the ~20k test
-  beats, so it works with a single seed; with several seeds it also averages out training noise.
-  The p-value is two-sided, from the bootstrap distribution shifted to the null (Efron &
-  Tibshirani 1993, §16.4).
+- :func:`paired_bootstrap`: is the macro-F1 gap between two cells real? With ``groups`` (the record,
+  i.e. the patient, of every test beat; the report's default) whole records are resampled with
+  replacement, the *same* records for both cells: beats of one patient are not independent, and a
+  test that resamples them one by one (``groups=None``) claims far more certainty than the patients
+  support. With several seeds the seeds are resampled too (a hierarchical bootstrap: records, and
+  the seeds as replicates of training), so training noise is part of the test; with one seed it is
+  not, and the report says so. The statistic is the gap averaged over seeds; the p-value is
+  two-sided, from the bootstrap distribution shifted to the null (Efron & Tibshirani 1993, §16.4).
 - :func:`holm`: Holm-Bonferroni adjustment of a family of p-values.
 """
 from __future__ import annotations
@@ -40,18 +42,64 @@ def _macro_f1_rows(y_true: np.ndarray, y_pred: np.ndarray, index: np.ndarray, n_
     return f1.mean(axis=1)
 
 
+def _macro_f1_cm(cm: np.ndarray, n_classes: int) -> np.ndarray:
+    """Macro F1 of each of a batch of flattened confusion matrices, shaped (rows, n_classes²)."""
+    cm = cm.reshape(-1, n_classes, n_classes)
+    tp = np.diagonal(cm, axis1=1, axis2=2)
+    denom = cm.sum(axis=1) + cm.sum(axis=2)
+    f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape, dtype=float), where=denom > 0)
+    return f1.mean(axis=1)
+
+
+def _record_bootstrap(y_true, groups, preds_a, preds_b, n_boot, seed, n_classes) -> dict:
+    """Records (and seeds, when several) resampled with replacement; see the module docstring."""
+    _, group_index = np.unique(np.asarray(groups), return_inverse=True)
+    n_groups, n_seeds, cells = group_index.max() + 1, len(preds_a), n_classes * n_classes
+
+    def per_record(pred):  # (n_groups, n_classes²): each record's confusion counts
+        codes = group_index * cells + y_true * n_classes + pred
+        return np.bincount(codes, minlength=n_groups * cells).reshape(n_groups, cells).astype(float)
+
+    cm_a = [per_record(p) for p in preds_a]
+    cm_b = [per_record(p) for p in preds_b]
+    observed = float(np.mean([_macro_f1_cm(a.sum(0), n_classes)[0] - _macro_f1_cm(b.sum(0), n_classes)[0]
+                              for a, b in zip(cm_a, cm_b)]))
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=n_boot).astype(float)
+    gaps = np.stack([_macro_f1_cm(weights @ a, n_classes) - _macro_f1_cm(weights @ b, n_classes)
+                     for a, b in zip(cm_a, cm_b)], axis=1)  # (n_boot, n_seeds)
+    if n_seeds > 1:
+        seed_counts = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot)
+        diffs = (seed_counts * gaps).sum(axis=1) / n_seeds
+    else:
+        diffs = gaps[:, 0]
+    return _verdict(observed, diffs, n_boot) | {"n_seeds": n_seeds, "unit": "record", "n_units": int(n_groups)}
+
+
+def _verdict(observed: float, diffs: np.ndarray, n_boot: int) -> dict:
+    p = (1 + np.sum(np.abs(diffs - observed) >= abs(observed))) / (1 + n_boot)
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return {"difference": observed, "ci_low": float(low), "ci_high": float(high), "p_value": float(p),
+            "n_boot": n_boot}
+
+
 def paired_bootstrap(y_true, preds_a, preds_b, n_boot: int = 2000, seed: int = 0,
-                     n_classes: int = len(CLASSES), chunk: int = 250) -> dict:
+                     n_classes: int = len(CLASSES), chunk: int = 250, groups=None) -> dict:
     """Bootstrap test of mean macro F1 (over seeds) of cell A minus cell B.
 
-    ``preds_a`` / ``preds_b``: one prediction array per seed, paired by seed.
-    Returns the observed difference, its 95% percentile interval and the two-sided p-value.
+    ``preds_a`` / ``preds_b``: one prediction array per seed, paired by seed. ``groups``: the record of
+    every test beat, to resample records (and seeds) rather than beats.
+    Returns the observed difference, its 95% percentile interval, the two-sided p-value, and the unit.
     """
     y_true = np.asarray(y_true, dtype=np.int64)
     preds_a = [np.asarray(p, dtype=np.int64) for p in preds_a]
     preds_b = [np.asarray(p, dtype=np.int64) for p in preds_b]
     if len(preds_a) != len(preds_b) or not preds_a:
         raise ValueError(f"need the same, non-zero number of seeds for both cells ({len(preds_a)} vs {len(preds_b)})")
+    if groups is not None:
+        if len(groups) != len(y_true):
+            raise ValueError(f"groups has {len(groups)} entries for {len(y_true)} test beats")
+        return _record_bootstrap(y_true, groups, preds_a, preds_b, n_boot, seed, n_classes)
     everything = np.arange(len(y_true))[None, :]
     observed = float(np.mean([_macro_f1_rows(y_true, a, everything, n_classes)[0]
                               - _macro_f1_rows(y_true, b, everything, n_classes)[0]
@@ -63,10 +111,7 @@ def paired_bootstrap(y_true, preds_a, preds_b, n_boot: int = 2000, seed: int = 0
         diffs.append(np.mean([_macro_f1_rows(y_true, a, index, n_classes) - _macro_f1_rows(y_true, b, index, n_classes)
                               for a, b in zip(preds_a, preds_b)], axis=0))
     diffs = np.concatenate(diffs)
-    p = (1 + np.sum(np.abs(diffs - observed) >= abs(observed))) / (1 + n_boot)
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    return {"difference": observed, "ci_low": float(low), "ci_high": float(high), "p_value": float(p),
-            "n_boot": n_boot, "n_seeds": len(preds_a)}
+    return _verdict(observed, diffs, n_boot) | {"n_seeds": len(preds_a), "unit": "beat", "n_units": len(y_true)}
 
 
 def holm(p_values) -> np.ndarray:

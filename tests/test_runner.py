@@ -39,6 +39,7 @@ def test_grid_writes_runs_and_a_rerun_trains_nothing(split, tmp_path):
     predictions = np.load(next((tmp_path / "results/intra/runs").glob("mlp__random*/test_predictions.npy")))
     assert predictions.dtype == np.int8 and len(predictions) == len(split.test)
     assert np.array_equal(np.load(tmp_path / "results/intra/test_labels.npy"), split.test.y)
+    assert np.array_equal(np.load(tmp_path / "results/intra/test_records.npy"), split.test.record)
     assert np.array_equal(np.bincount(predictions, minlength=5), np.sum(metrics["test"]["confusion_matrix"], axis=0))
     again, _ = run(GRID, split, tmp_path)
     assert again.done == [] and len(again.skipped) == 4
@@ -113,6 +114,14 @@ def test_report_with_figures_and_seed_count_edge_cases(split, tmp_path):
     assert "mean ± sample std over seeds (seeds 0, 1)" in report and "![macro F1 heatmap]" in report
     significance = pd.read_csv(tmp_path / "results/intra/significance.csv")
     assert significance.n_seeds.tolist() == [2] and significance.family.tolist() == ["resampler vs none"]
+    # the patient is the unit: records (and seeds) are resampled, and the report says so
+    assert significance.unit.tolist() == ["record"]
+    assert significance.n_units.tolist() == [len(set(split.test.record))]
+    assert "test records (patients), and the seeds" in report
+    (tmp_path / "results/intra/test_records.npy").unlink()  # a run store from before records were saved
+    write_report(tmp_path / "results", "intra")
+    assert pd.read_csv(tmp_path / "results/intra/significance.csv").unit.tolist() == ["beat"]
+    assert "overstate certainty" in (tmp_path / "results/intra/REPORT.md").read_text()
 
     one_seed = replace(GRID, models=("mlp",))
     run(one_seed, split, tmp_path)
