@@ -95,8 +95,8 @@ def _ranks_section(g, paths: list[Path], split_dir: Path) -> list[str]:
 
 
 def write_full_report(g, split_dir: Path) -> list[Path]:
-    from benchmark.report import data_section, macro_table, mark_legend, provenance_section, recall_table, \
-        significance_table, spread_words, test_unit
+    from benchmark.report import data_section, literature_section, macro_table, mark_legend, provenance_section, \
+        recall_table, significance_table, spread_words, test_unit
 
     fig_dir = split_dir / "figures"
     runs = g.runs
@@ -135,6 +135,7 @@ def write_full_report(g, split_dir: Path) -> list[Path]:
         significance_table(g), "",
         *ranks,
         "## Per-class recall", "", f"![recall by resampler]({rel(paths[1])})", "", recall_table(g), "",
+        *literature_section(g),
         "Error bars: sample std over seeds (none with one seed). 95% CI: Student-t interval of the mean over seeds.", "",
         "## Confusion matrices of each model's best cell", "", f"![confusion matrices]({rel(paths[2])})", "",
         "Counts summed over seeds; shading is the row-normalised rate (recall on the diagonal).", "",
@@ -191,9 +192,18 @@ def write_overview(results_dir: Path, splits: list[str]) -> Path | None:
                for s, g in grids.items()], "",
              tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
     if {"intra", "inter"} <= set(names):
-        lines += ["`inter − intra`: what a cell loses when tested on unseen patients instead of unseen beats "
-                  "of seen patients. The two splits may come from different grids, commits or machines (TensorFlow's "
-                  "CPU results differ slightly between CPU models); see each report.", ""]
+        from benchmark.beats import CLASSES
+
+        mix = {s: {k: grids[s].manifest.get("class_counts", {}).get("test", {})[k] for k in CLASSES
+                   if k in grids[s].manifest.get("class_counts", {}).get("test", {})} for s in ("intra", "inter")}
+        words = "; ".join(f"{s}: " + ", ".join(f"{k} {n:,}" for k, n in m.items()) for s, m in mix.items() if m)
+        fewest = min(mix["inter"], key=mix["inter"].get) if mix["inter"] else None
+        lines += ["`inter − intra`: the change from testing on unseen beats of seen patients to testing on unseen "
+                  "patients, but not only that: the two test parts also differ in their class mix"
+                  + (f" ({words})" if words else "") + ", and macro F1 weighs every class equally, so a class "
+                  "with few test beats" + (f" ({fewest} on the inter split: {mix['inter'][fewest]})" if fewest else "")
+                  + " moves it by itself. The two splits may also come from different grids, commits or machines "
+                  "(TensorFlow's CPU results differ slightly between CPU models); see each report.", ""]
     path = Path(results_dir) / "README.md"
     write_text(path, "\n".join(lines))
     return path

@@ -44,6 +44,7 @@ def load_runs(split_dir: Path) -> tuple[dict, pd.DataFrame, dict[str, str], dict
                 **{f"recall_{c}": t["recall"][c] for c in CLASSES},
                 **{f"precision_{c}": t["precision"][c] for c in CLASSES},
                 **{f"f1_{c}": t["f1"][c] for c in CLASSES},
+                "macro_f1_nsvf": float(np.mean([t["f1"][c] for c in LITERATURE_CLASSES])),
                 "best_val_macro_f1": m["best_val_macro_f1"], "best_step": m["best_step"],
                 "steps_trained": m["steps_trained"], "train_size": sum(m["resampling"]["train_class_counts"].values()),
                 "resample_seconds": m["resampling"]["seconds"], "train_seconds": m["seconds"]["train"],
@@ -59,7 +60,8 @@ def load_runs(split_dir: Path) -> tuple[dict, pd.DataFrame, dict[str, str], dict
 def summarise(runs: pd.DataFrame, models: list[str], resamplers: list[str]) -> pd.DataFrame:
     """Mean, sample standard deviation and 95% t interval (macro F1) over seeds for every
     (model, resampler) that has runs."""
-    metrics = ["macro_f1", *[f"recall_{c}" for c in CLASSES], "accuracy", "balanced_accuracy", "best_val_macro_f1"]
+    metrics = ["macro_f1", *[f"recall_{c}" for c in CLASSES], "accuracy", "balanced_accuracy", "best_val_macro_f1",
+               *[f"precision_{c}" for c in LITERATURE_CLASSES], "macro_f1_nsvf"]
     out = []
     for model in models:
         for resampler in resamplers:
@@ -180,6 +182,33 @@ def recall_table(g: SavedGrid) -> str:
                      *[_pm(c[f"recall_{k}_mean"], c[f"recall_{k}_std"]) for k in CLASSES]])
     return tabulate(rows, headers=["model", "resampler", "seeds", "macro F1", "macro F1 95% CI (t)", *CLASSES],
                     tablefmt="github", disable_numparse=True)
+
+
+LITERATURE_CLASSES = ("N", "S", "V", "F")  # what the inter-patient literature reports (de Chazal 2004 onwards)
+FEW_TEST_BEATS = 30  # below this, a class's F1 rests on a handful of beats
+
+
+def literature_section(g: SavedGrid) -> list[str]:
+    """Per-class sensitivity (Se) and positive predictive value (+P) for N, S, V, F, as the inter-patient
+    literature reports them, and macro F1 over those four beside the five-class one."""
+    from tabulate import tabulate
+
+    if not len(g.summary):
+        return []
+    test = g.manifest.get("class_counts", {}).get("test", {})
+    few = [f"{k} ({test[k]})" for k in CLASSES if k in test and test[k] < FEW_TEST_BEATS]
+    rows = [[c.model, c.resampler,
+             *[f"{c[f'{m}_{k}_mean']:.3f}" for k in LITERATURE_CLASSES for m in ("recall", "precision")],
+             f"{c.macro_f1_nsvf_mean:.3f}", f"{c.macro_f1_mean:.3f}"] for _, c in g.summary.iterrows()]
+    headers = ["model", "resampler", *[f"{m} {k}" for k in LITERATURE_CLASSES for m in ("Se", "+P")],
+               "macro F1 (N S V F)", "macro F1 (5 classes)"]
+    why = (f"The test part has fewer than {FEW_TEST_BEATS} beats of {', '.join(few)}: the five-class macro F1 "
+           "weighs that class like the others, so a few beats move it; read the four-class one beside it."
+           if few else "Every class has at least 30 test beats.")
+    return ["## Sensitivity and positive predictivity (N, S, V, F)", "",
+            "Se = recall, +P = precision, mean over seeds, in the form the inter-patient literature reports "
+            f"(de Chazal et al. 2004 and after, which leave Q out). {why}", "",
+            tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
 
 
 def significance_table(g: SavedGrid) -> str:

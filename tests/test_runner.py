@@ -114,6 +114,11 @@ def test_report_with_figures_and_seed_count_edge_cases(split, tmp_path):
     assert "mean ± sample std over seeds (seeds 0, 1)" in report and "![macro F1 heatmap]" in report
     significance = pd.read_csv(tmp_path / "results/intra/significance.csv")
     assert significance.n_seeds.tolist() == [2] and significance.family.tolist() == ["resampler vs none"]
+    # the inter-patient literature's form: Se and +P for N, S, V, F, and macro F1 over those four
+    assert "## Sensitivity and positive predictivity (N, S, V, F)" in report
+    runs_csv = pd.read_csv(tmp_path / "results/intra/runs.csv")
+    nsvf = runs_csv[[f"f1_{k}" for k in "NSVF"]].mean(axis=1).groupby(runs_csv.resampler).mean()
+    assert np.allclose(summary.set_index("resampler").macro_f1_nsvf_mean.sort_index(), nsvf.sort_index())
     # the patient is the unit: records (and seeds) are resampled, and the report says so
     assert significance.unit.tolist() == ["record"]
     assert significance.n_units.tolist() == [len(set(split.test.record))]
