@@ -38,6 +38,23 @@ class Resampled:
         return {"seconds": self.seconds, "cached": self.cached, "train_class_counts": dict(zip(CLASSES, counts))}
 
 
+def save_part(path: Path, part: Resampled) -> None:
+    """Write a resampled part as a checksummed cache entry (see ``benchmark.data.save_arrays``)."""
+    from benchmark.data import save_arrays
+
+    save_arrays(path, {"x": part.x, "y": part.y, "seconds": np.array(part.seconds)})
+
+
+def load_part(path: Path) -> Resampled | None:
+    """A cache entry written by :func:`save_part`; ``None`` when missing or corrupt."""
+    from benchmark.data import load_arrays
+
+    arrays = load_arrays(path)
+    if arrays is None:
+        return None
+    return Resampled(arrays["x"], arrays["y"], float(arrays["seconds"]), cached=True)
+
+
 def resample_training_part(train_x: np.ndarray, train_y: np.ndarray, resampler: str, seed: int) -> Resampled:
     from resampling import resample
 
@@ -59,7 +76,6 @@ def _resample_worker(train_x: np.ndarray, train_y: np.ndarray, resampler: str, s
     """In a worker process: resample and write the cache entry; (seconds, beats), or the error."""
     from threadpoolctl import threadpool_limits
 
-    from benchmark.data import save_arrays
     from resampling import ResamplingError
 
     with threadpool_limits(threads):
@@ -67,7 +83,7 @@ def _resample_worker(train_x: np.ndarray, train_y: np.ndarray, resampler: str, s
             part = resample_training_part(train_x, train_y, resampler, seed)
         except ResamplingError as exc:
             return str(exc)
-    save_arrays(Path(path), {"x": part.x, "y": part.y, "seconds": np.array(part.seconds)})
+    save_part(Path(path), part)
     return part.seconds, len(part.y)
 
 
@@ -251,16 +267,14 @@ class RayExecutor:
 def _pack_worker(model: str, members: list[tuple[int, str]], held_out: tuple, cfg: TrainConfig,
                  verbose: bool) -> tuple[list, list[dict]]:
     """In a worker process: train one pack from cached parts; (results, info of each member's part)."""
-    from benchmark.data import load_arrays
     from benchmark.packed import PackMember, train_pack
 
     loaded: dict[str, Resampled] = {}
     for _, path in members:
         if path not in loaded:
-            arrays = load_arrays(Path(path))
-            if arrays is None:
+            loaded[path] = load_part(Path(path))
+            if loaded[path] is None:
                 raise FileNotFoundError(f"{path}: resampled training part missing or corrupt")
-            loaded[path] = Resampled(arrays["x"], arrays["y"], float(arrays["seconds"]), cached=True)
     pack = [PackMember(seed, loaded[path].x, loaded[path].y) for seed, path in members]
     results = train_pack(model, pack, *held_out, cfg, log=stderr_log if verbose else None)
     return results, [loaded[path].info() for _, path in members]
@@ -291,20 +305,14 @@ class PackedExecutor:
 
         groups = list(dict.fromkeys((s.resampler, s.seed) for s in pending))
         prefetch_resampled(data, groups, cache, self.resample_workers, log)
-        if self.processes > 1:
-            parts = {}  # the workers read the cache themselves; here only make sure every part is in it
-            for group in groups:
-                try:
-                    parts[group] = cache.ensure(data, *group, log)
-                except ResamplingError as exc:
-                    parts[group] = exc
-        else:
-            parts = {}
-            for group in groups:
-                try:
-                    parts[group] = cache.get(data, *group, log)
-                except ResamplingError as exc:
-                    parts[group] = exc
+        # worker processes read the cache themselves: here only make sure every part is in it
+        fetch = cache.ensure if self.processes > 1 else cache.get
+        parts = {}
+        for group in groups:
+            try:
+                parts[group] = fetch(data, *group, log)
+            except ResamplingError as exc:
+                parts[group] = exc
         by_model: dict[str, list] = {}
         for spec in pending:
             if isinstance(parts[(spec.resampler, spec.seed)], Exception):
@@ -313,7 +321,7 @@ class PackedExecutor:
                 by_model.setdefault(spec.model, []).append(spec)
         packs = [(m, specs[i:i + self.pack_size]) for m, specs in by_model.items()
                  for i in range(0, len(specs), self.pack_size)]
-        if self.processes > 1 and len(packs) > 1:
+        if self.processes > 1:
             self._in_processes(packs, data, grid, cache, recorder, log, verbose)
             return
         from benchmark.packed import PackMember, train_pack

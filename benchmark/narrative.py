@@ -194,8 +194,8 @@ def write_overview(results_dir: Path, splits: list[str]) -> Path | None:
     if {"intra", "inter"} <= set(names):
         from benchmark.beats import CLASSES
 
-        mix = {s: {k: grids[s].manifest.get("class_counts", {}).get("test", {})[k] for k in CLASSES
-                   if k in grids[s].manifest.get("class_counts", {}).get("test", {})} for s in ("intra", "inter")}
+        tests = {s: grids[s].manifest.get("class_counts", {}).get("test", {}) for s in ("intra", "inter")}
+        mix = {s: {k: test[k] for k in CLASSES if k in test} for s, test in tests.items()}
         words = "; ".join(f"{s}: " + ", ".join(f"{k} {n:,}" for k, n in m.items()) for s, m in mix.items() if m)
         fewest = min(mix["inter"], key=mix["inter"].get) if mix["inter"] else None
         lines += ["`inter − intra`: the change from testing on unseen beats of seen patients to testing on unseen "

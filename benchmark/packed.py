@@ -139,11 +139,10 @@ def _stack(trees):
 
 
 def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x, test_y, cfg: TrainConfig,
-               log=None, initial_weights: list | None = None) -> list[dict | Exception]:
+               log=None) -> list[dict | Exception]:
     """Train the ``members`` together; one result per member, as ``train_and_evaluate`` returns it.
 
     A member whose loss becomes non-finite gets a ``FloatingPointError`` in its place; the others go on.
-    ``initial_weights``: per member, a list of arrays as ``model.get_weights()`` returns them (tests).
     """
     import jax
     import jax.numpy as jnp
@@ -156,12 +155,9 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
                            f"{keras.backend.backend()!r}")
     k = len(members)
     models = []
-    for i, member in enumerate(members):
+    for member in members:
         keras.utils.set_random_seed(member.seed)  # as alone: same initial weights and dropout seed state
-        model = build_model(model_name, input_shape=member.x.shape[1:])
-        if initial_weights is not None:
-            model.set_weights(initial_weights[i])
-        models.append(model)
+        models.append(build_model(model_name, input_shape=member.x.shape[1:]))
     template = models[0]
     trainable = _stack([[v.value for v in m.trainable_variables] for m in models])
     non_trainable = _stack([[v.value for v in m.non_trainable_variables] for m in models])

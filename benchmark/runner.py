@@ -25,9 +25,9 @@ import numpy as np
 
 from benchmark.beats import CLASSES, BeatSet
 from benchmark.config import Grid, config_hash
-from benchmark.data import SPLIT_SEED, Split, load_arrays, save_arrays, stratified_subset
-from benchmark.executors import (LocalExecutor, PackedExecutor, RayExecutor, Resampled, resample_training_part,
-                                 resampled_message)
+from benchmark.data import SPLIT_SEED, Split, stratified_subset
+from benchmark.executors import (LocalExecutor, PackedExecutor, RayExecutor, Resampled, load_part,
+                                 resample_training_part, resampled_message, save_part)
 from benchmark.records import default_cache_dir, stderr_log
 from benchmark.storage import atomic_write, write_json
 
@@ -97,18 +97,14 @@ class ResampleCache:
         return self.dir / f"{data.key}-{resampler}-seed{seed}-imblearn{version('imbalanced-learn')}.npz"
 
     def load(self, data: GridData, resampler: str, seed: int) -> Resampled | None:
-        cached = load_arrays(self.path(data, resampler, seed))
-        if cached is None:
-            return None
-        return Resampled(cached["x"], cached["y"], float(cached["seconds"]), cached=True)
+        return load_part(self.path(data, resampler, seed))
 
     def save(self, data: GridData, resampler: str, seed: int, part: Resampled) -> None:
-        save_arrays(self.path(data, resampler, seed), {"x": part.x, "y": part.y, "seconds": np.array(part.seconds)})
+        save_part(self.path(data, resampler, seed), part)
 
     def ensure(self, data: GridData, resampler: str, seed: int, log) -> Path:
         """The path of a valid cache entry, resampling here first when there is none."""
-        if load_arrays(self.path(data, resampler, seed)) is None:
-            self.get(data, resampler, seed, log)
+        self.get(data, resampler, seed, log)
         return self.path(data, resampler, seed)
 
     def get(self, data: GridData, resampler: str, seed: int, log) -> Resampled:

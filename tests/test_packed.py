@@ -91,3 +91,8 @@ def test_packed_executor_fills_the_same_run_store(tiny_db, tmp_path):
         predictions = [np.load(root / "intra" / "runs" / run_id / "test_predictions.npy")
                        for root in (tmp_path / "alone", tmp_path / "packed")]
         assert np.array_equal(*predictions)
+    # a single pack with several processes allowed still runs (in one worker)
+    single = run_cli("--grid", "smoke", "--models", "mlp", "--resamplers", "none", "--seeds", "0", "--steps", "8",
+                     "--eval-every", "4", "--data-dir", str(tiny_db), "--cache-dir", str(tmp_path / "cache"),
+                     "--executor", "packed", "--pack-processes", "2", "--results-dir", str(tmp_path / "single"))
+    assert single.returncode == 0 and "1 packs, 1 at a time" in single.stderr, single.stderr[-3000:]
