@@ -1,18 +1,25 @@
-"""Command line: ``run`` a grid (the default), show the ``data``, or rebuild the ``report``."""
+"""Command line: ``run`` a grid (the default), show the ``data``, rebuild the ``report``, or ``evaluate``
+saved models without training."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
-from benchmark.compute import JIT_MODES
-from benchmark.config import ALL_MODELS, ALL_RESAMPLERS, GRIDS, customise
-from benchmark.data import SPLITS, histogram_table, load_split
+from benchmark.config import GRIDS, customise
+from benchmark.data.splits import SPLITS, histogram_table, load_split
 from benchmark.errors import DataError
-from benchmark.records import stderr_log as _log
+from benchmark.running.compute import JIT_MODES
+
+log = logging.getLogger("benchmark.cli")
+DEFAULT_RESULTS = "results/local"  # the committed results under results/ are written only when named
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from models import list_models
+    from resampling import list_resamplers
+
     grid_costs = ("grids: smoke = 4 models × 5 resamplers × 1 seed on a stratified subset, tiny budget "
                   "(~2 min on 2 CPU cores); quick = the 20 cells × 1 seed on the full data, 2,000 steps "
                   "(~1 h); full = 20 cells × 5 seeds, 10,000 steps (≤ 32.6 h projected on 2 CPU cores; ~13 min "
@@ -21,13 +28,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run_benchmark.py",
         description="Benchmark class-imbalance handling (resamplers) × heartbeat classifiers on MIT-BIH.",
         epilog=grid_costs, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("command", nargs="?", default="run", choices=["run", "data", "report"],
+    p.add_argument("command", nargs="?", default="run", choices=["run", "data", "report", "evaluate"],
                    help="run: train and evaluate the grid, then write the tables; data: print the class "
                         "histogram of each split and where the data came from; report: rebuild the tables "
-                        "from saved runs without training")
-    p.add_argument("--grid", default="quick", choices=sorted(GRIDS), help="preset grid")
-    p.add_argument("--models", nargs="+", choices=ALL_MODELS, help="models to run (default: the grid's)")
-    p.add_argument("--resamplers", nargs="+", choices=ALL_RESAMPLERS, help="resamplers (default: the grid's)")
+                        "of every grid in --results-dir (or of --grid/--split) from saved runs without "
+                        "training; evaluate: score the grid's saved models on a test set (--on) without "
+                        "training")
+    p.add_argument("--grid", default=None, choices=sorted(GRIDS),
+                   help="preset grid (default: quick; for `report`: every grid found)")
+    p.add_argument("--models", nargs="+", choices=list_models(),
+                   help="models to run, any registered one (default: the grid's)")
+    p.add_argument("--resamplers", nargs="+", choices=list_resamplers(),
+                   help="resamplers, any registered one (default: the grid's)")
+    p.add_argument("--on", default="test", choices=["test"],
+                   help="evaluate: the test set to score the saved models on; test: the grid's own test part, "
+                        "which must reproduce the saved predictions exactly")
     p.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the grid's)")
     p.add_argument("--split", choices=[*SPLITS, "all"], default=None,
                    help="intra: Kaggle-style beat-level 80/20; inter: de Chazal DS1→DS2; kaggle: your CSVs "
@@ -43,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--kaggle-dir", help="directory with mitbih_train.csv and mitbih_test.csv (kaggle split)")
     where.add_argument("--cache-dir", help="cache for downloads, built beats and resampled sets "
                                            "(else $ECG_BENCH_CACHE, else ~/.cache/ecg-oversampling-bench)")
-    where.add_argument("--results-dir", default="results", help="where runs and tables are written")
+    where.add_argument("--results-dir", default=DEFAULT_RESULTS,
+                       help="run store: runs and tables go to DIR/<split>/<grid>/, one folder per grid, so grids "
+                            "never overwrite each other. The committed results live in `results`; they are "
+                            "only written (or rebuilt) when you name it")
     execution = p.add_argument_group("where runs execute")
     execution.add_argument("--executor", choices=["auto", "local", "ray", "packed"], default="auto",
                            help="local: one run at a time in this process; ray: every run a Ray task, in "
@@ -98,38 +116,47 @@ def _buildable_splits(args) -> list[str]:
 
 def cmd_data(args) -> int:
     for name in _splits(args, _buildable_splits(args)):
-        split = load_split(name, args.data_dir, args.kaggle_dir, _cache(args), args.refresh, log=_log)
+        split = load_split(name, args.data_dir, args.kaggle_dir, _cache(args), args.refresh)
         print(f"\n## {name} split\n\n{split.source}\n\n{histogram_table(split)}")
     return 0
 
 
-def cmd_report(args) -> int:
-    from benchmark.report import write_report
+def _store(args):
+    from benchmark.store import RunStore
 
-    results = Path(args.results_dir)
-    splits = _splits(args, [s for s in SPLITS if (results / s / "grid.json").exists()])
-    if not splits:
-        _log(f"{results}: no grid results found; run a grid first")
+    return RunStore(Path(args.results_dir))
+
+
+def cmd_report(args) -> int:
+    from benchmark.reporting.report import write_report
+
+    store = _store(args)
+    grids = [g for g in store.grids(None if args.split in (None, "all") else args.split)
+             if args.grid is None or g.name == args.grid]
+    if not grids:
+        log.error("%s: no grid results found%s; run a grid first, or name the folder that holds them with "
+                  "--results-dir (the committed results: --results-dir results)", store.root,
+                  f" for --grid {args.grid}" if args.grid else "")
         return 1
-    for name in splits:
-        for path in write_report(results, name):
-            _log(f"wrote {path}")
-    _write_overview(results)
+    for grid in grids:
+        for path in write_report(grid):
+            log.info("wrote %s", path)
+    _write_overview(store)
     return 0
 
 
-def _write_overview(results: Path) -> None:
-    from benchmark.narrative import write_overview
+def _write_overview(store) -> None:
+    from benchmark.reporting.report import write_overview
 
-    path = write_overview(results, list(SPLITS))
+    path = write_overview(store)
     if path:
-        _log(f"wrote {path}")
+        log.info("wrote %s", path)
 
 
 def make_executor(args, device: dict):
     """The executor ``args`` ask for, with the compile mode resolved for this backend and device."""
-    from benchmark.compute import resolve_jit
-    from benchmark.executors import LocalExecutor, PackedExecutor, RayExecutor
+    from benchmark.running.compute import resolve_jit
+    from benchmark.running.executors import LocalExecutor, PackedExecutor, RayExecutor
 
     backend, kind = device["backend"], device["kind"]
     name = args.executor
@@ -148,47 +175,78 @@ def make_executor(args, device: dict):
     return LocalExecutor(jit, args.resample_workers or 1)
 
 
-def cmd_run(args) -> int:
-    from benchmark.compute import configure, describe_device
-    from benchmark.executors import import_ray, thread_env
+def _grid(args):
+    if args.split == "all":
+        raise DataError("--split all is for `data` and `report`; run one split at a time")
+    return customise(GRIDS[args.grid or "quick"], models=args.models, resamplers=args.resamplers, seeds=args.seeds,
+                     split=args.split, steps=args.steps, batch_size=args.batch_size, eval_every=args.eval_every,
+                     patience=args.patience)
 
-    args.threads = args.threads or len(os.sched_getaffinity(0))
-    os.environ.update(thread_env(args.threads))  # before TensorFlow starts in this process
-    configure(args.deterministic)  # before any backend starts
+
+def cmd_run(args) -> int:
+    from benchmark.running.compute import describe_device
+    from benchmark.running.executors import import_ray
+
     if args.executor == "ray":
         try:
             import_ray()  # fail before loading any data when the extra is missing
         except ImportError as exc:
-            _log(f"error: {exc}")
+            log.error("error: %s", exc)
             return 2
     device = describe_device(args.deterministic)
     try:
         executor = make_executor(args, device)
     except ValueError as exc:
-        _log(f"error: {exc}")
+        log.error("error: %s", exc)
         return 2
-    _log(f"Keras backend {device['backend']} on {device.get('gpu', device['kind'])}; executor "
-         f"{executor.describe()}")
+    log.info("Keras backend %s on %s; executor %s", device["backend"], device.get("gpu", device["kind"]),
+             executor.describe())
 
     from benchmark.provenance import provenance
-    from benchmark.report import write_report
-    from benchmark.runner import run_grid
+    from benchmark.reporting.report import write_report
+    from benchmark.running.plan import grid_directory
+    from benchmark.running.runner import run_grid
 
-    grid = customise(GRIDS[args.grid], models=args.models, resamplers=args.resamplers, seeds=args.seeds,
-                     split=None if args.split == "all" else args.split, steps=args.steps,
-                     batch_size=args.batch_size, eval_every=args.eval_every, patience=args.patience)
-    if args.split == "all":
-        raise SystemExit("--split all is for `data` and `report`; run one split at a time")
-    split = load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args), args.refresh, log=_log)
+    grid = _grid(args)
+    split = load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args), args.refresh)
     outcome = run_grid(grid, split, Path(args.results_dir), _cache(args), args.overwrite,
                        provenance={**provenance(), "device": device}, verbose=args.verbose, executor=executor)
-    for path in write_report(Path(args.results_dir), grid.data.split):
-        _log(f"wrote {path}")
-    _write_overview(Path(args.results_dir))
+    for path in write_report(_store(args).grid(grid.data.split, grid_directory(grid))):
+        log.info("wrote %s", path)
+    _write_overview(_store(args))
     if outcome.failed:
-        _log(f"{len(outcome.failed)} run(s) failed:")
+        log.error("%d run(s) failed:", len(outcome.failed))
         for run_id, reason in outcome.failed.items():
-            _log(f"  {run_id}: {reason}")
+            log.error("  %s: %s", run_id, reason)
+        return 1
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from benchmark.running.evaluate import evaluate_grid
+    from benchmark.running.plan import grid_directory, prepare_data
+
+    grid = _grid(args)
+    store = _store(args).grid(grid.data.split, grid_directory(grid))
+    if not store.exists():
+        log.error("%s: no grid has been run here; run it first (with the same --grid, --split and budget "
+                  "options), or name its folder with --results-dir", store.path)
+        return 1
+    split = load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args), args.refresh)
+    data = prepare_data(split, grid)
+    if data.key != store.manifest().get("data_key"):
+        raise DataError(f"{store.path}: its runs were trained on other data (data key "
+                        f"{store.manifest().get('data_key')}, these records give {data.key})")
+    table = evaluate_grid(store, data.test.x, data.test.y, args.on)
+    if not len(table):
+        log.error("%s: no finished run has a saved model", store.path)
+        return 1
+    log.info("wrote %s", store.evaluation_path(args.on))
+    print(table[["run_id", "macro_f1", *[c for c in ("saved_macro_f1", "beats_differing") if c in table]]]
+          .to_string(index=False))
+    if args.on == "test" and not table.reproduced.all():
+        log.error("%d of %d saved models did not reproduce their runs' test predictions", (~table.reproduced).sum(),
+                  len(table))
         return 1
     return 0
 
@@ -197,16 +255,35 @@ def _cache(args) -> Path | None:
     return Path(args.cache_dir).expanduser() if args.cache_dir else None
 
 
+def _early_settings(argv: list[str] | None) -> None:
+    """Thread counts and deterministic kernels, set from the command line before any backend starts
+    (building the parser imports the model registry, and with it Keras)."""
+    from benchmark.running.compute import configure
+    from benchmark.running.executors import thread_env
+
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--threads", type=_positive)
+    early.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True)
+    known, _ = early.parse_known_args(argv)
+    os.environ.update(thread_env(known.threads or len(os.sched_getaffinity(0))))
+    configure(known.deterministic)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from benchmark.logs import setup
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
+    _early_settings(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    setup(verbose=args.verbose)
+    args.threads = args.threads or len(os.sched_getaffinity(0))
     if args.executor != "ray" and (args.ray_address or args.ray_workers):
         parser.error("--ray-address and --ray-workers go with --executor ray")
     if args.ray_address and args.ray_workers:
         parser.error("--ray-workers sizes a local Ray instance; a cluster at --ray-address has its own CPUs")
     try:
-        return {"run": cmd_run, "data": cmd_data, "report": cmd_report}[args.command](args)
+        return {"run": cmd_run, "data": cmd_data, "report": cmd_report, "evaluate": cmd_evaluate}[args.command](args)
     except DataError as exc:
-        _log(f"error: {exc}")
+        log.error("error: %s", exc)
         return 2

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark.data import load_split  # noqa: E402
+from benchmark.data.splits import load_split  # noqa: E402
 from benchmark.provenance import machine  # noqa: E402
 
 

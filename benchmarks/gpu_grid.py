@@ -126,9 +126,9 @@ def micro(models: list[str], sizes: list[int], steps: int, budget: float, repeat
     """In this process (its XLA flags fixed at start): ms per step of packs of each size, per model."""
     import numpy as np
 
-    from benchmark.compute import describe_device
+    from benchmark.running.compute import describe_device
     from benchmark.config import TrainConfig
-    from benchmark.packed import PackMember, train_pack
+    from benchmark.running.packed import PackMember, train_pack
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((100_000, 187, 1), dtype=np.float32)

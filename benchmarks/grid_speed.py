@@ -57,8 +57,8 @@ def load(data_dir, cache, subset=None):
     from dataclasses import replace
 
     from benchmark.config import GRIDS, DataConfig
-    from benchmark.data import load_split
-    from benchmark.runner import prepare_data
+    from benchmark.data.splits import load_split
+    from benchmark.running.runner import prepare_data
 
     split = load_split("intra", data_dir, cache_dir=Path(cache), log=lambda *a: None)
     return prepare_data(split, replace(GRIDS["quick"], data=DataConfig(subset=subset)))
@@ -129,7 +129,7 @@ def training_throughput(data_dir, cache, model_name, batch_size, jit, steps) -> 
     import numpy as np
 
     from benchmark.config import TrainConfig
-    from benchmark.trainer import compile_model
+    from benchmark.running.trainer import compile_model
     from models import build_model
 
     data = load(data_dir, cache)
@@ -154,8 +154,8 @@ def harness_grid(data_dir, cache_root, subset, steps) -> dict:
     from dataclasses import replace
 
     from benchmark.config import GRIDS, DataConfig, customise
-    from benchmark.data import load_split
-    from benchmark.runner import run_grid
+    from benchmark.data.splits import load_split
+    from benchmark.running.runner import run_grid
 
     with tempfile.TemporaryDirectory() as work:
         grid = customise(GRIDS["quick"], seeds=[0], **SMALL_GRID)
@@ -184,8 +184,8 @@ def naive_grid(data_dir, cache, subset, epochs) -> dict:
     from imblearn.over_sampling import SMOTE
 
     from benchmark.config import TrainConfig
-    from benchmark.evaluator import macro_f1
-    from benchmark.trainer import compile_model
+    from benchmark.metrics.evaluator import macro_f1
+    from benchmark.running.trainer import compile_model
     from models import build_model
 
     samplers = {"none": FunctionSampler, "smote": lambda: SMOTE(random_state=0),
@@ -212,7 +212,7 @@ def main() -> None:
     p.add_argument("--data-dir", default=os.environ.get("MITDB_DIR", str(ROOT.parent / "shared" / "data" / "mitdb")))
     p.add_argument("--quick", action="store_true", help="small stages, to check the script itself")
     args = p.parse_args()
-    from benchmark.config import ALL_MODELS, ALL_RESAMPLERS, GRIDS
+    from benchmark.config import BENCHMARK_MODELS, BENCHMARK_RESAMPLERS, GRIDS
     from benchmark.provenance import git_commit, library_versions, machine
 
     m, v = machine(), library_versions()
@@ -232,7 +232,7 @@ def main() -> None:
     print(f"\n3. resamplers on the {'20k subset of the' if args.quick else 'full'} intra training part")
     print(f"   {'resampler':22}{'seconds':>9}{'beats in':>10}{'beats out':>11}{'peak MiB':>10}  output digest")
     times = {}
-    for name in (*ALL_RESAMPLERS, "imblearn_smote_enn"):
+    for name in (*BENCHMARK_RESAMPLERS, "imblearn_smote_enn"):
         r, rss = isolated(time_resampler, args.data_dir, cache, name, subset)
         times[name] = r
         print(f"   {name:22}{r['seconds']:9.1f}{r['n_in']:10,}{r['n_out']:11,}{rss:10,.0f}  {r['digest']}")
@@ -244,7 +244,7 @@ def main() -> None:
     print(f"\n4. training throughput ({steps} steps after compiling; FLOP/s = 3 × forward FLOPs × samples/s)")
     print(f"   {'model':8}{'batch':>6}{'XLA':>5}{'step ms':>9}{'samples/s':>11}{'GFLOP/s':>9}{'of peak':>9}")
     step_ms, predict_s = {}, {}
-    for model_name in ALL_MODELS:
+    for model_name in BENCHMARK_MODELS:
         for batch in (128, 256):
             for jit in (False, True):
                 r, _ = isolated(training_throughput, args.data_dir, cache, model_name, batch, jit, steps)
@@ -279,7 +279,7 @@ def main() -> None:
     if args.quick:
         print("   (not with --quick: it needs the full training part's resampling times)")
         return
-    resample_s = sum(times[r]["seconds"] for r in ALL_RESAMPLERS)
+    resample_s = sum(times[r]["seconds"] for r in BENCHMARK_RESAMPLERS)
     naive_resample_s = resample_s - times["smote_enn"]["seconds"] + times["imblearn_smote_enn"]["seconds"]
     for name in ("quick", "full"):
         g = GRIDS[name]

@@ -9,29 +9,29 @@ from resampling.registry import register_resampler
 from resampling.smote_enn import FastSMOTEENN
 
 
-@register_resampler
+@register_resampler(kind="identity")
 def none(seed):
     """The training part unchanged."""
     return FunctionSampler()
 
 
-@register_resampler
+@register_resampler(kind="over")
 def random(seed):
     """Simple random oversampling: minority beats duplicated at random."""
     return RandomOverSampler(random_state=seed)
 
 
-@register_resampler
+@register_resampler(kind="over")
 def smote(seed):
     return SMOTE(random_state=seed)
 
 
-@register_resampler
+@register_resampler(kind="over")
 def adasyn(seed):
     return ADASYN(random_state=seed)
 
 
-@register_resampler
+@register_resampler(kind="combined")
 def smote_enn(seed):
     """SMOTE, then Edited Nearest Neighbours cleaning of every class: imbalanced-learn's SMOTEENN
     result, its exact neighbour search pruned instead of brute force (see resampling/smote_enn.py)."""

@@ -73,7 +73,7 @@ def cache_dir(tmp_path) -> Path:
 
 def clustered_beats(n_per_class=(300, 40, 60, 20, 40), length=187, seed=0, spread=0.05):
     """Synthetic beats: one noisy prototype per class, so the classes are learnable."""
-    from benchmark.beats import BeatSet
+    from benchmark.data.beats import BeatSet
 
     rng = np.random.default_rng(seed)
     t = np.linspace(0, 1, length)

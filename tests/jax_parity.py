@@ -9,8 +9,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmark.config import TrainConfig  # noqa: E402
-from benchmark.packed import PackMember, train_pack  # noqa: E402
-from benchmark.trainer import train_and_evaluate  # noqa: E402
+from benchmark.running.packed import PackMember, train_pack  # noqa: E402
+from benchmark.running.trainer import train_and_evaluate  # noqa: E402
 from tests.conftest import clustered_beats  # noqa: E402
 
 

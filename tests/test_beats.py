@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from benchmark.beats import AAMI, BuildParams, build_record_beats, segment_record
+from benchmark.data.beats import AAMI, BuildParams, build_record_beats, segment_record
 from benchmark.errors import DataError
 from tests.conftest import write_database, write_record
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from benchmark.comparisons import compare_cells
+from benchmark.metrics.comparisons import compare_cells
 
 
 def test_best_model_is_chosen_by_validation_not_by_test():

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from benchmark.cli import main
-from benchmark.compute import XLA_DETERMINISTIC, configure, determinism, resolve_jit
+from benchmark.running.compute import XLA_DETERMINISTIC, configure, determinism, resolve_jit
 
 
 @pytest.mark.parametrize("mode, backend, kind, expected", [
@@ -56,7 +56,7 @@ def test_a_named_commit_overrides_a_stale_checkout(monkeypatch):
 
 
 def test_the_device_is_described_on_this_backend():
-    from benchmark.compute import describe_device
+    from benchmark.running.compute import describe_device
 
     device = describe_device()
     assert device["backend"] == "tensorflow" and device["kind"] in ("cpu", "gpu")
@@ -69,7 +69,7 @@ def test_the_device_is_described_on_this_backend():
 def test_the_gpu_driver_and_its_cuda_are_read_from_nvidia_smi(monkeypatch):
     import subprocess
 
-    from benchmark import compute
+    from benchmark.running import compute
 
     banner = "| NVIDIA-SMI 580.159.04   Driver Version: 580.159.04     CUDA Version: 13.0     |"
 

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from benchmark.beats import BuildParams
-from benchmark.data import (DS1, DS2, PACED, inter_patient_split, intra_patient_split, load_beats, load_split,
+from benchmark.data.beats import BuildParams
+from benchmark.data.splits import (DS1, DS2, PACED, inter_patient_split, intra_patient_split, load_beats, load_split,
                             read_kaggle_csv, stratified_subset)
 from benchmark.errors import DataError
-from benchmark.records import verify_records
+from benchmark.data.records import verify_records
 from tests.conftest import REAL_MITDB, clustered_beats
 
 

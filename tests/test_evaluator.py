@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, recall_score
 
-from benchmark.evaluator import confusion_matrix, evaluate, macro_f1
+from benchmark.metrics.evaluator import confusion_matrix, evaluate, macro_f1
 
 
 def test_hand_computed_case():

@@ -60,7 +60,7 @@ def test_smote_enn_identical_to_imblearn(seed):
 @pytest.mark.real_data
 @pytest.mark.skipif(not (REAL_MITDB / "100.dat").exists(), reason="needs ../shared/data/mitdb")
 def test_smote_enn_identical_to_imblearn_on_real_beats(tmp_path):
-    from benchmark.data import load_split, stratified_subset
+    from benchmark.data.splits import load_split, stratified_subset
 
     split = load_split("intra", data_dir=REAL_MITDB, cache_dir=tmp_path)
     part = stratified_subset(split.train, 6000, seed=0)

@@ -10,9 +10,9 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from benchmark.config import GRIDS, DataConfig, Grid, TrainConfig, customise  # noqa: E402
-from benchmark.data import Split, load_split  # noqa: E402
-from benchmark.executors import RayExecutor  # noqa: E402
-from benchmark.runner import run_grid  # noqa: E402
+from benchmark.data.splits import Split, load_split  # noqa: E402
+from benchmark.running.executors import RayExecutor  # noqa: E402
+from benchmark.running.runner import run_grid  # noqa: E402
 from tests.conftest import clustered_beats  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from benchmark.errors import DataError
-from benchmark.records import locate_records, verify_records
+from benchmark.data.records import locate_records, verify_records
 from tests.conftest import write_database
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from benchmark.config import DataConfig, Grid, TrainConfig
-from benchmark.data import Split
-from benchmark.report import write_report
-from benchmark.runner import run_grid
+from benchmark.data.splits import Split
+from benchmark.reporting.report import write_report
+from benchmark.running.runner import run_grid
 from tests.conftest import clustered_beats
 
 GRID = Grid("test", ("mlp", "resnet"), ("none", "random"), (0,),

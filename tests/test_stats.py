@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from benchmark.evaluator import macro_f1
-from benchmark.stats import holm, paired_bootstrap, t_interval
+from benchmark.metrics.evaluator import macro_f1
+from benchmark.metrics.stats import holm, paired_bootstrap, t_interval
 
 
 def test_t_interval_matches_the_formula_and_refuses_one_seed():

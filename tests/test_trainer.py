@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from benchmark.config import TrainConfig
-from benchmark.trainer import batch_indices, train_and_evaluate
+from benchmark.running.trainer import batch_indices, train_and_evaluate
 from tests.conftest import clustered_beats
 
 CFG = TrainConfig(steps=30, batch_size=16, eval_every=10, patience=100)

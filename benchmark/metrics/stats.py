@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.beats import CLASSES
+from benchmark.data.beats import CLASSES
+from benchmark.metrics.evaluator import macro_f1_of_counts
+
+CONFIDENCE = 0.95  # of every interval the benchmark reports (t over seeds, bootstrap percentile)
 
 
-def t_interval(values, confidence: float = 0.95) -> tuple[float, float] | None:
+def t_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
     """Student-t interval of the mean; ``None`` with fewer than two values (no interval exists)."""
     from scipy import stats
 
@@ -35,20 +38,12 @@ def _macro_f1_rows(y_true: np.ndarray, y_pred: np.ndarray, index: np.ndarray, n_
     codes = y_true[index].astype(np.int64) * n_classes + y_pred[index]
     offsets = (np.arange(rows) * n_classes * n_classes)[:, None]
     cm = np.bincount((codes + offsets).ravel(), minlength=rows * n_classes * n_classes)
-    cm = cm.reshape(rows, n_classes, n_classes).astype(float)
-    tp = np.diagonal(cm, axis1=1, axis2=2)
-    denom = cm.sum(axis=1) + cm.sum(axis=2)  # (tp + fp) + (tp + fn)
-    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
-    return f1.mean(axis=1)
+    return macro_f1_of_counts(cm.reshape(rows, n_classes, n_classes))
 
 
 def _macro_f1_cm(cm: np.ndarray, n_classes: int) -> np.ndarray:
     """Macro F1 of each of a batch of flattened confusion matrices, shaped (rows, n_classes²)."""
-    cm = cm.reshape(-1, n_classes, n_classes)
-    tp = np.diagonal(cm, axis1=1, axis2=2)
-    denom = cm.sum(axis=1) + cm.sum(axis=2)
-    f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape, dtype=float), where=denom > 0)
-    return f1.mean(axis=1)
+    return np.atleast_1d(macro_f1_of_counts(cm.reshape(-1, n_classes, n_classes)))
 
 
 def _record_bootstrap(y_true, groups, preds_a, preds_b, n_boot, seed, n_classes) -> dict:
@@ -78,7 +73,8 @@ def _record_bootstrap(y_true, groups, preds_a, preds_b, n_boot, seed, n_classes)
 
 def _verdict(observed: float, diffs: np.ndarray, n_boot: int) -> dict:
     p = (1 + np.sum(np.abs(diffs - observed) >= abs(observed))) / (1 + n_boot)
-    low, high = np.percentile(diffs, [2.5, 97.5])
+    tail = 100 * (1 - CONFIDENCE) / 2
+    low, high = np.percentile(diffs, [tail, 100 - tail])
     return {"difference": observed, "ci_low": float(low), "ci_high": float(high), "p_value": float(p),
             "n_boot": n_boot}
 

@@ -9,15 +9,18 @@ staging folder and only moved into place once all of them match, so a partial do
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.errors import DataError
+from benchmark.logs import progress
+
+log = logging.getLogger(__name__)
 
 PHYSIONET_URL = "https://physionet.org/files/mitdb/1.0.0/"
 MANIFEST = "SHA256SUMS.txt"  # PhysioNet's name for its manifest
@@ -46,11 +49,6 @@ class RecordSource:
         return f"{len(self.records)} mitdb records in {self.directory} (from {self.origin}; {check})"
 
 
-def stderr_log(msg: str = "") -> None:
-    """The default progress logger of the data manager, runner and CLI: one line on stderr."""
-    print(msg, file=sys.stderr, flush=True)
-
-
 def default_cache_dir() -> Path:
     """Per-user cache: ``$ECG_BENCH_CACHE``, else ``$XDG_CACHE_HOME/ecg-oversampling-bench``."""
     if os.environ.get("ECG_BENCH_CACHE"):
@@ -67,12 +65,11 @@ def resolve_data_dir(data_dir: str | os.PathLike | None, cache_dir: Path | None 
     return (cache_dir or default_cache_dir()) / "mitdb", "cache"
 
 
-def locate_records(data_dir=None, cache_dir: Path | None = None, refresh: bool = False,
-                   log=stderr_log) -> RecordSource:
+def locate_records(data_dir=None, cache_dir: Path | None = None, refresh: bool = False) -> RecordSource:
     """Return the verified record directory, downloading the records first where they are missing."""
     directory, origin = resolve_data_dir(data_dir, cache_dir)
     if refresh or not _has_any_record(directory):
-        download_mitdb(directory, log=log)
+        download_mitdb(directory)
         origin += ", downloaded"
     return verify_records(directory, origin)
 
@@ -145,7 +142,7 @@ def _fetch(url: str, dest: Path, timeout: float = 60.0) -> None:
     os.replace(tmp, dest)
 
 
-def download_mitdb(directory: Path, base_url: str | None = None, log=stderr_log) -> None:
+def download_mitdb(directory: Path, base_url: str | None = None) -> None:
     """Download the records into ``directory`` through a staging folder, verifying every file."""
     base_url = base_url or os.environ.get("MITDB_URL") or PHYSIONET_URL
     if not base_url.endswith("/"):
@@ -167,9 +164,9 @@ def download_mitdb(directory: Path, base_url: str | None = None, log=stderr_log)
     manifest = read_manifest(staging / MANIFEST)
     records = record_list(staging)
     names = [r + s for r in records for s in RECORD_SUFFIXES]
-    log(f"downloading {len(names)} mitdb files from {base_url} into {directory}")
+    log.info("downloading %d mitdb files from %s into %s", len(names), base_url, directory)
     total = 0
-    for i, name in enumerate(names, 1):
+    for i, name in enumerate(progress(names, desc="mitdb", unit="file"), 1):
         dest = staging / name
         expected = manifest.get(name)
         if expected is None:
@@ -185,7 +182,7 @@ def download_mitdb(directory: Path, base_url: str | None = None, log=stderr_log)
                 raise DataError(f"{base_url}{name}: checksum mismatch after download; rerun to retry")
         total += dest.stat().st_size
         if i % 12 == 0 or i == len(names):
-            log(f"  {i}/{len(names)} files, {total / 1e6:.1f} MB")
+            log.info("  %d/%d files, %.1f MB", i, len(names), total / 1e6)
     directory.mkdir(parents=True, exist_ok=True)
     for name in names + ["RECORDS"]:
         os.replace(staging / name, directory / name)

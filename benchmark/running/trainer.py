@@ -12,12 +12,15 @@ Only ``keras.*`` is used, so the trainer runs on the TensorFlow, JAX and PyTorch
 """
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
 
 from benchmark.config import TrainConfig
-from benchmark.evaluator import evaluate, macro_f1
+from benchmark.metrics.evaluator import evaluate, macro_f1
+
+log = logging.getLogger(__name__)
 
 
 def batch_indices(n: int, steps: int, batch_size: int, rng: np.random.Generator):
@@ -45,10 +48,11 @@ def predict_labels(model, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
 
 
 def train_and_evaluate(model_name: str, train_x, train_y, val_x, val_y, test_x, test_y,
-                       cfg: TrainConfig, seed: int, log=None, jit_compile: bool = False) -> dict:
-    """Build, train and evaluate one model; returns metrics, history and wall times.
+                       cfg: TrainConfig, seed: int, jit_compile: bool = False) -> dict:
+    """Build, train and evaluate one model; returns metrics, history, wall times and the saved model
+    (``model``: the ``.keras`` file of the best validation weights, the ones tested).
 
-    ``jit_compile``: compile the train step with XLA (see ``benchmark.compute.resolve_jit``); it changes
+    ``jit_compile``: compile the train step with XLA (see ``benchmark.running.compute.resolve_jit``); it changes
     how fast a run goes and, by float rounding, its last bits, never what it computes.
     """
     import keras
@@ -76,8 +80,7 @@ def train_and_evaluate(model_name: str, train_x, train_y, val_x, val_y, test_x, 
         val_time += time.perf_counter() - start
         loss = float(fit.history["loss"][-1])
         history.append({"step": step, "train_loss": loss, "val_macro_f1": val_f1})
-        if log:
-            log(f"    step {step}/{cfg.steps}: loss {loss:.4f}, val macro F1 {val_f1:.4f}")
+        log.debug("    step %d/%d: loss %.4f, val macro F1 %.4f", step, cfg.steps, loss, val_f1)
         if not np.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss} at step {step}")
         if val_f1 > best["val_macro_f1"]:
@@ -90,6 +93,8 @@ def train_and_evaluate(model_name: str, train_x, train_y, val_x, val_y, test_x, 
     start = time.perf_counter()
     test_pred = predict_labels(model, test_x)
     infer_time = time.perf_counter() - start
+    from benchmark.running.saving import model_bytes
+
     return {
         "test": evaluate(test_y, test_pred),
         "test_predictions": test_pred.astype(np.int8),  # per beat, for paired tests over test beats
@@ -102,4 +107,5 @@ def train_and_evaluate(model_name: str, train_x, train_y, val_x, val_y, test_x, 
         "n_params": int(model.count_params()),
         "seconds": {"train": train_time, "validation": val_time, "inference": infer_time},
         "test_samples_per_second": len(test_y) / infer_time if infer_time else None,
+        "model": model_bytes(model_name, train_x.shape[1:], best_weights),
     }

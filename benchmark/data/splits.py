@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,11 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.beats import CLASSES, BeatSet, BuildParams, build_record_beats, concat
+from benchmark.data.beats import CLASSES, BeatSet, BuildParams, build_record_beats, concat
 from benchmark.errors import DataError
-from benchmark.records import RecordSource, default_cache_dir, locate_records, stderr_log
-from benchmark.storage import atomic_write
+from benchmark.data.records import RecordSource, default_cache_dir, locate_records
+from benchmark.logs import progress
+from benchmark.files import arrays_digest, load_arrays, save_arrays
 
+log = logging.getLogger(__name__)
 SPLIT_SEED = 20180501  # fixed: the test (and validation) part is the same for every run
 TEST_FRACTION = 0.2
 VAL_FRACTION = 0.1
@@ -59,48 +62,17 @@ def beat_set_key(source: RecordSource, params: BuildParams) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def _arrays_digest(arrays: dict[str, np.ndarray]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        digest.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
-        digest.update(a.data)
-    return digest.hexdigest()
-
-
-def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write arrays plus their checksum atomically; an unwritable cache directory is a clear error."""
-    try:
-        atomic_write(path, lambda f: np.savez(f, checksum=np.array(_arrays_digest(arrays)), **arrays),
-                     binary=True)
-    except OSError as exc:
-        raise DataError(f"{path.parent}: cache directory is not writable ({exc.strerror or exc}); choose "
-                        f"another with --cache-dir or ECG_BENCH_CACHE") from exc
-
-
-def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
-    """Load arrays saved by :func:`save_arrays`; ``None`` when missing or corrupt (never half-used)."""
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-        checksum = str(arrays.pop("checksum"))
-    except Exception:
-        return None
-    return arrays if _arrays_digest(arrays) == checksum else None
-
-
 def build_beats(source: RecordSource, params: BuildParams = BuildParams(), workers: int = 2) -> BeatSet:
     """Build the beat set from every record (records are read in parallel threads)."""
     paths = [source.directory / r for r in source.records]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        parts = list(pool.map(lambda p: build_record_beats(p, params), paths))
+        parts = list(progress(pool.map(lambda p: build_record_beats(p, params), paths), total=len(paths),
+                              desc="building beats", unit="record"))
     return concat(parts)
 
 
-def load_beats(source: RecordSource, params: BuildParams = BuildParams(), cache_dir: Path | None = None,
-               log=stderr_log) -> tuple[BeatSet, str, bool]:
+def load_beats(source: RecordSource, params: BuildParams = BuildParams(),
+               cache_dir: Path | None = None) -> tuple[BeatSet, str, bool]:
     """The beat set, from the cache when a valid entry exists; returns (beats, key, from_cache)."""
     key = beat_set_key(source, params)
     path = (cache_dir or default_cache_dir()) / "beats" / f"beats-{key}.npz"
@@ -108,11 +80,11 @@ def load_beats(source: RecordSource, params: BuildParams = BuildParams(), cache_
     if arrays is not None:
         return BeatSet(arrays["x"], arrays["y"], arrays["record"], arrays["sample"]), key, True
     if path.exists():
-        log(f"{path}: cache entry is corrupt; rebuilding it")
-    log(f"building beats from {len(source.records)} records in {source.directory} ...")
+        log.warning("%s: cache entry is corrupt; rebuilding it", path)
+    log.info("building beats from %d records in %s ...", len(source.records), source.directory)
     start = time.perf_counter()
     beats = build_beats(source, params)
-    log(f"built {len(beats)} beats in {time.perf_counter() - start:.1f} s")
+    log.info("built %d beats in %.1f s", len(beats), time.perf_counter() - start)
     save_arrays(path, {"x": beats.x, "y": beats.y, "record": beats.record.astype("U8"),
                        "sample": beats.sample})
     return beats, key, False
@@ -193,7 +165,7 @@ def kaggle_split(kaggle_dir: Path, val_fraction: float = VAL_FRACTION, seed: int
 
 
 def load_split(name: str = "intra", data_dir=None, kaggle_dir=None, cache_dir: Path | None = None,
-               refresh: bool = False, params: BuildParams = BuildParams(), log=stderr_log) -> Split:
+               refresh: bool = False, params: BuildParams = BuildParams()) -> Split:
     """The named split, built from the records (or the Kaggle CSVs) and cached."""
     if name not in SPLITS:
         raise ValueError(f"unknown split {name!r}; known splits: {', '.join(SPLITS)}")
@@ -204,10 +176,10 @@ def load_split(name: str = "intra", data_dir=None, kaggle_dir=None, cache_dir: P
         train, val, test = kaggle_split(kaggle_dir)
         digest = hashlib.sha256()
         for part in (train, val, test):
-            digest.update(_arrays_digest({"x": part.x, "y": part.y}).encode())
+            digest.update(arrays_digest({"x": part.x, "y": part.y}).encode())
         return Split(name, train, val, test, f"Kaggle CSVs in {kaggle_dir}", digest.hexdigest()[:16])
-    source = locate_records(data_dir, cache_dir, refresh, log=log)
-    beats, key, cached = load_beats(source, params, cache_dir, log=log)
+    source = locate_records(data_dir, cache_dir, refresh)
+    beats, key, cached = load_beats(source, params, cache_dir)
     train, val, test = intra_patient_split(beats) if name == "intra" else inter_patient_split(beats)
     split_key = hashlib.sha256(f"{key}:{name}:{SPLIT_SEED}:{TEST_FRACTION}:{VAL_FRACTION}".encode()).hexdigest()[:16]
     where = "cache" if cached else "built now"

@@ -1,28 +1,42 @@
-"""REPORT.md for one split (tables, figures, a factual reading, caveats) and results/README.md
-comparing the splits side by side. Every sentence is computed from the saved runs."""
+"""REPORT.md of one grid: tables, figures, a factual reading and caveats. Every sentence is computed
+from the saved runs (through ``benchmark.reporting.tables``); figures are drawn here and referred to
+by name."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from benchmark import figures
-from benchmark.storage import write_text
+from benchmark.config import GRIDS
+from benchmark.data.beats import CLASSES
+from benchmark.metrics.comparisons import N_BOOT
+from benchmark.metrics.ranks import MIN_BLOCKS
+from benchmark.metrics.stats import CONFIDENCE
+from benchmark.reporting import figures
+from benchmark.reporting.tables import (SavedGrid, data_section, literature_section, macro_table, mark_legend,
+                                        provenance_section, rank_lines, recall_table, significance_table,
+                                        spread_words, test_unit)
 
 CAVEATS = {
     "intra": "The intra-patient split puts beats of the same patient on both sides (the Kaggle protocol), "
              "so these numbers are optimistic: a model can recognise a patient's beat morphology rather than "
              "the arrhythmia. Compare with the inter-patient split before drawing clinical conclusions.",
     "inter": "The inter-patient split (de Chazal DS1 → DS2) tests on patients never seen in training, the "
-             "setting that matters clinically; published S-class F1 here is roughly 0.2–0.5. Its training "
-             "part has only 7 Q beats, so Q scores rest on a handful of beats.",
+             "setting that matters clinically; published S-class F1 here is roughly 0.2–0.5.",
     "kaggle": "The Kaggle CSVs are an intra-patient split: beats of one patient fall on both sides.",
 }
 
 
-def _reading(g) -> list[str]:
-    from benchmark.report import test_unit
+def _caveats(g: SavedGrid) -> str:
+    """The split's caveat, and the classes with a handful of training beats, counted."""
+    counts = g.manifest.get("class_counts", {}).get("train", {})
+    few = [f"{counts[k]} {k}" for k in CLASSES if k in counts and counts[k] < 30]
+    rare = (f" Its training part has only {' and '.join(few)} beats, so "
+            f"{'those scores rest' if len(few) > 1 else 'that score rests'} on a handful of beats." if few else "")
+    return CAVEATS.get(g.split, "") + rare
 
+
+def _reading(g) -> list[str]:
     s = g.summary
     if not len(s):
         return ["No finished runs yet."]
@@ -58,9 +72,6 @@ def _ranks_section(g, paths: list[Path], split_dir: Path) -> list[str]:
     A diagram the data no longer support is deleted, so no stale one is left beside the report."""
     from importlib.metadata import version
 
-    from benchmark.ranks import MIN_BLOCKS
-    from benchmark.report import rank_lines
-
     lines = [
         "## Average ranks (Demšar 2006)", "",
         f"Computed with autorank {version('autorank')}. Within each block the treatments are ranked by test "
@@ -94,10 +105,11 @@ def _ranks_section(g, paths: list[Path], split_dir: Path) -> list[str]:
     return lines
 
 
-def write_full_report(g, split_dir: Path) -> list[Path]:
-    from benchmark.report import data_section, literature_section, macro_table, mark_legend, provenance_section, \
-        recall_table, significance_table, spread_words, test_unit
+def write_full_report(g: SavedGrid) -> list[Path]:
+    """Draw the figures and write REPORT.md; returns every file written."""
+    from benchmark.files import write_text
 
+    split_dir = g.store.path
     fig_dir = split_dir / "figures"
     runs = g.runs
     best_cm, histories = {}, {}
@@ -109,101 +121,50 @@ def write_full_report(g, split_dir: Path) -> list[Path]:
             top = cells.sort_values("macro_f1_mean", ascending=False).iloc[0].resampler
             ids = runs[(runs.model == model) & (runs.resampler == top)].run_id
             best_cm[model] = (top, np.sum([g.metrics[i]["test"]["confusion_matrix"] for i in ids], axis=0))
-    paths = [
-        figures.heatmap(g.summary, g.models, g.resamplers, fig_dir / "macro_f1_heatmap.png",
-                        f"{g.split} split: test macro F1"),
-        figures.recall_bars(g.summary, g.models, g.resamplers, fig_dir / "recall_by_resampler.png"),
-        figures.confusion_matrices(best_cm, fig_dir / "confusion_best.png"),
-        figures.validation_curves(histories, g.models, g.resamplers, fig_dir / "validation_curves.png"),
-        figures.cost_vs_f1(runs, g.models, g.resamplers, fig_dir / "cost_vs_macro_f1.png"),
-    ]
+    figs = {
+        "heatmap": figures.heatmap(g.summary, g.models, g.resamplers, fig_dir / "macro_f1_heatmap.png",
+                                   f"{g.split} split: test macro F1"),
+        "recall": figures.recall_bars(g.summary, g.models, g.resamplers, fig_dir / "recall_by_resampler.png"),
+        "confusion": figures.confusion_matrices(best_cm, fig_dir / "confusion_best.png"),
+        "validation": figures.validation_curves(histories, g.models, g.resamplers, fig_dir / "validation_curves.png"),
+        "cost": figures.cost_vs_f1(runs, g.models, g.resamplers, fig_dir / "cost_vs_macro_f1.png"),
+    }
+    paths = list(figs.values())
     ranks = _ranks_section(g, paths, split_dir)
-    rel = lambda p: p.relative_to(split_dir).as_posix()  # noqa: E731
+    img = lambda alt, name: f"![{alt}]({figs[name].relative_to(split_dir).as_posix()})"  # noqa: E731
+    full = GRIDS["full"]
     text = [
         f"# Report: `{g.split}` split, grid `{g.manifest['grid']}`", "",
         f"{len(runs)} runs: {len(g.models)} models × {len(g.resamplers)} resamplers, {spread_words(g)}. "
         "All numbers are on the test part, which is the same for every run.", "",
         "## Reading", "", *_reading(g), "",
-        "## Macro F1", "", f"![macro F1 heatmap]({rel(paths[0])})", "", macro_table(g), "",
+        "## Macro F1", "", img("macro F1 heatmap", "heatmap"), "", macro_table(g), "",
         "**Bold**: best resampler per model. " + (mark_legend(g) if g.comparisons is not None else ""), "",
         "## Is the difference real?", "",
-        f"{test_unit(g).capitalize()} (2,000 resamples; the same resample for both cells, the macro-F1 gap "
+        f"{test_unit(g).capitalize()} ({N_BOOT:,} resamples; the same resample for both cells, the macro-F1 gap "
         "averaged over seeds), p-values adjusted with Holm-Bonferroni over all comparisons below together. "
         "Two families: every resampler against none for each model, and for each resampler its best model "
         "by validation macro F1 against the others. The next section ranks resamplers and models over all "
         "cells.", "",
         significance_table(g), "",
         *ranks,
-        "## Per-class recall", "", f"![recall by resampler]({rel(paths[1])})", "", recall_table(g), "",
+        "## Per-class recall", "", img("recall by resampler", "recall"), "", recall_table(g), "",
         *literature_section(g),
-        "Error bars: sample std over seeds (none with one seed). 95% CI: Student-t interval of the mean over seeds.", "",
-        "## Confusion matrices of each model's best cell", "", f"![confusion matrices]({rel(paths[2])})", "",
+        f"Error bars: sample std over seeds (none with one seed). {CONFIDENCE:.0%} CI: Student-t interval of the "
+        "mean over seeds.", "",
+        "## Confusion matrices of each model's best cell", "", img("confusion matrices", "confusion"), "",
         "Counts summed over seeds; shading is the row-normalised rate (recall on the diagonal).", "",
-        "## Validation curves", "", f"![validation curves]({rel(paths[3])})", "",
+        "## Validation curves", "", img("validation curves", "validation"), "",
         "Validation macro F1 at each check; the weights of the best check are the ones tested.", "",
-        "## Cost", "", f"![cost against macro F1]({rel(paths[4])})", "",
+        "## Cost", "", img("cost against macro F1", "cost"), "",
         "Wall time of resampling plus training per run on the machine below (resampling time is "
         "counted in full for every model, though the grid computes each resampled set once).", "",
-        "## Caveats", "", CAVEATS.get(g.split, ""), "",
+        "## Caveats", "", _caveats(g), "",
     ]
-    if g.manifest["train"]["steps"] < 10_000:
-        text += [f"This grid used a reduced budget ({g.manifest['train']['steps']} steps); the `full` grid "
-                 "(10,000 steps, 5 seeds) is the benchmark proper.", ""]
+    steps = g.manifest["train"]["steps"]
+    if steps < full.train.steps:
+        text += [f"This grid used a reduced budget ({steps:,} steps); the `full` grid "
+                 f"({full.train.steps:,} steps, {len(full.seeds)} seeds) is the benchmark proper.", ""]
     report = split_dir / "REPORT.md"
     write_text(report, "\n".join(text + data_section(g) + provenance_section(g)))
     return paths + [report]
-
-
-def _machine(manifest: dict) -> str:
-    m = manifest.get("provenance", {}).get("machine")
-    return f"{m['cpu']}, {m['cores']} cores" if m else "an unrecorded machine"
-
-
-def write_overview(results_dir: Path, splits: list[str]) -> Path | None:
-    """results/README.md: macro F1 of every cell on each split, and what is lost from intra to inter."""
-    from tabulate import tabulate
-
-    from benchmark.report import read_grid
-
-    grids = {s: read_grid(results_dir, s, compare=False) for s in splits
-             if (Path(results_dir) / s / "grid.json").exists()}
-    if not grids:
-        return None
-    cells: dict[tuple[str, str], dict[str, float]] = {}
-    for split, g in grids.items():
-        for _, c in g.summary.iterrows():
-            cells.setdefault((c.model, c.resampler), {})[split] = c.macro_f1_mean
-    names = list(grids)
-    headers = ["model", "resampler", *[f"{s} macro F1" for s in names]]
-    if {"intra", "inter"} <= set(names):
-        headers.append("inter − intra")
-    rows = []
-    for (model, resampler), v in cells.items():
-        row = [model, resampler, *[f"{v[s]:.3f}" if s in v else "—" for s in names]]
-        if {"intra", "inter"} <= set(names):
-            row.append(f"{v['inter'] - v['intra']:+.3f}" if {"intra", "inter"} <= set(v) else "—")
-        rows.append(row)
-    lines = ["# Results", "",
-             "Test macro F1 of every model × resampler on each split (mean over seeds). Each split's "
-             "`REPORT.md` has the per-class recall, significance tests, figures and provenance.", "",
-             *[f"- [`{s}`]({s}/REPORT.md): grid `{g.manifest['grid']}`, seeds "
-               f"{', '.join(map(str, g.manifest['seeds']))}, {len(g.runs)} runs, trained at commit "
-               f"`{g.manifest.get('provenance', {}).get('commit', '?')}` on {_machine(g.manifest)}"
-               for s, g in grids.items()], "",
-             tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
-    if {"intra", "inter"} <= set(names):
-        from benchmark.beats import CLASSES
-
-        tests = {s: grids[s].manifest.get("class_counts", {}).get("test", {}) for s in ("intra", "inter")}
-        mix = {s: {k: test[k] for k in CLASSES if k in test} for s, test in tests.items()}
-        words = "; ".join(f"{s}: " + ", ".join(f"{k} {n:,}" for k, n in m.items()) for s, m in mix.items() if m)
-        fewest = min(mix["inter"], key=mix["inter"].get) if mix["inter"] else None
-        lines += ["`inter − intra`: the change from testing on unseen beats of seen patients to testing on unseen "
-                  "patients, but not only that: the two test parts also differ in their class mix"
-                  + (f" ({words})" if words else "") + ", and macro F1 weighs every class equally, so a class "
-                  "with few test beats" + (f" ({fewest} on the inter split: {mix['inter'][fewest]})" if fewest else "")
-                  + " moves it by itself. The two splits may also come from different grids, commits or machines "
-                  "(TensorFlow's CPU results differ slightly between CPU models); see each report.", ""]
-    path = Path(results_dir) / "README.md"
-    write_text(path, "\n".join(lines))
-    return path

@@ -62,7 +62,7 @@ class RankAnalysis:
 
 def rank_treatments(runs: pd.DataFrame, treatment: str, treatments: list[str], alpha: float = ALPHA) -> RankAnalysis:
     """Rank ``treatments`` (the values of column ``treatment``: "model" or "resampler") by test macro F1
-    within blocks of the other column and the seed; ``runs`` as :func:`benchmark.report.load_runs` gives."""
+    within blocks of the other column and the seed; ``runs`` as :func:`benchmark.reporting.report.load_runs` gives."""
     other = {"model": "resampler", "resampler": "model"}[treatment]
     block = f"({other}, seed)"
     if len(runs):

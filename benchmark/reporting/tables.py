@@ -1,60 +1,26 @@
-"""Turn saved runs into the tables a reviewer reads: runs.csv, summary.csv, summary.md, and
-(with :mod:`benchmark.narrative`) REPORT.md with its figures.
+"""From the tidy table of a grid's runs to the tables and tests a reviewer reads (no file is written here).
 
-Reads only ``<results>/<split>/grid.json`` and the runs' ``metrics.json``/``error.json``, so it can be
-rebuilt at any time without training (``python run_benchmark.py report``). The same saved runs
-always give byte-identical files.
+:func:`read_grid` gathers everything the report needs from one grid of the run store: the tidy table
+(``benchmark.reporting.tidy``), the summary over seeds, the paired tests and the rank analyses; the
+other functions turn it into Markdown.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from benchmark.beats import CLASSES
+from benchmark.data.beats import CLASSES
+from benchmark.metrics.comparisons import ALPHA, N_BOOT, compare_cells
+from benchmark.metrics.ranks import RankAnalysis, rank_analyses
+from benchmark.metrics.stats import CONFIDENCE, t_interval
 from benchmark.provenance import git_commit
-from benchmark.ranks import RankAnalysis, rank_analyses
-from benchmark.stats import t_interval
-from benchmark.storage import write_text
+from benchmark.reporting.tidy import LITERATURE_CLASSES, load_grid
+from benchmark.store import GridStore
 
 CLASS_NAMES = {"N": "normal", "S": "supraventricular ectopic", "V": "ventricular ectopic",
                "F": "fusion", "Q": "unknown / paced"}
-
-
-def load_runs(split_dir: Path) -> tuple[dict, pd.DataFrame, dict[str, str], dict[str, dict]]:
-    """The grid manifest, one tidy row per finished run, {run_id: error} for runs without results,
-    and {run_id: metrics} for finished ones."""
-    manifest_path = split_dir / "grid.json"
-    if not manifest_path.exists():
-        raise FileNotFoundError(f"{manifest_path}: no grid has been run here; run a grid first")
-    manifest = json.loads(manifest_path.read_text())
-    rows, errors, metrics = [], {}, {}
-    for run_id in manifest["runs"]:
-        run_dir = split_dir / "runs" / run_id
-        if (run_dir / "metrics.json").exists():
-            m = metrics[run_id] = json.loads((run_dir / "metrics.json").read_text())
-            t = m["test"]
-            rows.append({
-                "model": m["model"], "resampler": m["resampler"], "seed": m["seed"],
-                "macro_f1": t["macro_f1"], "accuracy": t["accuracy"],
-                "balanced_accuracy": t["balanced_accuracy"],
-                **{f"recall_{c}": t["recall"][c] for c in CLASSES},
-                **{f"precision_{c}": t["precision"][c] for c in CLASSES},
-                **{f"f1_{c}": t["f1"][c] for c in CLASSES},
-                "macro_f1_nsvf": float(np.mean([t["f1"][c] for c in LITERATURE_CLASSES])),
-                "best_val_macro_f1": m["best_val_macro_f1"], "best_step": m["best_step"],
-                "steps_trained": m["steps_trained"], "train_size": sum(m["resampling"]["train_class_counts"].values()),
-                "resample_seconds": m["resampling"]["seconds"], "train_seconds": m["seconds"]["train"],
-                "inference_seconds": m["seconds"]["inference"], "run_id": run_id,
-            })
-        elif (run_dir / "error.json").exists():
-            errors[run_id] = json.loads((run_dir / "error.json").read_text())["error"]
-        else:
-            errors[run_id] = "not run yet"
-    return manifest, pd.DataFrame(rows), errors, metrics
 
 
 def summarise(runs: pd.DataFrame, models: list[str], resamplers: list[str]) -> pd.DataFrame:
@@ -92,9 +58,9 @@ def _ci(low: float, high: float) -> str:
 
 @dataclass
 class SavedGrid:
-    """Everything the report needs, read from one split directory."""
+    """Everything the report needs, read from one grid of the run store."""
 
-    split: str
+    store: GridStore
     manifest: dict
     runs: pd.DataFrame
     errors: dict[str, str]
@@ -103,6 +69,10 @@ class SavedGrid:
     comparisons: pd.DataFrame | None
     no_comparisons: str  # why there are no paired tests, when there are none
     ranks: dict[str, RankAnalysis]  # average ranks of the resamplers and of the models
+
+    @property
+    def split(self) -> str:
+        return self.manifest.get("split", self.store.split)
 
     @property
     def models(self) -> list[str]:
@@ -118,31 +88,24 @@ class SavedGrid:
         return found.iloc[0] if len(found) else None
 
 
-def read_grid(results_dir: Path, split: str, n_boot: int = 2000, compare: bool = True) -> SavedGrid:
-    from benchmark.comparisons import compare_cells
-    from benchmark.runner import PREDICTIONS, TEST_LABELS, TEST_RECORDS
-
-    split_dir = Path(results_dir) / split
-    manifest, runs, errors, metrics = load_runs(split_dir)
+def read_grid(store: GridStore, n_boot: int = N_BOOT, compare: bool = True) -> SavedGrid:
+    tidy = load_grid(store)
+    runs, manifest = tidy.runs, tidy.manifest
     summary = summarise(runs, manifest["models"], manifest["resamplers"])
     comparisons, why = None, ""
-    missing = [r for r in runs.get("run_id", []) if not (split_dir / "runs" / r / PREDICTIONS).exists()]
+    missing = [r for r in runs.get("run_id", []) if r not in tidy.predictions]
     if not compare:
         why = "not computed"
     elif not len(runs):
         why = "no finished runs"
-    elif missing or not (split_dir / TEST_LABELS).exists():
+    elif missing:
         why = (f"{len(missing)} of {len(runs)} runs have no saved test predictions (runs trained before "
                f"predictions were saved); rerun them with --overwrite to enable paired tests")
     else:
-        y_true = np.load(split_dir / TEST_LABELS)
-        predictions = {r: np.load(split_dir / "runs" / r / PREDICTIONS) for r in runs.run_id}
-        records = split_dir / TEST_RECORDS
-        groups = np.load(records) if records.exists() else None
-        comparisons = compare_cells(runs, summary, predictions, y_true, manifest["models"],
-                                    manifest["resamplers"], n_boot=n_boot, groups=groups)
+        comparisons = compare_cells(runs, summary, tidy.predictions, tidy.y_true, manifest["models"],
+                                    manifest["resamplers"], n_boot=n_boot, groups=tidy.records)
     ranks = rank_analyses(runs, manifest["models"], manifest["resamplers"])
-    return SavedGrid(split, manifest, runs, errors, metrics, summary, comparisons, why, ranks)
+    return SavedGrid(store, manifest, runs, tidy.errors, tidy.metrics, summary, comparisons, why, ranks)
 
 
 def _marks(g: SavedGrid) -> dict[tuple[str, str], str]:
@@ -180,11 +143,10 @@ def recall_table(g: SavedGrid) -> str:
         rows.append([c.model, name, c.n_seeds, _pm(c.macro_f1_mean, c.macro_f1_std),
                      _ci(c.macro_f1_ci_low, c.macro_f1_ci_high),
                      *[_pm(c[f"recall_{k}_mean"], c[f"recall_{k}_std"]) for k in CLASSES]])
-    return tabulate(rows, headers=["model", "resampler", "seeds", "macro F1", "macro F1 95% CI (t)", *CLASSES],
+    return tabulate(rows, headers=["model", "resampler", "seeds", "macro F1", f"macro F1 {CONFIDENCE:.0%} CI (t)", *CLASSES],
                     tablefmt="github", disable_numparse=True)
 
 
-LITERATURE_CLASSES = ("N", "S", "V", "F")  # what the inter-patient literature reports (de Chazal 2004 onwards)
 FEW_TEST_BEATS = 30  # below this, a class's F1 rests on a handful of beats
 
 
@@ -204,7 +166,7 @@ def literature_section(g: SavedGrid) -> list[str]:
                "macro F1 (N S V F)", "macro F1 (5 classes)"]
     why = (f"The test part has fewer than {FEW_TEST_BEATS} beats of {', '.join(few)}: the five-class macro F1 "
            "weighs that class like the others, so a few beats move it; read the four-class one beside it."
-           if few else "Every class has at least 30 test beats.")
+           if few else f"Every class has at least {FEW_TEST_BEATS} test beats.")
     return ["## Sensitivity and positive predictivity (N, S, V, F)", "",
             "Se = recall, +P = precision, mean over seeds, in the form the inter-patient literature reports "
             f"(de Chazal et al. 2004 and after, which leave Q out). {why}", "",
@@ -219,12 +181,12 @@ def significance_table(g: SavedGrid) -> str:
     rows = [[f"{r.model_a} × {r.resampler_a}", f"{r.model_b} × {r.resampler_b}", f"{r.difference:+.4f}",
              f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]", f"{r.p_value:.4f}", f"{r.p_holm:.4f}", r.verdict]
             for r in g.comparisons.itertuples()]
-    return tabulate(rows, headers=["cell A", "cell B", "macro F1 A − B", "95% bootstrap CI", "p", "p (Holm)",
+    return tabulate(rows, headers=["cell A", "cell B", "macro F1 A − B", f"{CONFIDENCE:.0%} bootstrap CI", "p", "p (Holm)",
                                    "verdict"], tablefmt="github", disable_numparse=True)
 
 
 def rank_lines(a: RankAnalysis) -> list[str]:
-    """One analysis of :mod:`benchmark.ranks` in words, and its table of average ranks."""
+    """One analysis of :mod:`benchmark.metrics.ranks` in words, and its table of average ranks."""
     from tabulate import tabulate
 
     what = f"{a.treatment.capitalize()}s ranked by test macro F1 within each {a.block} block"
@@ -265,28 +227,44 @@ def data_section(g: SavedGrid) -> list[str]:
                      headers=["part", *CLASSES, "total"], tablefmt="github", intfmt=","), ""]
 
 
-def provenance_section(g: SavedGrid) -> list[str]:
-    prov = g.manifest.get("provenance", {})
+def _distinct(values) -> list[str]:
+    return list(dict.fromkeys(v for v in values if v))
+
+
+def _machine_words(prov: dict) -> str:
     mach = prov.get("machine", {})
-    versions = ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items())
+    device = prov.get("device", {})
+    gpu = f"{device['gpu']}; " if device.get("gpu") else ""
+    return (f"{gpu}{mach.get('cpu', '?')}, {mach.get('cores', '?')} cores, {mach.get('memory_gib', '?')} GiB; "
+            f"{mach.get('platform', '?')}; Keras backend {prov.get('keras_backend', '?')}")
+
+
+def provenance_section(g: SavedGrid) -> list[str]:
+    """What trained the runs, read from the runs themselves (a grid may be filled by several invocations)."""
+    runs = [m.get("provenance", {}) for m in g.metrics.values()] or [g.manifest.get("provenance", {})]
+    commands = _distinct(f"`{p.get('command', 'unknown')}`" for p in runs)
+    commits = _distinct(f"`{p.get('commit', 'unknown')}`" for p in runs)
+    machines = _distinct(_machine_words(p) for p in runs)
+    versions = _distinct(", ".join(f"{k} {v}" for k, v in p.get("versions", {}).items()) for p in runs)
     train = g.manifest["train"]
     lines = []
     if g.errors:
         lines += ["## Runs without results", ""] + [f"- `{r}`: {e}" for r, e in sorted(g.errors.items())] + [""]
+    plural = lambda items, one, many: one if len(items) == 1 else many  # noqa: E731
     return lines + [
         "## Provenance", "",
-        f"- Command: `{prov.get('command', 'unknown')}`",
-        f"- Commit that trained the runs: `{prov.get('commit', 'unknown')}`; tables written by the report "
-        f"code at `{git_commit()}`",
+        f"- {plural(commands, 'Command', 'Commands')}: {'; '.join(commands)}",
+        f"- {plural(commits, 'Commit that trained the runs', 'Commits that trained the runs')}: "
+        f"{', '.join(commits)}; tables written by the report code at `{git_commit()}`",
         f"- Budget: {train['steps']} optimizer steps of batch {train['batch_size']} for every run, "
         f"validation macro F1 every {train['eval_every']} steps, early stop after {train['patience']} "
         f"checks without gain, Adam lr {train['learning_rate']} × {train['lr_decay']} every "
         f"{train['lr_decay_steps']} steps",
         f"- Data subset (train, validation, test): {g.manifest['data'].get('subset') or 'none (full data)'}",
-        f"- Machine: {mach.get('cpu', '?')}, {mach.get('cores', '?')} cores, {mach.get('memory_gib', '?')} GiB; "
-        f"{mach.get('platform', '?')}; Keras backend {prov.get('keras_backend', '?')}",
-        f"- Libraries: {versions}",
-        "", "Rebuild from the saved runs, without training: `python run_benchmark.py report`.", "",
+        *[f"- Machine: {m}" for m in machines],
+        *[f"- Libraries: {v}" for v in versions],
+        "", "Rebuild from the saved runs, without training: `python run_benchmark.py report --results-dir DIR "
+        f"--split {g.split} --grid {g.store.name}`, DIR being the folder that holds `{g.split}/`.", "",
     ]
 
 
@@ -310,7 +288,7 @@ def test_unit(g: SavedGrid) -> str:
 
 def mark_legend(g: SavedGrid) -> str:
     return (f"▲ / ▼: significantly better / worse than the same model without resampling ({test_unit(g)}; "
-            "Holm-adjusted p < 0.05).")
+            f"Holm-adjusted p < {ALPHA}).")
 
 
 def summary_markdown(g: SavedGrid) -> str:
@@ -325,21 +303,3 @@ def summary_markdown(g: SavedGrid) -> str:
         "Classes (AAMI EC57): " + "; ".join(f"{k} = {v}" for k, v in CLASS_NAMES.items()) + ".", "",
     ]
     return "\n".join(lines + data_section(g) + provenance_section(g))
-
-
-def write_report(results_dir: Path, split: str, figures: bool = True) -> list[Path]:
-    """Write runs.csv, summary.csv, summary.md (and REPORT.md with figures) for one split."""
-    from benchmark.narrative import write_full_report
-
-    g = read_grid(results_dir, split)
-    split_dir = Path(results_dir) / split
-    paths = [split_dir / "runs.csv", split_dir / "summary.csv", split_dir / "summary.md"]
-    write_text(paths[0], g.runs.to_csv(index=False, float_format="%.6f"))
-    write_text(paths[1], g.summary.to_csv(index=False, float_format="%.6f"))
-    write_text(paths[2], summary_markdown(g))
-    if g.comparisons is not None:
-        paths.append(split_dir / "significance.csv")
-        write_text(paths[-1], g.comparisons.to_csv(index=False, float_format="%.6f"))
-    if figures and len(g.runs):
-        paths += write_full_report(g, split_dir)
-    return paths

@@ -6,7 +6,7 @@ Packing stacks the weights of K runs of the same registered model and trains the
 between two validation checks), so one launch does K runs' work. Nothing about the model is written
 twice: any builder in ``models`` packs.
 
-Every packed run is the run it would have been alone (``benchmark.trainer``):
+Every packed run is the run it would have been alone (``benchmark.running.trainer``):
 
 - its model is built right after ``keras.utils.set_random_seed(seed)``, as alone, so it starts from
   the same initial weights and the same dropout seed state;
@@ -19,19 +19,21 @@ Every packed run is the run it would have been alone (``benchmark.trainer``):
 - its test part is scored once, with its best weights.
 
 Only the JAX backend can do this (``stateless_call`` under ``jax.vmap``); the executor that uses it is
-``benchmark.executors.PackedExecutor``.
+``benchmark.running.executors.PackedExecutor``.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from benchmark.config import TrainConfig
-from benchmark.evaluator import evaluate, macro_f1
-from benchmark.trainer import batch_indices
+from benchmark.metrics.evaluator import evaluate, macro_f1
+from benchmark.running.trainer import batch_indices
 
+log = logging.getLogger(__name__)
 PREDICT_BATCH = 2048  # as the solo trainer's predict
 
 
@@ -138,8 +140,8 @@ def _stack(trees):
     return [jnp.stack([np.asarray(t[i]) for t in trees]) for i in range(len(trees[0]))]
 
 
-def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x, test_y, cfg: TrainConfig,
-               log=None) -> list[dict | Exception]:
+def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x, test_y,
+               cfg: TrainConfig) -> list[dict | Exception]:
     """Train the ``members`` together; one result per member, as ``train_and_evaluate`` returns it.
 
     A member whose loss becomes non-finite gets a ``FloatingPointError`` in its place; the others go on.
@@ -223,13 +225,15 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
             best_trainable = fns.keep_best(best_trainable, trainable, mask)
             best_non_trainable = fns.keep_best(best_non_trainable, non_trainable, mask)
         val_time += time.perf_counter() - start
-        if log:
-            log(f"    step {step}/{cfg.steps}: {int(active.sum())}/{k} runs still training, val macro F1 "
-                + " ".join(f"{h[-1]['val_macro_f1']:.3f}" for h in history if h and h[-1]["step"] == step))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(f"    step {step}/{cfg.steps}: {int(active.sum())}/{k} runs still training, val macro F1 "
+                      + " ".join(f"{h[-1]['val_macro_f1']:.3f}" for h in history if h and h[-1]["step"] == step))
     start = time.perf_counter()
     test_pred = fns.labels(best_trainable, best_non_trainable, test_x)
     infer_time = time.perf_counter() - start
     iterations = np.asarray(opt[2])
+    from benchmark.running.saving import model_bytes
+
     results: list[dict | Exception] = []
     for i in range(k):
         if failed[i] is not None:
@@ -251,5 +255,14 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
             "packing": {"runs": k, "pack_seconds": {"train": train_time, "validation": val_time,
                                                     "inference": infer_time},
                         "chunk_steps": cfg.eval_every, "chunk_seconds": chunk_seconds},
+            "model": model_bytes(model_name, members[i].x.shape[1:], _member_weights(template, best_trainable,
+                                                                                      best_non_trainable, i)),
         })
     return results
+
+
+def _member_weights(template, trainable: list, non_trainable: list, i: int) -> list[np.ndarray]:
+    """Member ``i``'s weights in ``get_weights`` order (the model's variables, trainable or not)."""
+    by_path = {v.path: np.asarray(w[i]) for v, w in zip(template.trainable_variables, trainable)}
+    by_path.update({v.path: np.asarray(w[i]) for v, w in zip(template.non_trainable_variables, non_trainable)})
+    return [by_path[v.path] for v in template.weights]

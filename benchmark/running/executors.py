@@ -1,58 +1,26 @@
 """Who does the work of a grid: in this process, one run at a time; as Ray tasks; or packed on a GPU.
 
 The work itself is two plain functions of arrays with no file I/O (``resample_training_part`` and
-``train_run``), so any executor can ship them. The driver (``benchmark.runner``) plans the grid and
+``train_run``), so any executor can ship them. The driver (``benchmark.running.runner``) plans the grid and
 writes every result through its recorder; an executor only decides where and when each piece runs.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
-
-from benchmark.beats import CLASSES
 from benchmark.config import Grid, TrainConfig
-from benchmark.records import stderr_log
+from benchmark.logs import progress
+from benchmark.running.plan import GridData, RunSpec
+from benchmark.running.recorder import RunRecorder
+from benchmark.store import ResampleCache, Resampled, load_part, save_part
 
-if TYPE_CHECKING:
-    from benchmark.runner import GridData, ResampleCache, RunRecorder, RunSpec
-
-
-@dataclass
-class Resampled:
-    """A resampled training part, shaped (n, length, 1), and the seconds its resampling took."""
-
-    x: np.ndarray
-    y: np.ndarray
-    seconds: float
-    cached: bool = False
-
-    def info(self) -> dict:
-        counts = np.bincount(self.y, minlength=len(CLASSES)).tolist()
-        return {"seconds": self.seconds, "cached": self.cached, "train_class_counts": dict(zip(CLASSES, counts))}
-
-
-def save_part(path: Path, part: Resampled) -> None:
-    """Write a resampled part as a checksummed cache entry (see ``benchmark.data.save_arrays``)."""
-    from benchmark.data import save_arrays
-
-    save_arrays(path, {"x": part.x, "y": part.y, "seconds": np.array(part.seconds)})
-
-
-def load_part(path: Path) -> Resampled | None:
-    """A cache entry written by :func:`save_part`; ``None`` when missing or corrupt."""
-    from benchmark.data import load_arrays
-
-    arrays = load_arrays(path)
-    if arrays is None:
-        return None
-    return Resampled(arrays["x"], arrays["y"], float(arrays["seconds"]), cached=True)
+log = logging.getLogger(__name__)
 
 
 def resample_training_part(train_x: np.ndarray, train_y: np.ndarray, resampler: str, seed: int) -> Resampled:
@@ -63,12 +31,27 @@ def resample_training_part(train_x: np.ndarray, train_y: np.ndarray, resampler: 
     return Resampled(x, y, time.perf_counter() - start)
 
 
-def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int, log=None,
-              jit_compile: bool = False) -> dict:
-    """Train and evaluate one fresh ``model`` on a resampled training part; see ``train_and_evaluate``."""
-    from benchmark.trainer import train_and_evaluate
+def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int,
+              jit_compile: bool = False, verbose: bool = False) -> dict:
+    """Train and evaluate one fresh ``model`` on a resampled training part; see ``train_and_evaluate``.
+    ``verbose``: log every validation check (in a Ray worker, where the driver's logging is not set up)."""
+    from benchmark.running.trainer import train_and_evaluate
 
-    return train_and_evaluate(model, part.x, part.y, *held_out, cfg, seed, log=log, jit_compile=jit_compile)
+    if verbose:
+        from benchmark.logs import setup
+        setup(verbose=True)
+    return train_and_evaluate(model, part.x, part.y, *held_out, cfg, seed, jit_compile=jit_compile)
+
+
+def fetch_part(cache: ResampleCache, data: GridData, spec: RunSpec) -> Resampled:
+    """A run's resampled training part from the cache, else resampled here (and cached)."""
+    part = cache.load(spec.resample_key)
+    if part is None:
+        log.info("  resampling the training part with %s (seed %d) ...", spec.resampler, spec.seed)
+        part = resample_training_part(data.train.x[..., None], data.train.y, spec.resampler, spec.seed)
+        log.info(resampled_message(spec.resampler, len(data.train.y), part))
+        cache.save(spec.resample_key, part)
+    return part
 
 
 def _resample_worker(train_x: np.ndarray, train_y: np.ndarray, resampler: str, seed: int, path: str,
@@ -87,9 +70,8 @@ def _resample_worker(train_x: np.ndarray, train_y: np.ndarray, resampler: str, s
     return part.seconds, len(part.y)
 
 
-def prefetch_resampled(data: GridData, groups: list[tuple[str, int]], cache: ResampleCache, workers: int,
-                       log) -> None:
-    """Compute the uncached (resampler, seed) groups into the cache, ``workers`` processes at a time.
+def prefetch_resampled(data: GridData, specs: list[RunSpec], cache: ResampleCache, workers: int) -> None:
+    """Compute the uncached training parts of ``specs`` into the cache, ``workers`` processes at a time.
 
     Each process gets ``cores // workers`` BLAS threads. A group that fails is left uncached; its runs
     fail with the same error when they ask the cache for it.
@@ -97,24 +79,25 @@ def prefetch_resampled(data: GridData, groups: list[tuple[str, int]], cache: Res
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    missing = [g for g in dict.fromkeys(groups) if not cache.path(data, *g).exists()]
+    missing = list({s.resample_key: s for s in specs if not cache.path(s.resample_key).exists()}.values())
     if workers <= 1 or len(missing) <= 1:
         return
     workers = min(workers, len(missing))
     threads = max(1, len(os.sched_getaffinity(0)) // workers)
-    log(f"resampling {len(missing)} training parts in {workers} processes ({threads} thread(s) each) ...")
+    log.info("resampling %d training parts in %d processes (%d thread(s) each) ...", len(missing), workers, threads)
     start = time.perf_counter()
     train_x, train_y = data.train.x[..., None], data.train.y
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_resample_worker, train_x, train_y, r, s, str(cache.path(data, r, s)), threads):
-                   (r, s) for r, s in missing}
-        for future in as_completed(futures):
-            (resampler, seed), outcome = futures[future], future.result()
+        futures = {pool.submit(_resample_worker, train_x, train_y, s.resampler, s.seed,
+                               str(cache.path(s.resample_key)), threads): s for s in missing}
+        for future in progress(as_completed(futures), total=len(futures), desc="resampling", unit="part"):
+            spec, outcome = futures[future], future.result()
             if isinstance(outcome, str):
-                log(f"  {resampler} (seed {seed}) failed: {outcome}")
+                log.info("  %s (seed %d) failed: %s", spec.resampler, spec.seed, outcome)
             else:
-                log(f"  {resampler} (seed {seed}): {len(train_y)} → {outcome[1]} beats in {outcome[0]:.1f} s")
-    log(f"resampled in {time.perf_counter() - start:.1f} s")
+                log.info("  %s (seed %d): %d → %d beats in %.1f s", spec.resampler, spec.seed, len(train_y),
+                         outcome[1], outcome[0])
+    log.info("resampled in %.1f s", time.perf_counter() - start)
 
 
 def resampled_message(resampler: str, n_in: int, part: Resampled) -> str:
@@ -148,26 +131,26 @@ class LocalExecutor:
                 "jit_compile": self.jit}
 
     def run(self, pending: list[RunSpec], data: GridData, grid: Grid, cache: ResampleCache,
-            recorder: RunRecorder, log, verbose: bool) -> None:
+            recorder: RunRecorder, verbose: bool) -> None:
         from resampling import ResamplingError
 
-        prefetch_resampled(data, [(s.resampler, s.seed) for s in pending], cache, self.resample_workers, log)
+        prefetch_resampled(data, pending, cache, self.resample_workers)
         held_out = data.held_out()
         resampled: dict = {}
         for spec in pending:
             recorder.starting(spec)
-            group = (spec.resampler, spec.seed)
+            group = spec.resample_key
             try:
                 if group not in resampled:
                     resampled.clear()  # keep one resampled set in memory at a time
                     try:
-                        resampled[group] = cache.get(data, spec.resampler, spec.seed, log)
+                        resampled[group] = fetch_part(cache, data, spec)
                     except ResamplingError as exc:
                         resampled[group] = exc
                 if isinstance(resampled[group], Exception):
                     raise resampled[group]
                 result = train_run(spec.model, resampled[group], held_out, grid.train, spec.seed,
-                                   log=log if verbose else None, jit_compile=self.jit)
+                                   jit_compile=self.jit)
             except Exception as exc:  # a failed run is recorded and the grid goes on
                 recorder.failed(spec, exc, traceback.format_exc(limit=5))
                 continue
@@ -200,7 +183,7 @@ class RayExecutor:
                 "jit_compile": self.jit}
 
     def run(self, pending: list[RunSpec], data: GridData, grid: Grid, cache: ResampleCache,
-            recorder: RunRecorder, log, verbose: bool) -> None:
+            recorder: RunRecorder, verbose: bool) -> None:
         if not pending:
             return
         ray = import_ray()
@@ -209,12 +192,12 @@ class RayExecutor:
             ray.init(**({"address": self.address} if self.address else
                         {"num_cpus": self.workers, "include_dashboard": False}))
         try:
-            self._run(ray, pending, data, grid, cache, recorder, log, verbose)
+            self._run(ray, pending, data, grid, cache, recorder, verbose)
         finally:
             if started_here:
                 ray.shutdown()
 
-    def _run(self, ray, pending, data, grid, cache, recorder, log, verbose) -> None:
+    def _run(self, ray, pending, data, grid, cache, recorder, verbose) -> None:
         from ray.exceptions import RayError
 
         # BLAS/OpenMP threads change no numbers, but tasks share the cores, so they are limited too
@@ -226,29 +209,34 @@ class RayExecutor:
 
         parts, infos, resampling = {}, {}, {}  # group -> ref of its part, its info, its unfinished task
         train_x, train_y = ray.put(data.train.x[..., None]), ray.put(data.train.y)
-        for group in dict.fromkeys((s.resampler, s.seed) for s in pending):
-            cached = cache.load(data, *group)
+        names = {}  # group -> (resampler, seed)
+        for spec in pending:
+            group = spec.resample_key
+            if group in parts:
+                continue
+            names[group] = (spec.resampler, spec.seed)
+            cached = cache.load(group)
             if cached is not None:  # used without a task
                 parts[group], infos[group] = ray.put(cached), cached.info()
             else:
-                log(f"  resampling the training part with {group[0]} (seed {group[1]}) as a Ray task")
-                parts[group] = resampling[group] = resample_task.remote(train_x, train_y, *group)
+                log.info("  resampling the training part with %s (seed %d) as a Ray task", spec.resampler, spec.seed)
+                parts[group] = resampling[group] = resample_task.remote(train_x, train_y, spec.resampler, spec.seed)
         held_out = ray.put(data.held_out())
-        runs = {train_task.remote(s.model, parts[(s.resampler, s.seed)], held_out, grid.train, s.seed,
-                                  stderr_log if verbose else None, self.jit): s for s in pending}
+        runs = {train_task.remote(s.model, parts[s.resample_key], held_out, grid.train, s.seed, self.jit,
+                                  verbose): s for s in pending}
         del parts  # the runs hold their part, which the object store frees when they have finished
-        log(f"on Ray: {len(resampling)} resampling and {len(runs)} training tasks, {self.threads} "
-            f"thread(s) each, on {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
+        log.info("on Ray: %d resampling and %d training tasks, %d thread(s) each, on %.0f CPUs", len(resampling),
+                 len(runs), self.threads, ray.cluster_resources().get("CPU", 0))
 
         while resampling or runs:
             [ref], _ = ray.wait([*resampling.values(), *runs], num_returns=1)
             spec = runs.pop(ref, None)
-            group = (spec.resampler, spec.seed) if spec else next(g for g, r in resampling.items() if r == ref)
+            group = spec.resample_key if spec else next(g for g, r in resampling.items() if r == ref)
             if group in resampling:  # finished before its runs, whatever order ray.wait reports them in
                 try:
                     part = ray.get(resampling.pop(group))
-                    cache.save(data, *group, part)
-                    log(resampled_message(group[0], len(data.train.y), part))
+                    cache.save(group, part)
+                    log.info(resampled_message(names[group][0], len(data.train.y), part))
                     infos[group] = part.info()
                 except RayError:
                     pass  # its runs fail with the same error, and record it
@@ -267,7 +255,7 @@ class RayExecutor:
 def _pack_worker(model: str, members: list[tuple[int, str]], held_out: tuple, cfg: TrainConfig,
                  verbose: bool) -> tuple[list, list[dict]]:
     """In a worker process: train one pack from cached parts; (results, info of each member's part)."""
-    from benchmark.packed import PackMember, train_pack
+    from benchmark.running.packed import PackMember, train_pack
 
     loaded: dict[str, Resampled] = {}
     for _, path in members:
@@ -276,13 +264,16 @@ def _pack_worker(model: str, members: list[tuple[int, str]], held_out: tuple, cf
             if loaded[path] is None:
                 raise FileNotFoundError(f"{path}: resampled training part missing or corrupt")
     pack = [PackMember(seed, loaded[path].x, loaded[path].y) for seed, path in members]
-    results = train_pack(model, pack, *held_out, cfg, log=stderr_log if verbose else None)
+    if verbose:
+        from benchmark.logs import setup
+        setup(verbose=True)
+    results = train_pack(model, pack, *held_out, cfg)
     return results, [loaded[path].info() for _, path in members]
 
 
 @dataclass(frozen=True)
 class PackedExecutor:
-    """Runs of the same model trained ``pack_size`` at a time in one compiled JAX step (``benchmark.packed``).
+    """Runs of the same model trained ``pack_size`` at a time in one compiled JAX step (``benchmark.running.packed``).
 
     Made for a GPU, where one small model leaves the device mostly idle. Every uncached resampled part
     is computed first, in ``resample_workers`` processes. Packs then train one after another in this
@@ -300,62 +291,61 @@ class PackedExecutor:
         return {"name": "packed", "pack_size": self.pack_size, "processes": self.processes, "jit_compile": True}
 
     def run(self, pending: list[RunSpec], data: GridData, grid: Grid, cache: ResampleCache,
-            recorder: RunRecorder, log, verbose: bool) -> None:
+            recorder: RunRecorder, verbose: bool) -> None:
         from resampling import ResamplingError
 
-        groups = list(dict.fromkeys((s.resampler, s.seed) for s in pending))
-        prefetch_resampled(data, groups, cache, self.resample_workers, log)
-        # worker processes read the cache themselves: here only make sure every part is in it
-        fetch = cache.ensure if self.processes > 1 else cache.get
+        prefetch_resampled(data, pending, cache, self.resample_workers)
         parts = {}
-        for group in groups:
+        for spec in pending:
+            if spec.resample_key in parts:
+                continue
             try:
-                parts[group] = fetch(data, *group, log)
+                parts[spec.resample_key] = fetch_part(cache, data, spec)
+                if self.processes > 1:  # worker processes read the cache themselves
+                    parts[spec.resample_key] = None
             except ResamplingError as exc:
-                parts[group] = exc
+                parts[spec.resample_key] = exc
         by_model: dict[str, list] = {}
         for spec in pending:
-            if isinstance(parts[(spec.resampler, spec.seed)], Exception):
-                recorder.failed(spec, parts[(spec.resampler, spec.seed)], "")
+            if isinstance(parts[spec.resample_key], Exception):
+                recorder.failed(spec, parts[spec.resample_key], "")
             else:
                 by_model.setdefault(spec.model, []).append(spec)
         packs = [(m, specs[i:i + self.pack_size]) for m, specs in by_model.items()
                  for i in range(0, len(specs), self.pack_size)]
         if self.processes > 1:
-            self._in_processes(packs, data, grid, cache, recorder, log, verbose)
+            self._in_processes(packs, data, grid, cache, recorder, verbose)
             return
-        from benchmark.packed import PackMember, train_pack
+        from benchmark.running.packed import PackMember, train_pack
 
         val_x, val_y, test_x, test_y = data.held_out()
         for n, (model, specs) in enumerate(packs, 1):
-            log(f"[pack {n}/{len(packs)}] {model}: {len(specs)} runs together")
-            members = [PackMember(s.seed, parts[(s.resampler, s.seed)].x, parts[(s.resampler, s.seed)].y)
-                       for s in specs]
+            log.info("[pack %d/%d] %s: %d runs together", n, len(packs), model, len(specs))
+            members = [PackMember(s.seed, parts[s.resample_key].x, parts[s.resample_key].y) for s in specs]
             try:
-                results = train_pack(model, members, val_x, val_y, test_x, test_y, grid.train,
-                                     log=log if verbose else None)
+                results = train_pack(model, members, val_x, val_y, test_x, test_y, grid.train)
             except Exception as exc:  # the whole pack failed: each of its runs records why
                 trace = traceback.format_exc(limit=5)
                 for spec in specs:
                     recorder.failed(spec, exc, trace)
                 continue
-            self._record(specs, results, [parts[(s.resampler, s.seed)].info() for s in specs], recorder)
+            self._record(specs, results, [parts[s.resample_key].info() for s in specs], recorder)
 
-    def _in_processes(self, packs, data, grid, cache, recorder, log, verbose) -> None:
+    def _in_processes(self, packs, data, grid, cache, recorder, verbose) -> None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         workers = min(self.processes, len(packs))
-        log(f"{len(packs)} packs, {workers} at a time in worker processes")
+        log.info("%d packs, %d at a time in worker processes", len(packs), workers)
         held_out = data.held_out()
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {}
             for n, (model, specs) in enumerate(packs, 1):
-                members = [(s.seed, str(cache.path(data, s.resampler, s.seed))) for s in specs]
+                members = [(s.seed, str(cache.path(s.resample_key))) for s in specs]
                 futures[pool.submit(_pack_worker, model, members, held_out, grid.train, verbose)] = (n, model, specs)
             for future in as_completed(futures):
                 n, model, specs = futures[future]
-                log(f"[pack {n}/{len(packs)}] {model}: {len(specs)} runs finished")
+                log.info("[pack %d/%d] %s: %d runs finished", n, len(packs), model, len(specs))
                 try:
                     results, infos = future.result()
                 except Exception as exc:  # the whole pack failed (or its process died)

@@ -5,7 +5,7 @@ Two families, adjusted together with Holm-Bonferroni:
 - for each resampler, the best model against every other model, "best" by mean *validation* macro F1
   (chosen on the test part, then tested on it, the winner would be favoured by its own selection).
 Each comparison is a paired bootstrap over the shared test part, paired by seed
-(:func:`benchmark.stats.paired_bootstrap`): over records (patients), and seeds when there are several,
+(:func:`benchmark.metrics.stats.paired_bootstrap`): over records (patients), and seeds when there are several,
 when the record of every test beat is known; over beats otherwise.
 """
 from __future__ import annotations
@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from benchmark.stats import holm, paired_bootstrap
+from benchmark.metrics.stats import holm, paired_bootstrap
 
-ALPHA = 0.05
+ALPHA = 0.05  # family-wise error rate of the Holm-adjusted tests
+N_BOOT = 2000  # bootstrap resamples per comparison
 
 
 def _cell(runs: pd.DataFrame, model: str, resampler: str) -> pd.DataFrame:
@@ -23,7 +24,7 @@ def _cell(runs: pd.DataFrame, model: str, resampler: str) -> pd.DataFrame:
 
 
 def compare_cells(runs: pd.DataFrame, summary: pd.DataFrame, predictions: dict[str, np.ndarray],
-                  y_true: np.ndarray, models, resamplers, n_boot: int = 2000,
+                  y_true: np.ndarray, models, resamplers, n_boot: int = N_BOOT,
                   groups: np.ndarray | None = None) -> pd.DataFrame:
     """One row per comparison: cells A and B, the macro-F1 difference A − B, its bootstrap 95%
     interval, raw and Holm-adjusted p-values, and the verdict ('gain', 'loss' or 'no evidence')."""

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.beats import CLASSES
+from benchmark.data.beats import CLASSES
 
 DPI = 120
 
@@ -144,7 +144,7 @@ def cost_vs_f1(runs: pd.DataFrame, models, resamplers, path: Path) -> Path:
 
 
 def critical_difference(analysis, path: Path, title: str) -> Path:
-    """Demšar's critical-difference diagram of a :class:`benchmark.ranks.RankAnalysis` whose omnibus
+    """Demšar's critical-difference diagram of a :class:`benchmark.metrics.ranks.RankAnalysis` whose omnibus
     test is significant: average ranks on the axis (1 = best, at the right), treatments whose ranks
     differ by no more than the critical difference joined by a bar."""
     if not analysis.significant:

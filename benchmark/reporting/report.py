@@ -1,0 +1,82 @@
+"""The files of a report: runs.csv, summary.csv, summary.md, significance.csv and REPORT.md (with its
+figures) for one grid, and the overview ``README.md`` of a results folder.
+
+Reads only the run store, so it can be rebuilt at any time without training
+(``python run_benchmark.py report``); the same saved runs always give byte-identical files.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmark.data.beats import CLASSES
+from benchmark.files import write_text
+from benchmark.reporting.narrative import write_full_report
+from benchmark.reporting.tables import read_grid, summary_markdown
+from benchmark.store import GridStore, RunStore
+
+
+def write_report(store: GridStore, figures: bool = True) -> list[Path]:
+    """Write the tables (and REPORT.md with figures) of one grid; returns the files written."""
+    g = read_grid(store)
+    paths = [store.file("runs.csv"), store.file("summary.csv"), store.file("summary.md")]
+    write_text(paths[0], g.runs.to_csv(index=False, float_format="%.6f"))
+    write_text(paths[1], g.summary.to_csv(index=False, float_format="%.6f"))
+    write_text(paths[2], summary_markdown(g))
+    if g.comparisons is not None:
+        paths.append(store.file("significance.csv"))
+        write_text(paths[-1], g.comparisons.to_csv(index=False, float_format="%.6f"))
+    if figures and len(g.runs):
+        paths += write_full_report(g)
+    return paths
+
+
+def _machine(manifest: dict) -> str:
+    m = manifest.get("provenance", {}).get("machine")
+    return f"{m['cpu']}, {m['cores']} cores" if m else "an unrecorded machine"
+
+
+def write_overview(results: RunStore) -> Path | None:
+    """``<results>/README.md``: macro F1 of every cell in every grid, and for a grid run on both the intra
+    and the inter split, the change from one to the other."""
+    from tabulate import tabulate
+
+    grids = {f"{s.split}/{s.name}": read_grid(s, compare=False) for s in results.grids()}
+    if not grids:
+        return None
+    cells: dict[tuple[str, str], dict[str, float]] = {}
+    for name, g in grids.items():
+        for _, c in g.summary.iterrows():
+            cells.setdefault((c.model, c.resampler), {})[name] = c.macro_f1_mean
+    names = list(grids)
+    both = [n.split("/", 1)[1] for n in names if n.startswith("intra/") and f"inter/{n.split('/', 1)[1]}" in grids]
+    headers = ["model", "resampler", *[f"{n} macro F1" for n in names],
+               *[f"inter − intra ({b})" for b in both]]
+    rows = []
+    for (model, resampler), v in cells.items():
+        row = [model, resampler, *[f"{v[n]:.3f}" if n in v else "—" for n in names]]
+        for b in both:
+            intra, inter = f"intra/{b}", f"inter/{b}"
+            row.append(f"{v[inter] - v[intra]:+.3f}" if intra in v and inter in v else "—")
+        rows.append(row)
+    lines = ["# Results", "",
+             "Test macro F1 of every model × resampler in each grid (mean over seeds). Each grid's "
+             "`REPORT.md` has the per-class recall, significance tests, figures and provenance.", "",
+             *[f"- [`{n}`]({n}/REPORT.md): grid `{g.manifest['grid']}`, seeds "
+               f"{', '.join(map(str, g.manifest['seeds']))}, {len(g.runs)} runs, trained at commit "
+               f"`{g.manifest.get('provenance', {}).get('commit', '?')}` on {_machine(g.manifest)}"
+               for n, g in grids.items()], "",
+             tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    for b in both:
+        tests = {s: grids[f"{s}/{b}"].manifest.get("class_counts", {}).get("test", {}) for s in ("intra", "inter")}
+        mix = {s: {k: test[k] for k in CLASSES if k in test} for s, test in tests.items()}
+        words = "; ".join(f"{s}: " + ", ".join(f"{k} {n:,}" for k, n in m.items()) for s, m in mix.items() if m)
+        fewest = min(mix["inter"], key=mix["inter"].get) if mix["inter"] else None
+        lines += [f"`inter − intra ({b})`: the change from testing on unseen beats of seen patients to testing on "
+                  "unseen patients, but not only that: the two test parts also differ in their class mix"
+                  + (f" ({words})" if words else "") + ", and macro F1 weighs every class equally, so a class "
+                  "with few test beats" + (f" ({fewest} on the inter split: {mix['inter'][fewest]})" if fewest else "")
+                  + " moves it by itself. The two splits may also come from different commits or machines "
+                  "(TensorFlow's CPU results differ slightly between CPU models); see each report.", ""]
+    path = results.overview_path()
+    write_text(path, "\n".join(lines))
+    return path

@@ -1,0 +1,85 @@
+"""The driver's side of a grid: progress (log lines with an ETA, and a bar), and every outcome written
+to the run store. Executors call it; it never trains."""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+
+from benchmark.config import Grid
+from benchmark.data.beats import CLASSES
+from benchmark.logs import progress
+from benchmark.running.plan import GridData, RunSpec
+from benchmark.store import GridStore
+
+log = logging.getLogger(__name__)
+
+
+def _fmt(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class GridOutcome:
+    def __init__(self):
+        self.done: list[str] = []
+        self.skipped: list[str] = []
+        self.failed: dict[str, str] = {}
+
+
+class RunRecorder:
+    def __init__(self, grid: Grid, data: GridData, store: GridStore, identities: dict[str, dict], total: int,
+                 provenance: dict):
+        self.grid, self.data, self.store, self.identities = grid, data, store, identities
+        self.total, self.provenance = total, provenance
+        self.outcome = GridOutcome()
+        self.start, self.reported = time.perf_counter(), 0
+        self.bar = progress(total=total, desc=f"grid {grid.name} ({grid.data.split})", unit="run")
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def starting(self, spec: RunSpec) -> None:
+        """Log the run about to start (in process, one at a time), with the time left at this pace."""
+        self.reported += 1
+        elapsed, trained = self.elapsed(), len(self.outcome.done)
+        eta = f", ETA {_fmt(elapsed / trained * (self.total - self.reported + 1))}" if trained else ""
+        log.info("[run %d/%d] %s × %s, seed %d (elapsed %s%s)", self.reported, self.total, spec.model,
+                 spec.resampler, spec.seed, _fmt(elapsed), eta)
+
+    def arrived(self, spec: RunSpec) -> None:
+        """Log a run whose result just came back (on Ray or in packs, several at a time, in any order)."""
+        self.reported += 1
+        elapsed, left = self.elapsed(), self.total - self.reported
+        eta = f", ETA {_fmt(elapsed / self.reported * left)}" if left else ""
+        log.info("[run %d/%d] %s × %s, seed %d finished (elapsed %s%s)", self.reported, self.total, spec.model,
+                 spec.resampler, spec.seed, _fmt(elapsed), eta)
+
+    def succeeded(self, spec: RunSpec, resampling: dict, result: dict) -> None:
+        predictions = result.pop("test_predictions")
+        model = result.pop("model", None)
+        self.store.write_run(spec.run_id, {
+            "split": spec.split, "model": spec.model, "resampler": spec.resampler, "seed": spec.seed,
+            "config": spec.config, "run_id": spec.run_id, "grid": self.grid.name, "grid_directory": self.store.name,
+            "identity": self.identities[spec.run_id], "train_config": self.grid.train.as_dict(),
+            "data_config": self.grid.data.as_dict(), "data_key": self.data.key, "resampling": resampling,
+            **result, "provenance": self.provenance,
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }, predictions, model)
+        self.outcome.done.append(spec.run_id)
+        self.bar.update()
+        t = result["test"]
+        log.info("  test macro F1 %.4f, recall %s; %d steps in %.0f s", t["macro_f1"],
+                 " ".join(f"{c} {t['recall'][c]:.2f}" for c in CLASSES), result["steps_trained"],
+                 result["seconds"]["train"])
+
+    def failed(self, spec: RunSpec, exc: BaseException, trace: str) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        self.outcome.failed[spec.run_id] = reason
+        self.bar.update()
+        log.warning("  FAILED %s: %s", spec.run_id, reason)
+        self.store.write_failure(spec.run_id, {"model": spec.model, "resampler": spec.resampler, "seed": spec.seed,
+                                               "run_id": spec.run_id, "error": reason, "traceback": trace})
+
+    def close(self) -> None:
+        self.bar.close()

@@ -1,0 +1,103 @@
+"""Run a grid: plan its runs, skip the finished ones, let an executor do the rest, record every outcome.
+
+Results go to the run store (``benchmark.store``) under ``<results>/<split>/<grid directory>/``. A run's
+``metrics.json`` marks it done, so a rerun skips it (``overwrite`` forces it); a failed run records its
+reason and is retried next time. The grid's manifest accumulates: running some of its models or seeds
+adds their cells to those already there, and a cell whose identity changed (new code, new settings)
+points at its new run while the old run stays on disk, listed as superseded.
+
+The driver (this process) plans the grid and writes every result; an executor
+(``benchmark.running.executors``) does the work of each run: in process, one at a time (the default),
+as Ray tasks, or packed on a GPU. Either way resampled training parts are cached on disk, and the run
+store is the same, so a grid started by one executor is resumed by another.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from benchmark.config import Grid
+from benchmark.data.beats import CLASSES
+from benchmark.data.records import default_cache_dir
+from benchmark.data.splits import Split
+from benchmark.running.executors import LocalExecutor, PackedExecutor, RayExecutor
+from benchmark.running.plan import GridData, RunSpec, grid_directory, prepare_data, run_specs
+from benchmark.running.recorder import GridOutcome, RunRecorder, _fmt
+from benchmark.store import GridStore, ResampleCache, RunStore, StoreError
+
+log = logging.getLogger(__name__)
+
+
+def _ordered_union(old: list, new) -> list:
+    return list(dict.fromkeys([*old, *new]))
+
+
+def _cells(manifest: dict) -> dict[str, str]:
+    """{"model/resampler/seed": run_id}; read from the run IDs of a manifest written before cells were kept."""
+    if "cells" in manifest:
+        return dict(manifest["cells"])
+    cells = {}
+    for run_id in manifest.get("runs", []):
+        model, resampler, seed, _ = run_id.split("__")
+        cells[f"{model}/{resampler}/{seed.removeprefix('seed')}"] = run_id
+    return cells
+
+
+def update_manifest(store: GridStore, grid: Grid, data: GridData, specs: list[RunSpec], provenance: dict) -> dict:
+    """The grid's manifest with these runs' cells added; refuses a grid directory of other data."""
+    old = store.manifest() if store.exists() else {}
+    if old and old.get("data_key") != data.key:
+        raise StoreError(f"{store.path}: holds runs on other data (data key {old.get('data_key')}, now {data.key}); "
+                         "runs of two data sets never share a grid directory. Use another --results-dir")
+    cells, superseded = _cells(old), list(old.get("superseded", []))
+    for spec in specs:
+        previous = cells.get(spec.cell)
+        if previous and previous != spec.run_id and previous not in superseded:
+            superseded.append(previous)
+        cells[spec.cell] = spec.run_id
+    models = _ordered_union(old.get("models", []), grid.models)
+    resamplers = _ordered_union(old.get("resamplers", []), grid.resamplers)
+    seeds = _ordered_union(old.get("seeds", []), grid.seeds)
+    runs = [cells[c] for r in resamplers for s in seeds for m in models if (c := f"{m}/{r}/{s}") in cells]
+    manifest = {
+        "grid": grid.name, "directory": store.name, "split": grid.data.split,
+        "models": models, "resamplers": resamplers, "seeds": seeds,
+        "train": grid.train.as_dict(), "data": grid.data.as_dict(), "data_key": data.key, "data_source": data.source,
+        "class_counts": {name: dict(zip(CLASSES, part.class_counts().tolist()))
+                         for name, part in (("train", data.train), ("validation", data.val), ("test", data.test))},
+        "cells": cells, "runs": runs, "superseded": superseded, "provenance": provenance,
+    }
+    store.write_manifest(manifest)
+    return manifest
+
+
+def run_grid(grid: Grid, split: Split, results_dir: Path, cache_dir: Path | None = None,
+             overwrite: bool = False, provenance: dict | None = None, verbose: bool = False,
+             executor: LocalExecutor | RayExecutor | PackedExecutor | None = None) -> GridOutcome:
+    """Train and evaluate every cell of ``grid`` not already done; returns what happened.
+
+    ``executor``: None (a :class:`LocalExecutor`) trains in this process, with its own thread settings
+    (the CLI sets them from ``--threads`` before TensorFlow starts); a :class:`RayExecutor` runs the
+    cells as Ray tasks; a :class:`PackedExecutor` trains the runs of each model together on JAX.
+    """
+    executor = executor or LocalExecutor()
+    data = prepare_data(split, grid)
+    specs, identities = run_specs(grid, data)
+    store = RunStore(results_dir).grid(grid.data.split, grid_directory(grid))
+    cache = ResampleCache(Path(cache_dir) if cache_dir else default_cache_dir())
+    provenance = {**(provenance or {}), "executor": executor.describe()}
+    update_manifest(store, grid, data, specs, provenance)
+    store.write_test_part(data.test.y, data.test.record)
+    pending = [s for s in specs if overwrite or not store.is_done(s.run_id)]
+    recorder = RunRecorder(grid, data, store, identities, len(pending), provenance)
+    recorder.outcome.skipped = [s.run_id for s in specs if s not in pending]
+    log.info("grid %s on the %s split: %d runs, %d already done, %d to run; results in %s", grid.name,
+             grid.data.split, len(specs), len(recorder.outcome.skipped), len(pending), store.path)
+    try:
+        executor.run(pending, data, grid, cache, recorder, verbose)
+    finally:
+        recorder.close()
+    outcome = recorder.outcome
+    log.info("grid finished in %s: %d trained, %d skipped, %d failed", _fmt(recorder.elapsed()), len(outcome.done),
+             len(outcome.skipped), len(outcome.failed))
+    return outcome

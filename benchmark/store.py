@@ -1,0 +1,215 @@
+"""The run store: the one module that knows where results and caches live on disk.
+
+Layout of a results root (``--results-dir``)::
+
+    <root>/README.md                          overview of every grid below (reporting)
+    <root>/<split>/<grid>/grid.json           the grid's manifest: settings, cells and their runs
+    <root>/<split>/<grid>/test_labels.npy     true class of every test beat (int8)
+    <root>/<split>/<grid>/test_records.npy    record (patient) of every test beat, same order
+    <root>/<split>/<grid>/runs/<run_id>/metrics.json          written last: its presence means "done"
+    <root>/<split>/<grid>/runs/<run_id>/test_predictions.npy  predicted class of every test beat
+    <root>/<split>/<grid>/runs/<run_id>/model.keras           the trained model (Keras native format)
+    <root>/<split>/<grid>/runs/<run_id>/error.json            a failed run's reason (retried next time)
+    <root>/<split>/<grid>/evaluations/<set>.csv               saved models scored on another test set
+    <root>/<split>/<grid>/REPORT.md, summary.*, runs.csv, significance.csv, figures/   (reporting)
+
+Grids live side by side, each in its own directory, so no grid ever overwrites another's runs,
+labels or tables. A grid directory holds one data set and one training budget: writing runs of other
+data into it is refused. Every file is written atomically (``benchmark.files``).
+
+Caches (``--cache-dir``): ``resampled/<key>.npz``, a resampled training part with its checksum.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.data.beats import CLASSES
+from benchmark.errors import DataError
+from benchmark.files import atomic_write, load_arrays, save_arrays, write_json
+
+MANIFEST = "grid.json"
+METRICS = "metrics.json"
+ERROR = "error.json"
+PREDICTIONS = "test_predictions.npy"
+MODEL = "model.keras"
+TEST_LABELS = "test_labels.npy"
+TEST_RECORDS = "test_records.npy"
+RUNS = "runs"
+EVALUATIONS = "evaluations"
+
+
+class StoreError(DataError):
+    """The run store refuses a write that would mix or lose results."""
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    atomic_write(path, lambda f: np.save(f, array), binary=True)
+
+
+@dataclass(frozen=True)
+class GridStore:
+    """One grid's directory: its manifest, its test part's identity and its runs."""
+
+    path: Path
+
+    @property
+    def split(self) -> str:
+        return self.path.parent.name
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.path / RUNS / run_id
+
+    # ------------------------------------------------------------------ manifest
+
+    def exists(self) -> bool:
+        return (self.path / MANIFEST).exists()
+
+    def manifest(self) -> dict:
+        path = self.path / MANIFEST
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no grid has been run here; run a grid first")
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise StoreError(f"{path}: not valid JSON ({exc})") from exc
+
+    def write_manifest(self, manifest: dict) -> None:
+        write_json(self.path / MANIFEST, manifest)
+
+    # ------------------------------------------------------------------ the test part
+
+    def write_test_part(self, labels: np.ndarray, records: np.ndarray) -> None:
+        """Save the test part's labels and records; refuse when they differ from the saved ones, since
+        every run of a grid must be scored on the same beats."""
+        labels, records = np.asarray(labels, np.int8), np.asarray(records).astype("U8")
+        if (self.path / TEST_LABELS).exists():
+            old_labels, old_records = self.test_labels(), self.test_records()
+            same = np.array_equal(old_labels, labels) and (old_records is None or np.array_equal(old_records, records))
+            if not same:
+                raise StoreError(f"{self.path / TEST_LABELS}: this grid's saved test part differs from the one "
+                                 f"being run ({len(old_labels)} beats saved, {len(labels)} now); its runs would "
+                                 "mix two test sets. Use another --results-dir for the new data")
+            if old_records is not None:
+                return
+        _save_npy(self.path / TEST_LABELS, labels)
+        _save_npy(self.path / TEST_RECORDS, records)
+
+    def test_labels(self) -> np.ndarray:
+        return np.load(self.path / TEST_LABELS)
+
+    def test_records(self) -> np.ndarray | None:
+        path = self.path / TEST_RECORDS
+        return np.load(path) if path.exists() else None
+
+    # ------------------------------------------------------------------ runs
+
+    def is_done(self, run_id: str) -> bool:
+        return (self.run_dir(run_id) / METRICS).exists()
+
+    def write_run(self, run_id: str, metrics: dict, predictions: np.ndarray, model: bytes | None) -> None:
+        """A finished run: predictions and model first, metrics last (its presence marks the run done)."""
+        run_dir = self.run_dir(run_id)
+        _save_npy(run_dir / PREDICTIONS, np.asarray(predictions, np.int8))
+        if model is not None:
+            atomic_write(run_dir / MODEL, lambda f: f.write(model), binary=True)
+        write_json(run_dir / METRICS, metrics)
+        (run_dir / ERROR).unlink(missing_ok=True)
+
+    def write_failure(self, run_id: str, payload: dict) -> None:
+        write_json(self.run_dir(run_id) / ERROR, payload)
+
+    def metrics(self, run_id: str) -> dict | None:
+        path = self.run_dir(run_id) / METRICS
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def error(self, run_id: str) -> str | None:
+        path = self.run_dir(run_id) / ERROR
+        return json.loads(path.read_text())["error"] if path.exists() else None
+
+    def predictions(self, run_id: str) -> np.ndarray | None:
+        path = self.run_dir(run_id) / PREDICTIONS
+        return np.load(path) if path.exists() else None
+
+    def model_path(self, run_id: str) -> Path | None:
+        path = self.run_dir(run_id) / MODEL
+        return path if path.exists() else None
+
+    # ------------------------------------------------------------------ evaluations and report files
+
+    def evaluation_path(self, test_set: str) -> Path:
+        return self.path / EVALUATIONS / f"{test_set}.csv"
+
+    def file(self, name: str) -> Path:
+        """A report file of this grid (``REPORT.md``, ``figures/x.png``, ...)."""
+        return self.path / name
+
+
+class RunStore:
+    """A results root: ``<root>/<split>/<grid>/``."""
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    def grid(self, split: str, grid: str) -> GridStore:
+        return GridStore(self.root / split / grid)
+
+    def grids(self, split: str | None = None) -> list[GridStore]:
+        """Every grid with a manifest, by split then name."""
+        pattern = f"{split}/*/{MANIFEST}" if split else f"*/*/{MANIFEST}"
+        return [GridStore(p.parent) for p in sorted(self.root.glob(pattern))]
+
+    def overview_path(self) -> Path:
+        return self.root / "README.md"
+
+
+# ---------------------------------------------------------------------- the resampled-part cache
+
+@dataclass
+class Resampled:
+    """A resampled training part, shaped (n, length, 1), and the seconds its resampling took."""
+
+    x: np.ndarray
+    y: np.ndarray
+    seconds: float
+    cached: bool = False
+
+    def info(self) -> dict:
+        counts = np.bincount(self.y, minlength=len(CLASSES)).tolist()
+        return {"seconds": self.seconds, "cached": self.cached, "train_class_counts": dict(zip(CLASSES, counts))}
+
+
+def save_part(path: Path, part: Resampled) -> None:
+    """Write a resampled part as a checksummed cache entry."""
+    save_arrays(path, {"x": part.x, "y": part.y, "seconds": np.array(part.seconds)})
+
+
+def load_part(path: Path) -> Resampled | None:
+    """A cache entry written by :func:`save_part`; ``None`` when missing or corrupt."""
+    arrays = load_arrays(path)
+    if arrays is None:
+        return None
+    return Resampled(arrays["x"], arrays["y"], float(arrays["seconds"]), cached=True)
+
+
+class ResampleCache:
+    """Resampled training parts on disk, one file per key (the key names everything that made it)."""
+
+    def __init__(self, cache_dir: Path):
+        self.dir = Path(cache_dir) / "resampled"
+
+    def path(self, key: str) -> Path:
+        return self.dir / f"{key}.npz"
+
+    def load(self, key: str) -> Resampled | None:
+        return load_part(self.path(key))
+
+    def save(self, key: str, part: Resampled) -> None:
+        save_part(self.path(key), part)
