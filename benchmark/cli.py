@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     execution.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
                            help="deterministic GPU kernels (XLA's deterministic ops, TF_DETERMINISTIC_OPS, "
                                 "torch's deterministic algorithms): the same seed gives the same bits on the "
-                                "same GPU model; no effect on a CPU")
+                                "same GPU model. CPU runs are deterministic either way, though TensorFlow's "
+                                "deterministic ops change their last bits, so compare runs made with the same "
+                                "setting")
     execution.add_argument("--resample-workers", type=_positive,
                            help="processes that compute the resampled training parts before training; "
                                 "default: every core with --executor packed, else 1 (in process)")

@@ -34,7 +34,6 @@ def setup(verbose: bool = False) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(logging.DEBUG if verbose else logging.INFO)
-        logger.propagate = False
 
 
 def bars_enabled() -> bool:

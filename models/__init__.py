@@ -1,5 +1,13 @@
-"""Model builders; importing this package registers every model."""
-from models import cnn, lstm, mlp, resnet  # noqa: F401  (registration side effect)
+"""Model builders; importing this package imports every module in it, which registers every model.
+
+Adding a model is one ``@register_model`` function in a new file here: nothing else names it.
+"""
+import importlib
+import pkgutil
+
 from models.registry import build_model, builder_arguments, builder_source, list_models, register_model
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = ["build_model", "builder_arguments", "builder_source", "list_models", "register_model"]

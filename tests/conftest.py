@@ -85,3 +85,19 @@ def clustered_beats(n_per_class=(300, 40, 60, 20, 40), length=187, seed=0, sprea
     x, y = np.concatenate(xs), np.concatenate(ys)
     n = len(y)
     return BeatSet(x, y, np.array([f"r{i % 7}" for i in range(n)]), np.arange(n, dtype=np.int64))
+
+
+@pytest.fixture
+def messages(caplog):
+    """The log lines of the benchmark (INFO and up) written during the test."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+
+    class Lines:
+        def __iter__(self):
+            return iter(r.getMessage() for r in caplog.records)
+
+        def clear(self):
+            caplog.clear()
+    return Lines()

@@ -23,6 +23,18 @@ CONFIGS = {
 }
 
 
+def saved_predictions(model: bytes, x) -> list[int]:
+    """What the run's saved ``.keras`` file predicts, loaded as a user would."""
+    import tempfile
+    from pathlib import Path
+
+    from benchmark.running.saving import load_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "model.keras").write_bytes(model)
+        return np.argmax(load_model(Path(tmp) / "model.keras").predict(x, verbose=0), axis=1).tolist()
+
+
 def compare(model: str, cfg: TrainConfig) -> list[dict]:
     beats = clustered_beats(n_per_class=(120, 20, 30, 15, 25), seed=1)
     test = clustered_beats(n_per_class=(60, 10, 15, 8, 12), seed=2)
@@ -41,6 +53,7 @@ def compare(model: str, cfg: TrainConfig) -> list[dict]:
     out = []
     for p, a in zip(packed, alone):
         out.append({side: {"history": r["history"], "test_predictions": r["test_predictions"].tolist(),
+                           "saved_model_predictions": saved_predictions(r["model"], tx),
                            "test": r["test"], **{k: r[k] for k in ("best_step", "best_val_macro_f1", "steps_trained",
                                                                    "optimizer_steps", "stopped_early", "n_params")}}
                     for side, r in (("packed", p), ("alone", a))})

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BACKEND_FREE = [*sorted((ROOT / "models").glob("*.py")), ROOT / "benchmark" / "trainer.py",
-                ROOT / "benchmark" / "evaluator.py"]
+BACKEND_FREE = [*sorted((ROOT / "models").glob("*.py")), ROOT / "benchmark/running/trainer.py",
+                ROOT / "benchmark/running/saving.py", ROOT / "benchmark/running/evaluate.py",
+                ROOT / "benchmark/metrics/evaluator.py"]
 
 
 @pytest.mark.parametrize("path", BACKEND_FREE, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -30,13 +31,13 @@ def test_one_tiny_cell_on_another_backend(backend, tiny_db, tmp_path):
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed")
     results = tmp_path / "results"
-    proc = subprocess.run(
-        [sys.executable, "run_benchmark.py", "--grid", "smoke", "--models", "mlp", "resnet", "--resamplers", "none",
-         "--steps", "6", "--eval-every", "3", "--data-dir", str(tiny_db), "--cache-dir", str(tmp_path / "cache"),
-         "--results-dir", str(results)],
-        cwd=ROOT, env={**os.environ, "KERAS_BACKEND": backend}, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = list((results / "intra" / "runs").glob("*/metrics.json"))
+    args = ["--grid", "smoke", "--models", "mlp", "resnet", "--resamplers", "none", "--steps", "6", "--eval-every",
+            "3", "--data-dir", str(tiny_db), "--cache-dir", str(tmp_path / "cache"), "--results-dir", str(results)]
+    for command in ("run", "evaluate"):  # the saved models load on this backend and predict what the runs did
+        proc = subprocess.run([sys.executable, "run_benchmark.py", command, *args], cwd=ROOT,
+                              env={**os.environ, "KERAS_BACKEND": backend}, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = list(results.glob("intra/*/runs/*/metrics.json"))
     assert len(runs) == 2
     for path in runs:
         metrics = json.loads(path.read_text())

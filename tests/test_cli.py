@@ -1,4 +1,5 @@
 """The command line as a user runs it: help, data histograms, a tiny grid, clear errors."""
+import json
 import socket
 import sys
 
@@ -24,19 +25,57 @@ def test_data_command_prints_histograms_and_source(tiny_db, tmp_path, capsys):
     assert "3 mitdb records in" in out and "| validation |" in out
 
 
-def test_tiny_grid_end_to_end_then_report(tiny_db, tmp_path):
+def test_tiny_grid_end_to_end_then_report_and_evaluate(tiny_db, tmp_path, capsys):
     args = ["--grid", "smoke", "--models", "mlp", "--resamplers", "none", "random", "--steps", "4",
             "--eval-every", "2", "--data-dir", str(tiny_db), "--cache-dir", str(tmp_path / "c"),
             "--results-dir", str(tmp_path / "r")]
     assert main(args) == 0
-    summary = (tmp_path / "r/intra/summary.md").read_text()
+    grid_dir, = (tmp_path / "r/intra").iterdir()
+    assert grid_dir.name.startswith("smoke-"), "a customised budget is its own grid, beside the preset's"
+    summary = (grid_dir / "summary.md").read_text()
     assert "grid `smoke`" in summary and "| mlp " in summary
-    assert (tmp_path / "r/intra/runs.csv").read_text().count("\n") == 3
-    before = (tmp_path / "r/intra/summary.md").read_bytes()
+    assert (grid_dir / "runs.csv").read_text().count("\n") == 3
+    before = (grid_dir / "summary.md").read_bytes()
     assert main(["report", "--results-dir", str(tmp_path / "r")]) == 0
-    assert (tmp_path / "r/intra/summary.md").read_bytes() == before
+    assert (grid_dir / "summary.md").read_bytes() == before
     overview = (tmp_path / "r/README.md").read_text()
-    assert "| model   | resampler   | intra macro F1   |" in overview and "[`intra`](intra/REPORT.md)" in overview
+    assert f"intra/{grid_dir.name} macro F1" in overview and f"(intra/{grid_dir.name}/REPORT.md)" in overview
+    capsys.readouterr()
+    assert main(["evaluate", *args]) == 0, "the saved models reproduce the runs' test predictions"
+    table = (grid_dir / "evaluations/test.csv").read_text()
+    assert table.count("\n") == 3 and ",True" in table and ",False" not in table
+
+
+def test_default_results_folder_is_local_so_committed_results_are_never_touched(tiny_db, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    committed = tmp_path / "results/intra/smoke/REPORT.md"
+    committed.parent.mkdir(parents=True)
+    committed.write_text("committed")
+    assert main(["--grid", "smoke", "--models", "mlp", "--resamplers", "none", "--data-dir", str(tiny_db),
+                 "--cache-dir", str(tmp_path / "c")]) == 0
+    assert committed.read_text() == "committed" and sorted(p.name for p in (tmp_path / "results").iterdir()) == \
+        ["intra", "local"]
+    assert (tmp_path / "results/local/intra/smoke/REPORT.md").exists()
+
+
+def test_a_registered_model_runs_through_the_cli(tiny_db, tmp_path, monkeypatch):
+    import keras
+
+    from models import registry
+
+    def throwaway(input_shape, n_classes, units=3):
+        inputs = keras.Input(shape=input_shape)
+        x = keras.layers.Dense(units, activation="relu")(keras.layers.Flatten()(inputs))
+        return keras.Model(inputs, keras.layers.Dense(n_classes, activation="softmax")(x), name="throwaway")
+
+    monkeypatch.setitem(registry._MODELS, "throwaway", throwaway)
+    args = ["--grid", "smoke", "--models", "throwaway", "--resamplers", "none", "--steps", "4", "--eval-every", "2",
+            "--data-dir", str(tiny_db), "--cache-dir", str(tmp_path / "c"), "--results-dir", str(tmp_path / "r")]
+    assert main(args) == 0
+    run_dir, = tmp_path.glob("r/intra/*/runs/throwaway__none__seed0__*")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["identity"]["builder"] == {"units": 3} and metrics["n_params"] == 187 * 3 + 3 + 3 * 5 + 5
+    assert main(["evaluate", *args]) == 0
 
 
 def test_report_without_runs_fails_clearly(tmp_path, capsys):

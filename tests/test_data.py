@@ -34,26 +34,25 @@ def test_changed_input_file_changes_the_cache_key(tiny_db, cache_dir):
     assert key2 != key and not cached
 
 
-def test_corrupt_cache_is_detected_and_rebuilt(tiny_db, cache_dir):
+def test_corrupt_cache_is_detected_and_rebuilt(tiny_db, cache_dir, messages):
     source = verify_records(tiny_db)
     built, key, _ = load_beats(source, cache_dir=cache_dir)
     path = cache_dir / "beats" / f"beats-{key}.npz"
     raw = bytearray(path.read_bytes())
     raw[len(raw) // 2] ^= 0xFF  # flip one byte in the middle of the arrays
     path.write_bytes(bytes(raw))
-    messages = []
-    rebuilt, _, cached = load_beats(source, cache_dir=cache_dir, log=lambda *a, **k: messages.append(a[0]))
+    rebuilt, _, cached = load_beats(source, cache_dir=cache_dir)
     assert not cached and np.array_equal(rebuilt.x, built.x)
     assert any("corrupt" in m for m in messages)
     path.write_bytes(b"truncated")
-    assert not load_beats(source, cache_dir=cache_dir, log=lambda *a, **k: None)[2]
+    assert not load_beats(source, cache_dir=cache_dir)[2]
 
 
 def test_unwritable_cache_directory_is_named(tiny_db, tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the cache directory should be")
     with pytest.raises(DataError, match=r"not-a-dir/beats: cache directory is not writable"):
-        load_beats(verify_records(tiny_db), cache_dir=blocker, log=lambda *a, **k: None)
+        load_beats(verify_records(tiny_db), cache_dir=blocker)
 
 
 def test_intra_split_is_stratified_disjoint_and_fixed():
@@ -68,7 +67,7 @@ def test_intra_split_is_stratified_disjoint_and_fixed():
 
 
 def test_inter_split_follows_de_chazal(tiny_db, cache_dir):
-    split = load_split("inter", tiny_db, cache_dir=cache_dir, log=lambda *a, **k: None)
+    split = load_split("inter", tiny_db, cache_dir=cache_dir)
     assert set(split.train.record) | set(split.val.record) <= set(DS1)
     assert set(split.test.record) <= set(DS2)
     assert not set(PACED) & (set(split.train.record) | set(split.test.record))
@@ -131,9 +130,9 @@ def test_kaggle_split_uses_the_users_files(tmp_path, cache_dir):
 @pytest.mark.skipif(not (REAL_MITDB / "100.dat").exists(), reason=f"no real records at {REAL_MITDB}")
 def test_real_records_match_the_published_beat_counts(cache_dir):
     kaggle = np.array([90_589, 2_779, 7_236, 803, 8_039])  # N S V F Q of the Kaggle beat set
-    split = load_split("intra", REAL_MITDB, cache_dir=cache_dir, log=lambda *a, **k: None)
+    split = load_split("intra", REAL_MITDB, cache_dir=cache_dir)
     counts = sum(p.class_counts() for p in (split.train, split.val, split.test))
     assert np.all(np.abs(counts - kaggle) <= 0.005 * kaggle), counts
     assert len(split.test) == pytest.approx(0.2 * counts.sum(), abs=5)
-    inter = load_split("inter", REAL_MITDB, cache_dir=cache_dir, log=lambda *a, **k: None)
+    inter = load_split("inter", REAL_MITDB, cache_dir=cache_dir)
     assert set(inter.test.record) == set(DS2) and set(inter.train.record) == set(DS1)

@@ -47,6 +47,8 @@ def test_packed_runs_are_the_runs_alone():
     for case, exact in (("mlp:stopping", True), ("resnet:short", False)):
         for run in out[case]:
             assert_same_run(run["packed"], run["alone"], exact)
+    for run in out["mlp:stopping"]:  # the saved model of a packed run is the model it tested
+        assert run["packed"]["saved_model_predictions"] == run["packed"]["test_predictions"]
     stops = [run["packed"]["steps_trained"] for run in out["mlp:stopping"]]
     assert all(s < 60 for s in stops) and len(set(stops)) > 1, f"runs should stop early at different checks: {stops}"
 
@@ -77,7 +79,7 @@ def test_packed_executor_fills_the_same_run_store(tiny_db, tmp_path):
     assert "2 packs, 2 at a time" in packed.stderr and "[pack 2/2] mlp: 1 runs finished" in packed.stderr
 
     def runs(root):
-        return {p.parent.name: json.loads(p.read_text()) for p in (root / "intra" / "runs").glob("*/metrics.json")}
+        return {p.parent.name: json.loads(p.read_text()) for p in root.glob("intra/*/runs/*/metrics.json")}
 
     a, p = runs(tmp_path / "alone"), runs(tmp_path / "packed")
     assert len(a) == 4 and sorted(a) == sorted(p)  # same run identities: either store resumes the other
@@ -88,7 +90,7 @@ def test_packed_executor_fills_the_same_run_store(tiny_db, tmp_path):
                                                            "jit_compile": True}
         assert a[run_id]["provenance"]["executor"]["jit_compile"] is True
         assert p[run_id]["provenance"]["device"]["backend"] == "jax"
-        predictions = [np.load(root / "intra" / "runs" / run_id / "test_predictions.npy")
+        predictions = [np.load(next(root.glob(f"intra/*/runs/{run_id}/test_predictions.npy")))
                        for root in (tmp_path / "alone", tmp_path / "packed")]
         assert np.array_equal(*predictions)
     # a single pack with several processes allowed still runs (in one worker)

@@ -6,7 +6,7 @@ from scipy import stats as sps
 
 from benchmark.reporting import figures
 from benchmark.metrics.ranks import MIN_BLOCKS, rank_analyses, rank_treatments
-from benchmark.reporting.report import rank_lines
+from benchmark.reporting.tables import rank_lines
 
 MODELS, SEEDS = ["mlp", "cnn", "resnet"], [0, 1]  # 6 (model, seed) blocks
 

@@ -12,6 +12,7 @@ ray = pytest.importorskip("ray")
 from benchmark.config import GRIDS, DataConfig, Grid, TrainConfig, customise  # noqa: E402
 from benchmark.data.splits import Split, load_split  # noqa: E402
 from benchmark.running.executors import RayExecutor  # noqa: E402
+from benchmark.running.plan import grid_directory  # noqa: E402
 from benchmark.running.runner import run_grid  # noqa: E402
 from tests.conftest import clustered_beats  # noqa: E402
 
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI_GRID = ["--grid", "smoke", "--models", "resnet", "--resamplers", "none", "random", "--steps", "6",
             "--eval-every", "3", "--threads", "1"]
 GRID = customise(GRIDS["smoke"], models=["resnet"], resamplers=["none", "random"], steps=6, eval_every=3)
+GRID_DIR = grid_directory(GRID)
 # The in-process executor runs in a fresh Python, so TensorFlow starts with --threads 1 as in the Ray
 # workers (this one's TensorFlow may have started earlier with its default); exit 3 if it imported Ray.
 LOCAL_CLI = "import sys; from benchmark.cli import main; sys.exit(main(sys.argv[1:]) or 3 * ('ray' in sys.modules))"
@@ -28,6 +30,9 @@ LOCAL_CLI = "import sys; from benchmark.cli import main; sys.exit(main(sys.argv[
 
 @pytest.fixture(scope="module")
 def ray_instance():
+    from benchmark.running.compute import configure
+
+    configure(True)  # as the command line does (the default --deterministic), so the workers get it too
     ray.init(num_cpus=2, include_dashboard=False)
     yield
     ray.shutdown()
@@ -35,20 +40,18 @@ def ray_instance():
 
 def saved_runs(results: Path) -> dict:
     runs = {}
-    for metrics in (results / "intra/runs").glob("*/metrics.json"):
+    for metrics in results.glob("intra/*/runs/*/metrics.json"):
         runs[metrics.parent.name] = (json.loads(metrics.read_text()), np.load(metrics.parent / "test_predictions.npy"))
     return runs
 
 
-def test_ray_runs_equal_in_process_runs_and_each_resumes_the_other(ray_instance, tiny_db, tmp_path):
+def test_ray_runs_equal_in_process_runs_and_each_resumes_the_other(ray_instance, tiny_db, tmp_path, messages):
     local = subprocess.run([sys.executable, "-c", LOCAL_CLI, *CLI_GRID, "--data-dir", str(tiny_db),
                             "--cache-dir", str(tmp_path / "cache_local"), "--results-dir", str(tmp_path / "local")],
                            cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert local.returncode == 0, local.stderr[-3000:]
-    split = load_split("intra", tiny_db, cache_dir=tmp_path / "cache_ray", log=lambda m: None)
-    messages = []
-    outcome = run_grid(GRID, split, tmp_path / "ray", tmp_path / "cache_ray", log=messages.append,
-                       executor=RayExecutor())
+    split = load_split("intra", tiny_db, cache_dir=tmp_path / "cache_ray")
+    outcome = run_grid(GRID, split, tmp_path / "ray", tmp_path / "cache_ray", executor=RayExecutor())
     assert len(outcome.done) == 2 and not outcome.failed
     assert sum("as a Ray task" in m for m in messages) == 2, "one resampling task per (resampler, seed)"
 
@@ -60,22 +63,24 @@ def test_ray_runs_equal_in_process_runs_and_each_resumes_the_other(ray_instance,
         assert metrics["history"] == expected["history"], run_id  # every training loss, to the last bit
         assert metrics["resampling"]["train_class_counts"] == expected["resampling"]["train_class_counts"]
         assert np.array_equal(predictions, expected_predictions), run_id
-        assert metrics["provenance"]["executor"] == {"name": "ray", "address": "local instance", "threads": 1}
-        assert expected["provenance"]["executor"] == {"name": "local", "threads": 1}
+        assert metrics["provenance"]["executor"] == {"name": "ray", "address": "local instance", "threads": 1,
+                                                     "jit_compile": False}
+        assert expected["provenance"]["executor"] == {"name": "local", "threads": 1, "jit_compile": False}
+        model = tmp_path / "ray/intra" / GRID_DIR / "runs" / run_id / "model.keras"
+        assert model.read_bytes()[:2] == b"PK", "runs on Ray keep their models too"
     cached = sorted((tmp_path / "cache_ray/resampled").glob("*.npz"))  # by the driver
     assert len(cached) == 2
     for resampled in cached:
         with np.load(resampled) as ray_part, np.load(tmp_path / "cache_local/resampled" / resampled.name) as part:
             assert np.array_equal(ray_part["x"], part["x"]) and np.array_equal(ray_part["y"], part["y"])
 
-    on_ray = run_grid(GRID, split, tmp_path / "local", tmp_path / "cache_ray", log=messages.append,
-                      executor=RayExecutor())
-    in_process = run_grid(GRID, split, tmp_path / "ray", tmp_path / "cache_ray", log=messages.append)
+    on_ray = run_grid(GRID, split, tmp_path / "local", tmp_path / "cache_ray", executor=RayExecutor())
+    in_process = run_grid(GRID, split, tmp_path / "ray", tmp_path / "cache_ray")
     assert on_ray.done == in_process.done == [] and len(on_ray.skipped) == len(in_process.skipped) == 2
 
     messages.clear()  # a cached resampled set is used without a task
     mlp = run_grid(customise(GRID, models=["mlp"]), split, tmp_path / "ray", tmp_path / "cache_ray",
-                   log=messages.append, executor=RayExecutor())
+                   executor=RayExecutor())
     assert len(mlp.done) == 2 and any("on Ray: 0 resampling and 2 training tasks" in m for m in messages)
 
 
@@ -84,10 +89,10 @@ def test_failed_resampler_is_recorded_on_ray_as_in_process(ray_instance, tmp_pat
     split = Split("intra", b, b, b, "synthetic", "k2")
     grid = Grid("test", ("mlp",), ("smote", "none"), (0,), TrainConfig(steps=4, batch_size=16, eval_every=2),
                 DataConfig(split="intra"))
-    on_ray = run_grid(grid, split, tmp_path / "ray", tmp_path / "cache", log=lambda m: None, executor=RayExecutor())
-    in_process = run_grid(grid, split, tmp_path / "local", tmp_path / "cache", log=lambda m: None)
+    on_ray = run_grid(grid, split, tmp_path / "ray", tmp_path / "cache", executor=RayExecutor())
+    in_process = run_grid(grid, split, tmp_path / "local", tmp_path / "cache")
     assert len(on_ray.done) == 1 and on_ray.failed == in_process.failed and len(on_ray.failed) == 1
     (failed_id, reason), = on_ray.failed.items()
     assert failed_id.startswith("mlp__smote__") and reason.startswith("ResamplingError: ") and "smote" in reason
-    error = json.loads((tmp_path / "ray/intra/runs" / failed_id / "error.json").read_text())
+    error = json.loads((tmp_path / "ray/intra" / grid_directory(grid) / "runs" / failed_id / "error.json").read_text())
     assert error["error"] == reason and "ray::resample_training_part()" in error["traceback"]

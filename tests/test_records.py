@@ -29,12 +29,11 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_download_verifies_and_places_every_file(served_db, tmp_path, monkeypatch):
+def test_download_verifies_and_places_every_file(served_db, tmp_path, monkeypatch, messages):
     root, url = served_db
     monkeypatch.setenv("MITDB_URL", url)
     target = tmp_path / "data" / "mitdb"
-    messages = []
-    source = locate_records(target, log=lambda *a, **k: messages.append(a[0]))
+    source = locate_records(target)
     assert source.records == ("100", "101", "102")
     assert source.origin == "--data-dir, downloaded"
     assert source.verified_against == "PHYSIONET_SHA256SUMS.txt"
@@ -43,7 +42,7 @@ def test_download_verifies_and_places_every_file(served_db, tmp_path, monkeypatc
     assert not (tmp_path / "data" / "mitdb.download").exists()
     assert any("downloading 9 mitdb files" in m for m in messages)
     # second call finds the records and downloads nothing
-    again = locate_records(target, log=lambda *a, **k: messages.append(a[0]))
+    again = locate_records(target)
     assert again.origin == "--data-dir" and again.file_hashes == source.file_hashes
 
 
@@ -53,7 +52,7 @@ def test_corrupt_download_is_never_used(served_db, tmp_path, monkeypatch):
     monkeypatch.setenv("MITDB_URL", url)
     target = tmp_path / "mitdb"
     with pytest.raises(DataError, match=r"101\.dat: checksum mismatch after download"):
-        locate_records(target, log=lambda *a, **k: None)
+        locate_records(target)
     assert not list(target.glob("*.hea")) if target.exists() else True
 
 
@@ -63,7 +62,7 @@ def test_offline_download_says_how_to_supply_a_local_copy(tmp_path, monkeypatch)
         port = s.getsockname()[1]
     monkeypatch.setenv("MITDB_URL", f"http://127.0.0.1:{port}/")
     with pytest.raises(DataError, match="--data-dir DIR or MITDB_DIR"):
-        locate_records(tmp_path / "mitdb", log=lambda *a, **k: None)
+        locate_records(tmp_path / "mitdb")
 
 
 def test_environment_variable_names_the_directory(tiny_db, monkeypatch):

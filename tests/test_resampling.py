@@ -1,11 +1,10 @@
-"""Every registered resampler keeps float32 and (n, 187, 1), is seeded, and behaves as documented."""
+"""Generic checks of every registered resampler (as imbalanced-learn checks its samplers): float32 and
+(n, 187, 1) kept, seeded, the input untouched, and the class counts changed as its declared kind says."""
 import numpy as np
 import pytest
 
-from resampling import ResamplingError, list_resamplers, resample
+from resampling import KINDS, ResamplingError, list_resamplers, resample, resampler_kind, sampler_parameters
 from tests.conftest import clustered_beats
-
-OVERSAMPLERS = [r for r in list_resamplers() if r != "smote_enn"]
 
 
 @pytest.fixture(scope="module")
@@ -14,8 +13,9 @@ def overlapping():
     return beats.x[..., None], beats.y
 
 
-def test_registry_has_the_five_resamplers():
-    assert set(list_resamplers()) == {"none", "random", "smote", "adasyn", "smote_enn"}
+def test_the_published_benchmarks_resamplers_are_registered():
+    from benchmark.config import BENCHMARK_RESAMPLERS
+    assert set(BENCHMARK_RESAMPLERS) <= set(list_resamplers())
 
 
 @pytest.mark.parametrize("name", list_resamplers())
@@ -27,14 +27,31 @@ def test_dtype_shape_and_seed_determinism(name, overlapping):
     assert np.array_equal(xr, xr2) and np.array_equal(yr, yr2)
 
 
-@pytest.mark.parametrize("name", OVERSAMPLERS)
-def test_oversamplers_never_shrink_a_class(name, overlapping):
+@pytest.mark.parametrize("name", list_resamplers())
+def test_class_counts_change_as_the_declared_kind_says(name, overlapping):
     x, y = overlapping
-    _, yr = resample(name, x, y, seed=0)
+    x_before = x.copy()
+    xr, yr = resample(name, x, y, seed=0)
+    assert np.array_equal(x, x_before), "the training part passed in is never modified"
     before, after = np.bincount(y, minlength=5), np.bincount(yr, minlength=5)
-    assert np.all(after >= before)
-    if name != "none":
-        assert after[1] > before[1], "the rarest classes grow"
+    kind = resampler_kind(name)
+    assert kind in KINDS
+    if kind == "identity":
+        assert np.array_equal(xr, x) and np.array_equal(yr, y)
+    elif kind == "over":
+        assert np.all(after >= before) and np.all(after[before < before.max()] > before[before < before.max()])
+    elif kind == "under":
+        assert np.all(after <= before)
+    else:  # combined: oversampling, then cleaning
+        assert after[1] > before[1] and len(set(after)) > 1
+
+
+@pytest.mark.parametrize("name", list_resamplers())
+def test_sampler_parameters_are_plain_values_and_follow_the_seed(name):
+    params = sampler_parameters(name, 7)
+    assert all(isinstance(v, (int, float, str, bool, type(None))) for v in params.values())
+    if "random_state" in params:
+        assert params["random_state"] == 7 and sampler_parameters(name, 8) != params
 
 
 def test_original_beats_are_kept_by_oversamplers(overlapping):

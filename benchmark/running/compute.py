@@ -29,7 +29,9 @@ def configure(deterministic: bool = True) -> None:
     JAX and TensorFlow's XLA: ``--xla_gpu_deterministic_ops`` (deterministic GPU kernels, no
     run-to-run autotuning choice); TensorFlow: ``TF_DETERMINISTIC_OPS``; PyTorch: cuBLAS' workspace
     setting (``use_deterministic_algorithms`` is switched on by ``describe_device`` once torch is
-    imported). None of them changes anything on a CPU, where runs are deterministic already.
+    imported). CPU runs are deterministic either way, but TensorFlow's deterministic ops pick other CPU
+    kernels too, which can move the last bits of a result: a process that trains a run for another
+    (a Ray worker) must get the same switches (:func:`determinism_env`).
     """
     # packs in several processes share one GPU: JAX takes memory as it needs it, not 75% up front
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -40,6 +42,14 @@ def configure(deterministic: bool = True) -> None:
         os.environ["XLA_FLAGS"] = f"{flags} {XLA_DETERMINISTIC}".strip()
     os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+DETERMINISM_VARS = ("XLA_FLAGS", "TF_DETERMINISTIC_OPS", "CUBLAS_WORKSPACE_CONFIG", "XLA_PYTHON_CLIENT_PREALLOCATE")
+
+
+def determinism_env() -> dict[str, str]:
+    """This process's determinism switches (set by :func:`configure`), to hand to worker processes."""
+    return {k: os.environ[k] for k in DETERMINISM_VARS if k in os.environ}
 
 
 def backend_name() -> str:

@@ -105,12 +105,13 @@ def resampled_message(resampler: str, n_in: int, part: Resampled) -> str:
 
 
 def thread_env(threads: int) -> dict[str, str]:
-    """TensorFlow's thread counts, read when it starts in a process.
+    """TensorFlow's and OpenMP's thread counts, read when they start in a process.
 
-    They change a run's numbers (TensorFlow splits its sums by thread), so both executors train with
-    the same count and the same seed gives the same bits whichever ran it.
+    They change a run's numbers (TensorFlow and its oneDNN kernels split their sums by thread), so every
+    executor trains with the same counts and the same seed gives the same bits whichever ran it.
     """
-    return {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads)}
+    return {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads),
+            "OMP_NUM_THREADS": str(threads)}
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,10 @@ class RayExecutor:
         from ray.exceptions import RayError
 
         # BLAS/OpenMP threads change no numbers, but tasks share the cores, so they are limited too
-        env = {**thread_env(self.threads), "OMP_NUM_THREADS": str(self.threads),
+        from benchmark.running.compute import determinism_env
+
+        # the driver's determinism switches too: TensorFlow's deterministic ops change CPU results' last bits
+        env = {**thread_env(self.threads), **determinism_env(),
                "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         options = {"num_cpus": self.threads, "runtime_env": {"env_vars": env}}
         resample_task = ray.remote(resample_training_part).options(**options)

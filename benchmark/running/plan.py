@@ -116,7 +116,10 @@ def digest(texts: list[str]) -> str:
 
 
 def _files_digest(files) -> str:
-    return digest([f"{Path(f).relative_to(PROJECT).as_posix()}\n{Path(f).read_text()}" for f in files])
+    """Digest of the files' names (relative to the project) and contents."""
+    def name(f: Path) -> str:
+        return f.relative_to(PROJECT).as_posix() if f.is_relative_to(PROJECT) else f.name
+    return digest([f"{name(Path(f))}\n{Path(f).read_text()}" for f in files])
 
 
 @lru_cache(maxsize=None)

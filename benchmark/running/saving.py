@@ -16,7 +16,7 @@ def model_bytes(model_name: str, input_shape: tuple[int, ...], weights: list) ->
     model = build_model(model_name, input_shape=input_shape)
     model.set_weights(weights)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.keras"
+        path = Path(tmp) / "saved.keras"  # Keras needs the suffix
         model.save(path)
         return path.read_bytes()
 

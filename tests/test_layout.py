@@ -1,0 +1,88 @@
+"""The architecture as the README describes it: no import cycles, and a layout section naming every module."""
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("benchmark", "models", "resampling")
+
+
+def project_modules() -> dict[str, Path]:
+    modules = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every import of a project module, wherever it is written (module level, in a function, or under
+    TYPE_CHECKING), as an edge; ``from pkg import module`` points at the module."""
+    modules = project_modules()
+    graph = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                           for a in node.names]
+            graph[name] |= {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_import_graph_has_no_cycle():
+    # package __init__ modules that import their members for registration are edges too
+    assert find_cycle(import_graph()) is None, " → ".join(find_cycle(import_graph()))
+
+
+def test_the_cycle_finder_finds_one():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_only_the_store_knows_the_run_store_layout():
+    """The file names of the run store are spelled out in benchmark/store.py and nowhere else."""
+    names = ("grid.json", "metrics.json", "test_predictions.npy", "test_labels.npy", "test_records.npy", "model.keras",
+             "error.json")
+    for path in (ROOT / "benchmark").rglob("*.py"):
+        if path.name == "store.py":
+            continue
+        text = path.read_text()
+        assert not [n for n in names if f'"{n}"' in text], f"{path.relative_to(ROOT)} spells the store's layout"
+
+
+def test_the_readme_layout_names_every_module_and_no_other():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Layout"):readme.index("## Tests and CI")]
+    named = set(re.findall(r"\b((?:benchmark|models|resampling)/[\w/]+\.py)", section))
+    actual = {p.relative_to(ROOT).as_posix() for package in PACKAGES for p in (ROOT / package).rglob("*.py")
+              if p.name != "__init__.py"}
+    assert named == actual, f"missing from the README: {sorted(actual - named)}; not in the tree: {sorted(named - actual)}"
+
+
+def test_every_sub_package_says_what_it_owns():
+    for init in (ROOT / "benchmark").glob("*/__init__.py"):
+        assert len(ast.get_docstring(ast.parse(init.read_text())) or "") > 80, init
