@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmark.data.beats import CLASSES
+from benchmark.data.splits import SPLITS
 from benchmark.files import write_text
 from benchmark.reporting.narrative import write_full_report
 from benchmark.reporting.tables import read_grid, summary_markdown
@@ -40,7 +41,9 @@ def write_overview(results: RunStore) -> Path | None:
     and the inter split, the change from one to the other."""
     from tabulate import tabulate
 
-    grids = {f"{s.split}/{s.name}": read_grid(s, compare=False) for s in results.grids()}
+    order = {split: i for i, split in enumerate(SPLITS)}
+    stores = sorted(results.grids(), key=lambda s: (order.get(s.split, len(order)), s.split, s.name))
+    grids = {f"{s.split}/{s.name}": read_grid(s, compare=False) for s in stores}
     if not grids:
         return None
     cells: dict[tuple[str, str], dict[str, float]] = {}

@@ -1,0 +1,33 @@
+"""The committed reports are what the committed runs give: `report` rebuilds them byte for byte."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT_COMMIT_LINE = "tables written by the report code at"  # names the commit that wrote the tables
+
+
+def comparable(path: Path) -> bytes:
+    if path.suffix != ".md":
+        return path.read_bytes()
+    return "\n".join(line.split(REPORT_COMMIT_LINE)[0] for line in path.read_text().splitlines()).encode()
+
+
+@pytest.mark.slow  # ~30 s: .ci/run runs it deliberately
+def test_report_rebuilds_the_committed_reports_byte_identically(tmp_path):
+    committed = ROOT / "results"
+    if not list(committed.glob("*/*/grid.json")):
+        pytest.skip("no committed grids")
+    copy = tmp_path / "results"
+    shutil.copytree(committed, copy, ignore=shutil.ignore_patterns("local"))
+    proc = subprocess.run([sys.executable, "run_benchmark.py", "report", "--results-dir", str(copy)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    files = [p.relative_to(copy) for p in copy.rglob("*") if p.is_file()]
+    assert {p for p in files} == {p.relative_to(committed) for p in committed.rglob("*")
+                                  if p.is_file() and "local" not in p.relative_to(committed).parts}
+    differing = [str(p) for p in files if comparable(copy / p) != comparable(committed / p)]
+    assert not differing, f"rebuilt files differ from the committed ones: {differing}"
