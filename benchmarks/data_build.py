@@ -29,13 +29,12 @@ def main() -> None:
     p.add_argument("--data-dir", default=os.environ.get("MITDB_DIR", "../shared/data/mitdb"))
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
-    quiet = lambda *a, **k: None  # noqa: E731
     cold, cached = [], []
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as cache:
-            t, split = timed(lambda: load_split("intra", args.data_dir, cache_dir=Path(cache), log=quiet))
+            t, split = timed(lambda: load_split("intra", args.data_dir, cache_dir=Path(cache)))
             cold.append(t)
-            t, _ = timed(lambda: load_split("intra", args.data_dir, cache_dir=Path(cache), log=quiet))
+            t, _ = timed(lambda: load_split("intra", args.data_dir, cache_dir=Path(cache)))
             cached.append(t)
     n = len(split.train) + len(split.val) + len(split.test)
     m = machine()

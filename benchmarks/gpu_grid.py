@@ -103,7 +103,7 @@ def phases(log_path: Path, start: float) -> list[str]:
 def pack_step_times(results_dir: Path, split: str) -> dict:
     """Per model: runs done, steady ms per pack step, ms per run-step, compile s, pack train s, steps."""
     packs: dict[str, list[dict]] = {}
-    for path in sorted((results_dir / split / "runs").glob("*/metrics.json")):
+    for path in sorted((results_dir / split).glob("*/runs/*/metrics.json")):
         m = json.loads(path.read_text())
         if "packing" not in m:
             continue

@@ -58,9 +58,9 @@ def load(data_dir, cache, subset=None):
 
     from benchmark.config import GRIDS, DataConfig
     from benchmark.data.splits import load_split
-    from benchmark.running.runner import prepare_data
+    from benchmark.running.plan import prepare_data
 
-    split = load_split("intra", data_dir, cache_dir=Path(cache), log=lambda *a: None)
+    split = load_split("intra", data_dir, cache_dir=Path(cache))
     return prepare_data(split, replace(GRIDS["quick"], data=DataConfig(subset=subset)))
 
 
@@ -163,8 +163,8 @@ def harness_grid(data_dir, cache_root, subset, steps) -> dict:
             grid = customise(grid, steps=steps, eval_every=steps // 4, patience=2)
         grid = replace(grid, data=DataConfig(subset=subset))
         start = time.perf_counter()  # a cold resample cache: the harness resamples like the naive one must
-        split = load_split("intra", data_dir, cache_dir=Path(cache_root), log=lambda *a: None)
-        run_grid(grid, split, Path(work) / "results", cache_dir=Path(work) / "cache", log=lambda *a: None)
+        split = load_split("intra", data_dir, cache_dir=Path(cache_root))
+        run_grid(grid, split, Path(work) / "results", cache_dir=Path(work) / "cache")
         seconds = time.perf_counter() - start
         cells = {}
         for path in (Path(work) / "results" / "intra" / "runs").glob("*/metrics.json"):
