@@ -13,7 +13,9 @@ from benchmark.errors import DataError
 from benchmark.running.compute import JIT_MODES
 
 log = logging.getLogger("benchmark.cli")
-DEFAULT_RESULTS = "results/local"  # the committed results under results/ are written only when named
+# run and evaluate write your runs to results/local (git-ignored): the committed results under results/ are
+# written only when you name them. report rebuilds the committed reports unless told otherwise.
+DEFAULT_RESULTS = {"run": "results/local", "evaluate": "results/local", "report": "results", "data": "results/local"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,10 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--kaggle-dir", help="directory with mitbih_train.csv and mitbih_test.csv (kaggle split)")
     where.add_argument("--cache-dir", help="cache for downloads, built beats and resampled sets "
                                            "(else $ECG_BENCH_CACHE, else ~/.cache/ecg-oversampling-bench)")
-    where.add_argument("--results-dir", default=DEFAULT_RESULTS,
+    where.add_argument("--results-dir",
                        help="run store: runs and tables go to DIR/<split>/<grid>/, one folder per grid, so grids "
-                            "never overwrite each other. The committed results live in `results`; they are "
-                            "only written (or rebuilt) when you name it")
+                            "never overwrite each other. Default: results/local for run and evaluate (your own "
+                            "runs, git-ignored; the committed results in `results` are only written when you "
+                            "name them), results for report (it rebuilds the committed reports)")
     execution = p.add_argument_group("where runs execute")
     execution.add_argument("--executor", choices=["auto", "local", "ray", "packed"], default="auto",
                            help="local: one run at a time in this process; ray: every run a Ray task, in "
@@ -137,7 +140,7 @@ def cmd_report(args) -> int:
              if args.grid is None or g.name == args.grid]
     if not grids:
         log.error("%s: no grid results found%s; run a grid first, or name the folder that holds them with "
-                  "--results-dir (the committed results: --results-dir results)", store.root,
+                  "--results-dir (your own runs: --results-dir results/local)", store.root,
                   f" for --grid {args.grid}" if args.grid else "")
         return 1
     for grid in grids:
@@ -279,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup(verbose=args.verbose)
+    args.results_dir = args.results_dir or DEFAULT_RESULTS[args.command]
     args.threads = args.threads or len(os.sched_getaffinity(0))
     if args.executor != "ray" and (args.ray_address or args.ray_workers):
         parser.error("--ray-address and --ray-workers go with --executor ray")

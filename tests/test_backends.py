@@ -26,6 +26,7 @@ def test_no_backend_specific_imports(path):
     assert not imported & {"tensorflow", "jax", "torch"}, f"{path.name} imports {imported}"
 
 
+@pytest.mark.slow  # ~40 s per backend: .ci/run runs it deliberately
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_one_tiny_cell_on_another_backend(backend, tiny_db, tmp_path):
     if importlib.util.find_spec(backend) is None:

@@ -40,6 +40,7 @@ def assert_same_run(packed: dict, alone: dict, exact: bool) -> None:
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6 if exact else 2e-3)
 
 
+@pytest.mark.slow  # ~60 s: .ci/run runs it deliberately
 def test_packed_runs_are_the_runs_alone():
     """mlp: the same predictions, scores and stops (dropout included), with runs stopping early at
     different checks; resnet: the same to float tolerance (a packed convolution sums in another order)."""

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # ~75 s: .ci/run installs the ray extra and runs these deliberately
 
 from benchmark.config import GRIDS, DataConfig, Grid, TrainConfig, customise  # noqa: E402
 from benchmark.data.splits import Split, load_split  # noqa: E402

@@ -13,9 +13,9 @@ from benchmark.metrics.comparisons import N_BOOT
 from benchmark.metrics.ranks import MIN_BLOCKS
 from benchmark.metrics.stats import CONFIDENCE
 from benchmark.reporting import figures
-from benchmark.reporting.tables import (SavedGrid, data_section, literature_section, macro_table, mark_legend,
-                                        provenance_section, rank_lines, recall_table, significance_table,
-                                        spread_words, test_unit)
+from benchmark.reporting.tables import (FEW_TEST_BEATS, SavedGrid, data_section, literature_section, macro_table,
+                                        mark_legend, provenance_section, rank_lines, recall_table,
+                                        significance_table, spread_words, test_unit)
 
 CAVEATS = {
     "intra": "The intra-patient split puts beats of the same patient on both sides (the Kaggle protocol), "
@@ -30,7 +30,7 @@ CAVEATS = {
 def _caveats(g: SavedGrid) -> str:
     """The split's caveat, and the classes with a handful of training beats, counted."""
     counts = g.manifest.get("class_counts", {}).get("train", {})
-    few = [f"{counts[k]} {k}" for k in CLASSES if k in counts and counts[k] < 30]
+    few = [f"{counts[k]} {k}" for k in CLASSES if k in counts and counts[k] < FEW_TEST_BEATS]
     rare = (f" Its training part has only {' and '.join(few)} beats, so "
             f"{'those scores rest' if len(few) > 1 else 'that score rests'} on a handful of beats." if few else "")
     return CAVEATS.get(g.split, "") + rare

@@ -157,7 +157,8 @@ def resampling_identity(data: GridData, resampler: str, seed: int) -> dict:
 def run_identity(grid: Grid, data: GridData, model: str, resampler: str, seed: int) -> dict:
     from models import builder_arguments
 
-    return {"model": model, "builder": builder_arguments(model), "resampling": resampling_identity(data, resampler, seed),
+    return {"model": model, "builder": builder_arguments(model),
+            "resampling": resampling_identity(data, resampler, seed),
             "seed": seed, "train": grid.train.as_dict(), "data": grid.data.as_dict(), "data_key": data.key,
             "code": {"model": model_code(model), "training": training_code()}}
 
