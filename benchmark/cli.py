@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from benchmark.config import GRIDS, customise
+from benchmark.data.external import EXTERNAL
 from benchmark.data.splits import SPLITS, histogram_table, load_split
 from benchmark.errors import DataError
 from benchmark.running.compute import JIT_MODES
@@ -42,9 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="models to run, any registered one (default: the grid's)")
     p.add_argument("--resamplers", nargs="+", choices=list_resamplers(),
                    help="resamplers, any registered one (default: the grid's)")
-    p.add_argument("--on", default="test", choices=["test"],
+    p.add_argument("--on", default="test", choices=["test", *EXTERNAL],
                    help="evaluate: the test set to score the saved models on; test: the grid's own test part, "
-                        "which must reproduce the saved predictions exactly")
+                        "which must reproduce the saved predictions exactly; svdb: the MIT-BIH Supraventricular "
+                        "Arrhythmia Database (78 other patients); nstdb: the noise-stress records (118 and "
+                        "119 with noise at 24 … −6 dB; only for grids whose models never saw those records)")
     p.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the grid's)")
     p.add_argument("--split", choices=[*SPLITS, "all"], default=None,
                    help="intra: Kaggle-style beat-level 80/20; inter: de Chazal DS1→DS2; kaggle: your CSVs "
@@ -57,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     where = p.add_argument_group("where data and results live")
     where.add_argument("--data-dir", help="directory of PhysioNet mitdb records (else $MITDB_DIR, else the "
                                           "cache; downloaded when missing)")
+    where.add_argument("--svdb-dir", help="directory of PhysioNet svdb records (else $SVDB_DIR, else the cache; "
+                                          "downloaded when missing)")
+    where.add_argument("--nstdb-dir", help="directory of PhysioNet nstdb records (else $NSTDB_DIR, else the cache; "
+                                           "downloaded when missing)")
     where.add_argument("--kaggle-dir", help="directory with mitbih_train.csv and mitbih_test.csv (kaggle split)")
     where.add_argument("--cache-dir", help="cache for downloads, built beats and resampled sets "
                                            "(else $ECG_BENCH_CACHE, else ~/.cache/ecg-oversampling-bench)")
@@ -237,12 +244,21 @@ def cmd_evaluate(args) -> int:
         log.error("%s: no grid has been run here; run it first (with the same --grid, --split and budget "
                   "options), or name its folder with --results-dir", store.path)
         return 1
-    split = load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args), args.refresh)
-    data = prepare_data(split, grid)
-    if data.key != store.manifest().get("data_key"):
-        raise DataError(f"{store.path}: its runs were trained on other data (data key "
-                        f"{store.manifest().get('data_key')}, these records give {data.key})")
-    table = evaluate_grid(store, data.test.x, data.test.y, args.on)
+    if args.on == "test":
+        split = load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args), args.refresh)
+        data = prepare_data(split, grid)
+        if data.key != store.manifest().get("data_key"):
+            raise DataError(f"{store.path}: its runs were trained on other data (data key "
+                            f"{store.manifest().get('data_key')}, these records give {data.key})")
+        beats = data.test
+    else:
+        from benchmark.data.external import load_external
+        from benchmark.running.evaluate import check_fair
+
+        check_fair(store, args.on)  # before fetching and building any beats
+        beats, source = load_external(args.on, getattr(args, f"{args.on}_dir"), _cache(args), args.refresh)
+        log.info("%s: %d beats; %s", args.on, len(beats), source)
+    table = evaluate_grid(store, beats, args.on)
     if not len(table):
         log.error("%s: no finished run has a saved model", store.path)
         return 1

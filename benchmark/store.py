@@ -11,6 +11,8 @@ Layout of a results root (``--results-dir``)::
     <root>/<split>/<grid>/runs/<run_id>/model.keras           the trained model (Keras native format)
     <root>/<split>/<grid>/runs/<run_id>/error.json            a failed run's reason (retried next time)
     <root>/<split>/<grid>/evaluations/<set>.csv               saved models scored on another test set
+    <root>/<split>/<grid>/evaluations/<set>/{labels,records,samples}.npy   that set's beats, in order
+    <root>/<split>/<grid>/evaluations/<set>/runs/<run_id>.npy             each run's predicted classes
     <root>/<split>/<grid>/REPORT.md, summary.*, runs.csv, significance.csv, figures/   (reporting)
 
 Grids live side by side, each in its own directory, so no grid ever overwrites another's runs,
@@ -146,6 +148,26 @@ class GridStore:
 
     def evaluation_path(self, test_set: str) -> Path:
         return self.path / EVALUATIONS / f"{test_set}.csv"
+
+    def write_evaluation(self, test_set: str, labels: np.ndarray, records: np.ndarray, samples: np.ndarray,
+                         predictions: dict[str, np.ndarray], table_csv: str) -> None:
+        """Saved models scored on ``test_set``: its beats' identity, every run's predictions, the table last."""
+        folder = self.path / EVALUATIONS / test_set
+        _save_npy(folder / "labels.npy", np.asarray(labels, np.int8))
+        _save_npy(folder / "records.npy", np.asarray(records).astype("U8"))
+        _save_npy(folder / "samples.npy", np.asarray(samples, np.int64))
+        for run_id, pred in predictions.items():
+            _save_npy(folder / RUNS / f"{run_id}.npy", np.asarray(pred, np.int8))
+        atomic_write(self.evaluation_path(test_set), lambda f: f.write(table_csv))
+
+    def evaluation(self, test_set: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]] | None:
+        """(labels, records, samples, {run_id: predictions}) of an evaluation, or None if there is none."""
+        folder = self.path / EVALUATIONS / test_set
+        if not self.evaluation_path(test_set).exists():
+            return None
+        predictions = {p.stem: np.load(p) for p in sorted((folder / RUNS).glob("*.npy"))}
+        return (np.load(folder / "labels.npy"), np.load(folder / "records.npy"), np.load(folder / "samples.npy"),
+                predictions)
 
     def file(self, name: str) -> Path:
         """A report file of this grid (``REPORT.md``, ``figures/x.png``, ...)."""

@@ -17,26 +17,42 @@ RR = 270  # samples between beats (0.75 s)
 SYMBOL_CYCLE = ["N", "N", "N", "N", "A", "N", "N", "N", "N", "V", "N", "N", "N", "N", "F", "N", "N", "N", "N", "/"]
 
 
-def synthetic_ecg(n_samples: int, peaks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def synthetic_ecg(n_samples: int, peaks: np.ndarray, rng: np.random.Generator, fs: int = FS) -> np.ndarray:
     t = np.arange(n_samples)
-    sig = 0.05 * np.sin(2 * np.pi * t / (FS * 4)) + 0.01 * rng.standard_normal(n_samples)
+    sig = 0.05 * np.sin(2 * np.pi * t / (fs * 4)) + 0.01 * rng.standard_normal(n_samples)
     for p in peaks:
-        sig += 1.2 * np.exp(-0.5 * ((t - p) / 4.0) ** 2) + 0.3 * np.exp(-0.5 * ((t - p - 110) / 18.0) ** 2)
+        sig += 1.2 * np.exp(-0.5 * ((t - p) / (4.0 * fs / FS)) ** 2) \
+            + 0.3 * np.exp(-0.5 * ((t - p - 110 * fs / FS) / (18.0 * fs / FS)) ** 2)
     return sig
 
 
-def write_record(directory: Path, name: str, n_beats: int = 80, seed: int = 0, extra_ann=True) -> dict:
-    """Write ``name``.hea/.dat/.atr; returns the expected AAMI class counts."""
+def write_record(directory: Path, name: str, n_beats: int = 80, seed: int = 0, extra_ann=True, fs: int = FS,
+                 s_symbol: str = "A", noise_snr: float | None = None) -> dict:
+    """Write ``name``.hea/.dat/.atr; returns the expected AAMI class counts.
+
+    ``fs``: sampling rate (svdb records are 128 Hz); ``s_symbol``: the annotation of supraventricular
+    beats (``A`` in mitdb, ``S`` in svdb); ``noise_snr``: add white noise at this SNR (dB) in nstdb's noisy
+    segments (after the first 5 minutes, 2 minutes on, 2 off).
+    """
     import wfdb
 
     rng = np.random.default_rng(seed)
-    peaks = 100 + RR * np.arange(n_beats)
-    n_samples = int(peaks[-1] + 2 * RR)
-    lead = synthetic_ecg(n_samples, peaks, rng)
+    rr = int(round(RR * fs / FS))
+    peaks = 100 + rr * np.arange(n_beats)
+    n_samples = int(peaks[-1] + 2 * rr)
+    lead = synthetic_ecg(n_samples, peaks, rng, fs)
+    if noise_snr is not None:
+        from benchmark.data.external import in_noise
+
+        noisy = in_noise(np.arange(n_samples), fs)
+        noise = rng.standard_normal(n_samples)
+        noise *= np.sqrt(np.mean(lead ** 2) / np.mean(noise ** 2) / 10 ** (noise_snr / 10))
+        lead = lead + noise * noisy
     signal = np.stack([lead, 0.5 * lead], axis=1)
-    wfdb.wrsamp(name, fs=FS, units=["mV", "mV"], sig_name=["MLII", "V1"], p_signal=signal,
+    wfdb.wrsamp(name, fs=fs, units=["mV", "mV"], sig_name=["MLII", "V1"], p_signal=signal,
                 fmt=["212", "212"], adc_gain=[200.0, 200.0], baseline=[1024, 1024], write_dir=str(directory))
     symbols = [SYMBOL_CYCLE[i % len(SYMBOL_CYCLE)] for i in range(n_beats)]
+    symbols = [s_symbol if s == "A" else s for s in symbols]
     samples = list(peaks)
     if extra_ann:  # non-beat annotations must be ignored
         samples, symbols = samples + [int(peaks[3]) + 5], symbols + ["+"]
@@ -44,14 +60,15 @@ def write_record(directory: Path, name: str, n_beats: int = 80, seed: int = 0, e
         samples, symbols = [samples[i] for i in order], [symbols[i] for i in order]
     wfdb.wrann(name, "atr", sample=np.array(samples), symbol=symbols, write_dir=str(directory))
     beats = [s for s in symbols if s != "+"]
-    return {"N": beats.count("N"), "S": beats.count("A"), "V": beats.count("V"), "F": beats.count("F"),
+    return {"N": beats.count("N"), "S": beats.count(s_symbol), "V": beats.count("V"), "F": beats.count("F"),
             "Q": beats.count("/")}
 
 
-def write_database(directory: Path, records=("100", "101", "102"), manifest: str | None = "SHA256SUMS.txt"):
+def write_database(directory: Path, records=("100", "101", "102"), manifest: str | None = "SHA256SUMS.txt",
+                   **record_options):
     directory.mkdir(parents=True, exist_ok=True)
     for i, r in enumerate(records):
-        write_record(directory, r, seed=i)
+        write_record(directory, r, seed=i, **record_options)
     (directory / "RECORDS").write_text("".join(r + "\n" for r in records))
     if manifest:
         lines = [f"{hashlib.sha256((directory / f).read_bytes()).hexdigest()}  {f}"

@@ -1,10 +1,12 @@
-"""Find, download and verify the raw MIT-BIH Arrhythmia Database records (PhysioNet ``mitdb``).
+"""Find, download and verify raw PhysioNet records: ``mitdb`` (the benchmark's data), and ``svdb`` and
+``nstdb`` (an external test set and noise-stress records).
 
-Where the records come from, in order: ``--data-dir``, the ``MITDB_DIR`` environment variable, or
-a per-user cache directory. When that directory holds none of the records, they are downloaded from
-PhysioNet (``MITDB_URL`` overrides the address, which is how the tests serve tiny records from a
-loopback server). Every downloaded file is checked against PhysioNet's ``SHA256SUMS.txt`` in a
-staging folder and only moved into place once all of them match, so a partial download is never used.
+Where a database's records come from, in order: the directory given (``--data-dir`` for mitdb), the
+``<NAME>_DIR`` environment variable (``MITDB_DIR``, ``SVDB_DIR``, ``NSTDB_DIR``), or a per-user cache
+directory. When that directory holds none of the records, they are downloaded from PhysioNet
+(``<NAME>_URL`` overrides the address, which is how the tests serve tiny records from a loopback
+server). Every downloaded file is checked against PhysioNet's ``SHA256SUMS.txt`` in a staging folder
+and only moved into place once all of them match, so a partial download is never used.
 """
 from __future__ import annotations
 
@@ -16,13 +18,13 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from benchmark.errors import DataError
 from benchmark.logs import progress
 
 log = logging.getLogger(__name__)
 
-PHYSIONET_URL = "https://physionet.org/files/mitdb/1.0.0/"
 MANIFEST = "SHA256SUMS.txt"  # PhysioNet's name for its manifest
 LOCAL_MANIFESTS = ("PHYSIONET_SHA256SUMS.txt", MANIFEST)  # names a local copy may keep it under
 RECORD_SUFFIXES = (".hea", ".dat", ".atr")
@@ -35,6 +37,37 @@ MITDB_RECORDS = tuple(
 
 
 @dataclass(frozen=True)
+class Database:
+    """A PhysioNet database the benchmark reads, and which of its records it uses."""
+
+    name: str  # PhysioNet's short name; also the cache folder and the environment variables' prefix
+    title: str
+    url: str
+    fallback_records: tuple[str, ...] = ()  # when a directory has no RECORDS file
+    uses: Callable[[str], bool] | None = None  # which records of RECORDS hold annotated ECG
+
+    @property
+    def dir_variable(self) -> str:
+        return f"{self.name.upper()}_DIR"
+
+    @property
+    def url_variable(self) -> str:
+        return f"{self.name.upper()}_URL"
+
+
+def _noisy_ecg(record: str) -> bool:
+    """nstdb's annotated records (118e24 …, 119e_6); bw, em and ma are noise alone, with no beats."""
+    return record.startswith(("118e", "119e"))
+
+
+MITDB = Database("mitdb", "MIT-BIH Arrhythmia Database", "https://physionet.org/files/mitdb/1.0.0/", MITDB_RECORDS)
+SVDB = Database("svdb", "MIT-BIH Supraventricular Arrhythmia Database", "https://physionet.org/files/svdb/1.0.0/")
+NSTDB = Database("nstdb", "MIT-BIH Noise Stress Test Database", "https://physionet.org/files/nstdb/1.0.0/",
+                 uses=_noisy_ecg)
+DATABASES = {db.name: db for db in (MITDB, SVDB, NSTDB)}
+
+
+@dataclass(frozen=True)
 class RecordSource:
     """A verified directory of records and how it was found."""
 
@@ -43,10 +76,11 @@ class RecordSource:
     file_hashes: dict  # file name -> sha256 of every file the beat build reads
     origin: str  # "--data-dir", "MITDB_DIR", "cache" (and ", downloaded" when fetched now)
     verified_against: str | None  # manifest the hashes were checked against, if any
+    database: str = "mitdb"
 
     def describe(self) -> str:
         check = f"checked against {self.verified_against}" if self.verified_against else "no manifest to check against"
-        return f"{len(self.records)} mitdb records in {self.directory} (from {self.origin}; {check})"
+        return f"{len(self.records)} {self.database} records in {self.directory} (from {self.origin}; {check})"
 
 
 def default_cache_dir() -> Path:
@@ -57,21 +91,24 @@ def default_cache_dir() -> Path:
     return Path(base).expanduser() / "ecg-oversampling-bench"
 
 
-def resolve_data_dir(data_dir: str | os.PathLike | None, cache_dir: Path | None = None) -> tuple[Path, str]:
+def resolve_data_dir(data_dir: str | os.PathLike | None, cache_dir: Path | None = None,
+                     db: Database = MITDB) -> tuple[Path, str]:
     if data_dir is not None:
-        return Path(data_dir).expanduser(), "--data-dir"
-    if os.environ.get("MITDB_DIR"):
-        return Path(os.environ["MITDB_DIR"]).expanduser(), "MITDB_DIR"
-    return (cache_dir or default_cache_dir()) / "mitdb", "cache"
+        return Path(data_dir).expanduser(), "--data-dir" if db is MITDB else f"--{db.name}-dir"
+    if os.environ.get(db.dir_variable):
+        return Path(os.environ[db.dir_variable]).expanduser(), db.dir_variable
+    return (cache_dir or default_cache_dir()) / db.name, "cache"
 
 
-def locate_records(data_dir=None, cache_dir: Path | None = None, refresh: bool = False) -> RecordSource:
+def locate_records(data_dir=None, cache_dir: Path | None = None, refresh: bool = False,
+                   database: str = "mitdb") -> RecordSource:
     """Return the verified record directory, downloading the records first where they are missing."""
-    directory, origin = resolve_data_dir(data_dir, cache_dir)
+    db = DATABASES[database]
+    directory, origin = resolve_data_dir(data_dir, cache_dir, db)
     if refresh or not _has_any_record(directory):
-        download_mitdb(directory)
+        download(directory, db)
         origin += ", downloaded"
-    return verify_records(directory, origin)
+    return verify_records(directory, origin, db)
 
 
 def _has_any_record(directory: Path) -> bool:
@@ -99,22 +136,27 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def record_list(directory: Path) -> tuple[str, ...]:
+def record_list(directory: Path, db: Database = MITDB) -> tuple[str, ...]:
+    """The records of ``directory`` the benchmark uses: its RECORDS file (filtered), else the known list."""
     records_file = directory / "RECORDS"
     if records_file.exists():
         names = tuple(line.strip() for line in records_file.read_text().splitlines() if line.strip())
+        names = tuple(n for n in names if db.uses is None or db.uses(n))
         if not names:
-            raise DataError(f"{records_file}: empty RECORDS file")
+            raise DataError(f"{records_file}: no {db.name} records listed")
         return names
-    return MITDB_RECORDS
+    if not db.fallback_records:
+        raise DataError(f"{records_file}: missing; a copy of PhysioNet's {db.name} has one")
+    return db.fallback_records
 
 
-def verify_records(directory: Path, origin: str = "--data-dir") -> RecordSource:
+def verify_records(directory: Path, origin: str = "--data-dir", db: Database = MITDB) -> RecordSource:
     """Check that every record's .hea/.dat/.atr is present and, where a manifest exists, intact."""
     if not directory.is_dir():
-        raise DataError(f"{directory}: not a directory; point --data-dir or MITDB_DIR at a copy of "
-                        f"PhysioNet's mitdb, or leave both unset to download it")
-    records = record_list(directory)
+        where = "--data-dir or MITDB_DIR" if db is MITDB else db.dir_variable
+        raise DataError(f"{directory}: not a directory; point {where} at a copy of PhysioNet's {db.name}, or "
+                        f"leave it unset to download it")
+    records = record_list(directory, db)
     manifest_path = next((directory / m for m in LOCAL_MANIFESTS if (directory / m).exists()), None)
     manifest = read_manifest(manifest_path) if manifest_path else {}
     hashes = {}
@@ -132,7 +174,7 @@ def verify_records(directory: Path, origin: str = "--data-dir") -> RecordSource:
                 raise DataError(f"{path}: checksum mismatch with {manifest_path.name} (file is corrupt or "
                                 f"truncated); re-download the records with --refresh")
     return RecordSource(directory, records, hashes, origin,
-                        manifest_path.name if manifest_path else None)
+                        manifest_path.name if manifest_path else None, db.name)
 
 
 def _fetch(url: str, dest: Path, timeout: float = 60.0) -> None:
@@ -142,11 +184,12 @@ def _fetch(url: str, dest: Path, timeout: float = 60.0) -> None:
     os.replace(tmp, dest)
 
 
-def download_mitdb(directory: Path, base_url: str | None = None) -> None:
+def download(directory: Path, db: Database = MITDB, base_url: str | None = None) -> None:
     """Download the records into ``directory`` through a staging folder, verifying every file."""
-    base_url = base_url or os.environ.get("MITDB_URL") or PHYSIONET_URL
+    base_url = base_url or os.environ.get(db.url_variable) or db.url
     if not base_url.endswith("/"):
         base_url += "/"
+    where = "--data-dir DIR or MITDB_DIR=DIR" if db is MITDB else f"{db.dir_variable}=DIR"
     staging = directory.parent / (directory.name + ".download")
     try:
         staging.mkdir(parents=True, exist_ok=True)
@@ -158,15 +201,15 @@ def download_mitdb(directory: Path, base_url: str | None = None) -> None:
         _fetch(base_url + "RECORDS", staging / "RECORDS")
     except (urllib.error.URLError, OSError) as exc:
         raise DataError(
-            f"could not download mitdb from {base_url} ({getattr(exc, 'reason', exc)}). Without internet "
-            f"access, supply a local copy of PhysioNet's mitdb 1.0.0 with --data-dir DIR or MITDB_DIR=DIR"
+            f"could not download {db.name} from {base_url} ({getattr(exc, 'reason', exc)}). Without internet "
+            f"access, supply a local copy of PhysioNet's {db.name} 1.0.0 with {where}"
         ) from exc
     manifest = read_manifest(staging / MANIFEST)
-    records = record_list(staging)
+    records = record_list(staging, db)
     names = [r + s for r in records for s in RECORD_SUFFIXES]
-    log.info("downloading %d mitdb files from %s into %s", len(names), base_url, directory)
+    log.info("downloading %d %s files from %s into %s", len(names), db.name, base_url, directory)
     total = 0
-    for i, name in enumerate(progress(names, desc="mitdb", unit="file"), 1):
+    for i, name in enumerate(progress(names, desc=db.name, unit="file"), 1):
         dest = staging / name
         expected = manifest.get(name)
         if expected is None:
@@ -176,7 +219,7 @@ def download_mitdb(directory: Path, base_url: str | None = None) -> None:
                 _fetch(base_url + name, dest)
             except (urllib.error.URLError, OSError) as exc:
                 raise DataError(f"{base_url}{name}: download failed ({getattr(exc, 'reason', exc)}); "
-                                f"rerun to resume, or supply a local copy with --data-dir") from exc
+                                f"rerun to resume, or supply a local copy with {where}") from exc
             if sha256_file(dest) != expected:
                 dest.unlink()
                 raise DataError(f"{base_url}{name}: checksum mismatch after download; rerun to retry")

@@ -6,6 +6,9 @@ Splits (each a named function; the test part never depends on the run's seed, mo
   Kaggle protocol. Beats of one patient fall on both sides, so it is optimistic.
 - ``inter``: de Chazal et al. 2004 — records of DS1 train, records of DS2 test, the paced records
   102, 104, 107, 217 excluded.
+- ``inter_ds2``: the inter split's other direction — DS2 records train, DS1 records test. Its models
+  never see records 118 and 119 (DS1), the records under nstdb's noise, so it gives a fair
+  noise-stress curve.
 - ``kaggle``: a user's own ``mitbih_train.csv`` / ``mitbih_test.csv``.
 
 The validation part is always carved out of the training part (stratified, fixed split seed).
@@ -35,7 +38,7 @@ VAL_FRACTION = 0.1
 DS1 = ("101 106 108 109 112 114 115 116 118 119 122 124 201 203 205 207 208 209 215 220 223 230").split()
 DS2 = ("100 103 105 111 113 117 121 123 200 202 210 212 213 214 219 221 222 228 231 232 233 234").split()
 PACED = ("102", "104", "107", "217")
-SPLITS = ("intra", "inter", "kaggle")
+SPLITS = ("intra", "inter", "inter_ds2", "kaggle")
 CACHE_FORMAT = 1
 
 
@@ -114,13 +117,14 @@ def intra_patient_split(beats: BeatSet, test_fraction: float = TEST_FRACTION,
     return train, val, beats.take(test_idx)
 
 
-def inter_patient_split(beats: BeatSet, val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED):
+def inter_patient_split(beats: BeatSet, val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED,
+                        train_records=DS1, test_records=DS2):
     """de Chazal et al. 2004: DS1 records train, DS2 records test, paced records excluded.
 
     The validation part is a stratified beat-level sample of DS1 (a record-level one would leave
     classes such as F, concentrated in a few DS1 records, nearly absent from one side).
     """
-    in_ds1, in_ds2 = np.isin(beats.record, DS1), np.isin(beats.record, DS2)
+    in_ds1, in_ds2 = np.isin(beats.record, train_records), np.isin(beats.record, test_records)
     if not in_ds1.any() or not in_ds2.any():
         raise DataError(f"inter split needs records of both DS1 and DS2; the beat set has records "
                         f"{sorted(set(beats.record))}")
@@ -180,7 +184,12 @@ def load_split(name: str = "intra", data_dir=None, kaggle_dir=None, cache_dir: P
         return Split(name, train, val, test, f"Kaggle CSVs in {kaggle_dir}", digest.hexdigest()[:16])
     source = locate_records(data_dir, cache_dir, refresh)
     beats, key, cached = load_beats(source, params, cache_dir)
-    train, val, test = intra_patient_split(beats) if name == "intra" else inter_patient_split(beats)
+    if name == "intra":
+        train, val, test = intra_patient_split(beats)
+    elif name == "inter":
+        train, val, test = inter_patient_split(beats)
+    else:  # inter_ds2: the other direction
+        train, val, test = inter_patient_split(beats, train_records=DS2, test_records=DS1)
     split_key = hashlib.sha256(f"{key}:{name}:{SPLIT_SEED}:{TEST_FRACTION}:{VAL_FRACTION}".encode()).hexdigest()[:16]
     where = "cache" if cached else "built now"
     return Split(name, train, val, test, f"{source.describe()}; beat set {key} ({where})", split_key)

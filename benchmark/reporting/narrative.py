@@ -23,6 +23,9 @@ CAVEATS = {
              "the arrhythmia. Compare with the inter-patient split before drawing clinical conclusions.",
     "inter": "The inter-patient split (de Chazal DS1 → DS2) tests on patients never seen in training, the "
              "setting that matters clinically; published S-class F1 here is roughly 0.2–0.5.",
+    "inter_ds2": "The inter split's other direction (DS2 → DS1): unseen patients too, with the roles of the two "
+                 "record sets swapped, so its models never saw records 118 and 119 (the nstdb noise-stress "
+                 "records).",
     "kaggle": "The Kaggle CSVs are an intra-patient split: beats of one patient fall on both sides.",
 }
 

@@ -2,8 +2,10 @@
 
 Every finished run of a grid keeps its trained model (``model.keras``); this loads each one, predicts
 the given beats and scores them through the same evaluator as training did. On the grid's own test
-part it must reproduce the run's saved predictions exactly (same backend and hardware), which is how
-the command checks a run store; other test sets reuse the same path.
+part (``test``) it must reproduce the run's saved predictions exactly (same backend and hardware),
+which is how the command checks a run store. On ``svdb`` (another database, other patients) and
+``nstdb`` (noise-stress records) every run's predictions are saved with the beats' identity, for the
+report's record-level tests and noise curves.
 """
 from __future__ import annotations
 
@@ -60,8 +62,40 @@ def score(store: GridStore, predictions: dict[str, np.ndarray], y: np.ndarray, t
     return pd.DataFrame(rows)
 
 
-def evaluate_grid(store: GridStore, x: np.ndarray, y: np.ndarray, test_set: str) -> pd.DataFrame:
-    """Score every saved model of the grid on (x, y) and write ``evaluations/<test_set>.csv``."""
-    table = score(store, predict_saved(store, x), y, test_set)
-    write_text(store.evaluation_path(test_set), table.to_csv(index=False, float_format="%.6f"))
+def trained_on(manifest: dict) -> set[str] | None:
+    """The records whose beats trained (or validated) the grid's models; None when unknown."""
+    from benchmark.data.records import MITDB_RECORDS
+    from benchmark.data.splits import DS1, DS2
+
+    if "train_records" in manifest:
+        return set(manifest["train_records"])
+    return {"intra": set(MITDB_RECORDS), "inter": set(DS1), "inter_ds2": set(DS2)}.get(manifest.get("split"))
+
+
+def check_fair(store: GridStore, test_set: str) -> None:
+    """Refuse a test set whose patients trained the models: nstdb's noise is added to mitdb's 118 and 119."""
+    from benchmark.data.external import NSTDB_BASE_RECORDS
+    from benchmark.errors import DataError
+
+    if test_set != "nstdb":
+        return
+    seen = trained_on(store.manifest())
+    overlap = sorted(set(NSTDB_BASE_RECORDS) & seen) if seen is not None else list(NSTDB_BASE_RECORDS)
+    if overlap:
+        raise DataError(f"{store.path}: its models trained on mitdb record(s) {', '.join(overlap)}, the records "
+                        "nstdb adds its noise to, so their noise curve would score patients they have seen. Run a "
+                        "grid that holds them out (--split inter_ds2 trains on DS2) and evaluate that one")
+
+
+def evaluate_grid(store: GridStore, beats, test_set: str) -> pd.DataFrame:
+    """Score every saved model of the grid on ``beats`` (a BeatSet), save the predictions with the beats'
+    identity (other test sets than the grid's own) and write ``evaluations/<test_set>.csv``."""
+    check_fair(store, test_set)
+    predictions = predict_saved(store, beats.x)
+    table = score(store, predictions, beats.y, test_set)
+    csv = table.to_csv(index=False, float_format="%.6f")
+    if test_set == "test":
+        write_text(store.evaluation_path(test_set), csv)
+    else:
+        store.write_evaluation(test_set, beats.y, beats.record, beats.sample, predictions, csv)
     return table

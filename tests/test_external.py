@@ -1,0 +1,89 @@
+"""External test sets: svdb (another database, 128 Hz, ``S`` labels) and nstdb (noise at known SNRs),
+built by mitdb's procedure, fetched and verified like mitdb, and scored by saved models without training."""
+import numpy as np
+import pytest
+
+from benchmark.data.external import in_noise, load_external, snr_of
+from benchmark.errors import DataError
+from tests.conftest import FS, synthetic_ecg, write_database, write_record
+
+
+def test_nstdb_record_names_give_their_snr():
+    assert [snr_of(r) for r in ("118e24", "118e18", "119e12", "119e06", "118e00", "119e_6")] == [24, 18, 12, 6, 0, -6]
+    with pytest.raises(DataError, match="bw: not an nstdb noise-stress record"):
+        snr_of("bw")
+
+
+def test_noisy_segments_are_where_the_noise_is_at_its_snr(tmp_path):
+    import wfdb
+
+    n_beats = 880  # 11 minutes: clean for 5, noise 5–7, clean 7–9, noise 9–11
+    write_record(tmp_path, "118e06", n_beats=n_beats, seed=4, extra_ann=False, noise_snr=6)
+    recorded = wfdb.rdrecord(str(tmp_path / "118e06"), channels=[0]).p_signal[:, 0]
+    rng = np.random.default_rng(4)
+    peaks = 100 + 270 * np.arange(n_beats)
+    clean = synthetic_ecg(len(recorded), peaks, rng)
+    residual = recorded - clean
+    mask = in_noise(np.arange(len(recorded)), FS)
+    assert mask[:300 * FS].sum() == 0 and mask[300 * FS:420 * FS].all() and not mask[420 * FS:540 * FS].any()
+    snr = 10 * np.log10(np.mean(clean ** 2) / np.mean(residual[mask] ** 2))
+    assert snr == pytest.approx(6, abs=0.3)
+    assert np.sqrt(np.mean(residual[~mask] ** 2)) < 0.01, "outside the segments only the 12-bit rounding remains"
+
+
+def test_svdb_beats_are_built_at_128_hz_with_s_labels_as_aami_s(tmp_path):
+    directory = write_database(tmp_path / "svdb", records=("800", "801"), fs=128, s_symbol="S")
+    beats, source = load_external("svdb", directory, cache_dir=tmp_path / "cache")
+    expected = {"N": 0, "S": 0, "V": 0, "F": 0, "Q": 0}
+    for i in range(2):
+        for k, v in write_record(tmp_path, "again", seed=i, fs=128, s_symbol="S").items():
+            expected[k] += v
+    counts = beats.class_counts()
+    assert counts[1] > 0 and counts[1] <= expected["S"] and counts.sum() >= sum(expected.values()) - 4
+    assert beats.x.shape[1] == 187 and set(beats.record) == {"800", "801"}
+    assert "2 svdb records" in source and "checked against SHA256SUMS.txt" in source
+
+
+def test_a_missing_or_corrupt_external_file_is_named(tmp_path):
+    directory = write_database(tmp_path / "svdb", records=("800", "801"), fs=128, s_symbol="S")
+    (directory / "801.atr").write_bytes(b"corrupt")
+    with pytest.raises(DataError, match=r"801\.atr: checksum mismatch"):
+        load_external("svdb", directory, cache_dir=tmp_path / "cache")
+    (directory / "801.atr").unlink()
+    with pytest.raises(DataError, match=r"801\.atr: missing file"):
+        load_external("svdb", directory, cache_dir=tmp_path / "cache")
+
+
+def test_nstdb_uses_only_its_annotated_records(tmp_path):
+    directory = write_database(tmp_path / "nstdb", records=("118e24", "118e_6"))
+    with open(directory / "RECORDS", "a") as f:
+        f.write("bw\nem\nma\n")  # noise alone: no beats, no .atr
+    beats, _ = load_external("nstdb", directory, cache_dir=tmp_path / "cache")
+    assert set(beats.record) == {"118e24", "118e_6"}
+
+
+def test_evaluate_scores_saved_models_on_svdb_and_nstdb_without_training(tmp_path, capsys):
+    from benchmark.cli import main
+    from benchmark.store import RunStore
+
+    mitdb = write_database(tmp_path / "mitdb", records=("100", "118"))  # 100 in DS2, 118 in DS1
+
+    svdb = write_database(tmp_path / "svdb", records=("800",), fs=128, s_symbol="S")
+    nstdb = write_database(tmp_path / "nstdb", records=("118e24", "118e_6"))
+    common = ["--grid", "smoke", "--models", "mlp", "--resamplers", "none", "--steps", "4", "--eval-every", "2",
+              "--data-dir", str(mitdb), "--cache-dir", str(tmp_path / "c"), "--results-dir", str(tmp_path / "r")]
+    fair = [*common, "--split", "inter_ds2"]  # trains on DS2: never sees 118 and 119
+    assert main(fair) == 0
+    assert main(["evaluate", *fair, "--on", "svdb", "--svdb-dir", str(svdb)]) == 0
+    assert main(["evaluate", *fair, "--on", "nstdb", "--nstdb-dir", str(nstdb)]) == 0
+    store, = RunStore(tmp_path / "r").grids("inter_ds2")
+    run_id, = store.manifest()["runs"]
+    for test_set, records in (("svdb", {"800"}), ("nstdb", {"118e24", "118e_6"})):
+        labels, beat_records, samples, predictions = store.evaluation(test_set)
+        assert set(beat_records) == records and len(labels) == len(samples) == len(predictions[run_id])
+        assert store.evaluation_path(test_set).read_text().count("\n") == 2
+    # an intra grid trained on 118: its noise curve would score a patient it has seen
+    assert main(common) == 0
+    capsys.readouterr()
+    assert main(["evaluate", *common, "--on", "nstdb", "--nstdb-dir", str(nstdb)]) == 2
+    assert "trained on mitdb record(s) 118," in capsys.readouterr().err
