@@ -54,7 +54,7 @@ class Grid:
 # The members of the published benchmark. The registries (``models``, ``resampling``) list what can
 # run; a grid names what it runs, so registering a model or resampler never changes a preset grid.
 BENCHMARK_MODELS = ("mlp", "cnn", "lstm", "resnet")
-BENCHMARK_RESAMPLERS = ("none", "random", "smote", "adasyn", "smote_enn")
+BENCHMARK_RESAMPLERS = ("none", "random", "smote", "adasyn", "smote_enn", "class_weight")
 
 GRIDS = {
     # CI: every cell once, on a small stratified subset, in under 3 minutes on 2 cores.

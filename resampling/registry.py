@@ -6,7 +6,9 @@ of change it makes to the class counts, which the generic tests check:
 - ``identity``: the training part unchanged;
 - ``over``: no class shrinks and the minority classes grow;
 - ``under``: no class grows;
-- ``combined``: oversampling then cleaning, so a class may grow or shrink.
+- ``combined``: oversampling then cleaning, so a class may grow or shrink;
+- ``weighting``: the training part unchanged, and the loss weighted by inverse class frequency instead
+  (:func:`loss_weights`): the alternative to resampling a reviewer asks for.
 
 :func:`resample` is the one entry point: it flattens (n, length, 1) beats to the 2-D input samplers
 need, resamples, and restores the shape and float32 dtype. The registry is the only list of
@@ -21,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-KINDS = ("identity", "over", "under", "combined")
+KINDS = ("identity", "over", "under", "combined", "weighting")
 
 
 class ResamplingError(RuntimeError):
@@ -86,6 +88,18 @@ def sampler_code(name: str) -> tuple[str, list[Path]]:
         if source and Path(source).resolve().is_relative_to(project):
             files.add(Path(source).resolve())
     return inspect.getsource(entry.factory), sorted(files)
+
+
+def loss_weights(name: str, y: np.ndarray) -> np.ndarray | None:
+    """Per-beat loss weights for a ``weighting`` resampler, else None: inverse class frequency,
+    n / (classes present × count of the beat's class) (scikit-learn's "balanced"), so every class
+    weighs as much in the loss as it would in a balanced set."""
+    if _entry(name).kind != "weighting":
+        return None
+    y = np.asarray(y)
+    classes, counts = np.unique(y, return_counts=True)
+    per_class = dict(zip(classes.tolist(), (len(y) / (len(classes) * counts)).tolist()))
+    return np.array([per_class[c] for c in y.tolist()], dtype=np.float32)
 
 
 def resample(name: str, x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:

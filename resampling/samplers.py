@@ -1,4 +1,4 @@
-"""The benchmark's resamplers, all imbalanced-learn's with its default settings.
+"""The benchmark's resamplers, all imbalanced-learn's with its default settings, and class weighting.
 
 Oversamplers raise every minority class to the size of the majority class ('auto').
 """
@@ -36,3 +36,10 @@ def smote_enn(seed):
     """SMOTE, then Edited Nearest Neighbours cleaning of every class: imbalanced-learn's SMOTEENN
     result, its exact neighbour search pruned instead of brute force (see resampling/smote_enn.py)."""
     return FastSMOTEENN(random_state=seed)
+
+
+@register_resampler(kind="weighting")
+def class_weight(seed):
+    """No resampling: the training part unchanged, its loss weighted by inverse class frequency
+    (``resampling.registry.loss_weights``). Tells resampling apart from re-weighting the classes."""
+    return FunctionSampler()

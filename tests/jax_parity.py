@@ -20,6 +20,8 @@ CONFIGS = {
     # a short, gentle budget: float rounding of a packed convolution or recurrence (summed in another
     # order) stays small, where a long one would let it grow until early stopping decides differently
     "short": TrainConfig(steps=20, batch_size=16, eval_every=10, patience=100, learning_rate=1e-3),
+    # class weighting: every member's loss weighted by inverse class frequency, as the class_weight treatment
+    "weighted": TrainConfig(steps=40, batch_size=16, eval_every=10, patience=100, learning_rate=1e-3),
 }
 
 
@@ -35,7 +37,10 @@ def saved_predictions(model: bytes, x) -> list[int]:
         return np.argmax(load_model(Path(tmp) / "model.keras").predict(x, verbose=0), axis=1).tolist()
 
 
-def compare(model: str, cfg: TrainConfig) -> list[dict]:
+def compare(model: str, config: str) -> list[dict]:
+    from resampling import loss_weights
+
+    cfg = CONFIGS[config]
     beats = clustered_beats(n_per_class=(120, 20, 30, 15, 25), seed=1)
     test = clustered_beats(n_per_class=(60, 10, 15, 8, 12), seed=2)
     x, y = beats.x[..., None], beats.y
@@ -45,11 +50,14 @@ def compare(model: str, cfg: TrainConfig) -> list[dict]:
     bigger_x, bigger_y = np.repeat(x, 3, axis=0), np.repeat(y, 3)
     shuffled_y = np.random.default_rng(0).permutation(y)
     members = [PackMember(0, x, y), PackMember(1, bigger_x, bigger_y), PackMember(2, x, shuffled_y)]
-    if cfg is not CONFIGS["stopping"]:
+    if config != "stopping":
         # on noise alone a convolution's float rounding grows fastest: compare the learnable runs
         members = members[:2]
+    if config == "weighted":
+        members = [PackMember(m.seed, m.x, m.y, loss_weights("class_weight", m.y)) for m in members]
     packed = train_pack(model, members, vx, vy, tx, ty, cfg)
-    alone = [train_and_evaluate(model, m.x, m.y, vx, vy, tx, ty, cfg, m.seed, jit_compile=True) for m in members]
+    alone = [train_and_evaluate(model, m.x, m.y, vx, vy, tx, ty, cfg, m.seed, jit_compile=True, sample_weight=m.weights)
+             for m in members]
     out = []
     for p, a in zip(packed, alone):
         out.append({side: {"history": r["history"], "test_predictions": r["test_predictions"].tolist(),
@@ -61,4 +69,4 @@ def compare(model: str, cfg: TrainConfig) -> list[dict]:
 
 
 if __name__ == "__main__":  # python tests/jax_parity.py MODEL:CONFIG ...
-    print(json.dumps({arg: compare(arg.split(":")[0], CONFIGS[arg.split(":")[1]]) for arg in sys.argv[1:]}))
+    print(json.dumps({arg: compare(*arg.split(":")) for arg in sys.argv[1:]}))

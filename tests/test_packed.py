@@ -44,8 +44,8 @@ def assert_same_run(packed: dict, alone: dict, exact: bool) -> None:
 def test_packed_runs_are_the_runs_alone():
     """mlp: the same predictions, scores and stops (dropout included), with runs stopping early at
     different checks; resnet: the same to float tolerance (a packed convolution sums in another order)."""
-    out = parity("mlp:stopping", "resnet:short")
-    for case, exact in (("mlp:stopping", True), ("resnet:short", False)):
+    out = parity("mlp:stopping", "mlp:weighted", "resnet:short")
+    for case, exact in (("mlp:stopping", True), ("mlp:weighted", True), ("resnet:short", False)):
         for run in out[case]:
             assert_same_run(run["packed"], run["alone"], exact)
     for run in out["mlp:stopping"]:  # the saved model of a packed run is the model it tested

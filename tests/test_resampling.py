@@ -36,7 +36,7 @@ def test_class_counts_change_as_the_declared_kind_says(name, overlapping):
     before, after = np.bincount(y, minlength=5), np.bincount(yr, minlength=5)
     kind = resampler_kind(name)
     assert kind in KINDS
-    if kind == "identity":
+    if kind in ("identity", "weighting"):  # weighting changes the loss, not the training part
         assert np.array_equal(xr, x) and np.array_equal(yr, y)
     elif kind == "over":
         assert np.all(after >= before) and np.all(after[before < before.max()] > before[before < before.max()])
@@ -76,3 +76,17 @@ def test_a_resampler_that_cannot_work_raises_a_clear_error():
     beats = clustered_beats(n_per_class=(200, 3, 50, 20, 40), spread=0.01)  # S has too few neighbours
     with pytest.raises(ResamplingError, match="^smote: .*n_neighbors|^smote: .*neighbors"):
         resample("smote", beats.x[..., None], beats.y, seed=0)
+
+
+@pytest.mark.parametrize("name", list_resamplers())
+def test_only_weighting_resamplers_weight_the_loss_and_then_every_class_weighs_the_same(name, overlapping):
+    from resampling import loss_weights
+
+    _, y = overlapping
+    weights = loss_weights(name, y)
+    if resampler_kind(name) != "weighting":
+        assert weights is None
+        return
+    assert weights.dtype == np.float32 and len(weights) == len(y)
+    per_class = np.bincount(y, weights=weights)
+    assert np.allclose(per_class, per_class[0]) and np.isclose(weights.sum(), len(y))

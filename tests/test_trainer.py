@@ -50,3 +50,14 @@ def test_early_stop_keeps_the_best_validation_weights(parts):
     if result["stopped_early"]:
         assert result["steps_trained"] - result["best_step"] == 2 * 5
     assert result["test"]["macro_f1"] > 0.5, "clustered classes are learnable"
+
+
+def test_class_weights_change_the_loss_and_unit_weights_do_not(parts):
+    from resampling import loss_weights
+
+    x, y, *held_out = parts
+    plain = train_and_evaluate("mlp", x, y, *held_out, CFG, seed=0)
+    ones = train_and_evaluate("mlp", x, y, *held_out, CFG, seed=0, sample_weight=np.ones(len(y), np.float32))
+    weighted = train_and_evaluate("mlp", x, y, *held_out, CFG, seed=0, sample_weight=loss_weights("class_weight", y))
+    assert ones["history"] == plain["history"], "a weight of 1 for every beat is no weighting"
+    assert weighted["history"][0]["train_loss"] != plain["history"][0]["train_loss"]

@@ -78,7 +78,7 @@ def load_beats(source: RecordSource, params: BuildParams = BuildParams(),
                cache_dir: Path | None = None) -> tuple[BeatSet, str, bool]:
     """The beat set, from the cache when a valid entry exists; returns (beats, key, from_cache)."""
     key = beat_set_key(source, params)
-    path = (cache_dir or default_cache_dir()) / "beats" / f"beats-{key}.npz"
+    path = Path(cache_dir or default_cache_dir()) / "beats" / f"beats-{key}.npz"
     arrays = load_arrays(path)
     if arrays is not None:
         return BeatSet(arrays["x"], arrays["y"], arrays["record"], arrays["sample"]), key, True

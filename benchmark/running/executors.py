@@ -31,16 +31,19 @@ def resample_training_part(train_x: np.ndarray, train_y: np.ndarray, resampler: 
     return Resampled(x, y, time.perf_counter() - start)
 
 
-def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int,
+def train_run(model: str, resampler: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int,
               jit_compile: bool = False, verbose: bool = False) -> dict:
-    """Train and evaluate one fresh ``model`` on a resampled training part; see ``train_and_evaluate``.
-    ``verbose``: log every validation check (in a Ray worker, where the driver's logging is not set up)."""
+    """Train and evaluate one fresh ``model`` on a resampled training part (its loss weighted when the
+    resampler says so); see ``train_and_evaluate``. ``verbose``: log every validation check (in a Ray
+    worker, where the driver's logging is not set up)."""
     from benchmark.running.trainer import train_and_evaluate
+    from resampling import loss_weights
 
     if verbose:
         from benchmark.logs import setup
         setup(verbose=True)
-    return train_and_evaluate(model, part.x, part.y, *held_out, cfg, seed, jit_compile=jit_compile)
+    return train_and_evaluate(model, part.x, part.y, *held_out, cfg, seed, jit_compile=jit_compile,
+                              sample_weight=loss_weights(resampler, part.y))
 
 
 def fetch_part(cache: ResampleCache, data: GridData, spec: RunSpec) -> Resampled:
@@ -150,7 +153,7 @@ class LocalExecutor:
                         resampled[group] = exc
                 if isinstance(resampled[group], Exception):
                     raise resampled[group]
-                result = train_run(spec.model, resampled[group], held_out, grid.train, spec.seed,
+                result = train_run(spec.model, spec.resampler, resampled[group], held_out, grid.train, spec.seed,
                                    jit_compile=self.jit)
             except Exception as exc:  # a failed run is recorded and the grid goes on
                 recorder.failed(spec, exc, traceback.format_exc(limit=5))
@@ -226,7 +229,7 @@ class RayExecutor:
                 log.info("  resampling the training part with %s (seed %d) as a Ray task", spec.resampler, spec.seed)
                 parts[group] = resampling[group] = resample_task.remote(train_x, train_y, spec.resampler, spec.seed)
         held_out = ray.put(data.held_out())
-        runs = {train_task.remote(s.model, parts[s.resample_key], held_out, grid.train, s.seed, self.jit,
+        runs = {train_task.remote(s.model, s.resampler, parts[s.resample_key], held_out, grid.train, s.seed, self.jit,
                                   verbose): s for s in pending}
         del parts  # the runs hold their part, which the object store frees when they have finished
         log.info("on Ray: %d resampling and %d training tasks, %d thread(s) each, on %.0f CPUs", len(resampling),
@@ -256,23 +259,25 @@ class RayExecutor:
             recorder.succeeded(spec, infos[group], result)
 
 
-def _pack_worker(model: str, members: list[tuple[int, str]], held_out: tuple, cfg: TrainConfig,
+def _pack_worker(model: str, members: list[tuple[int, str, str]], held_out: tuple, cfg: TrainConfig,
                  verbose: bool) -> tuple[list, list[dict]]:
     """In a worker process: train one pack from cached parts; (results, info of each member's part)."""
     from benchmark.running.packed import PackMember, train_pack
+    from resampling import loss_weights
 
     loaded: dict[str, Resampled] = {}
-    for _, path in members:
+    for _, _, path in members:
         if path not in loaded:
             loaded[path] = load_part(Path(path))
             if loaded[path] is None:
                 raise FileNotFoundError(f"{path}: resampled training part missing or corrupt")
-    pack = [PackMember(seed, loaded[path].x, loaded[path].y) for seed, path in members]
+    pack = [PackMember(seed, loaded[path].x, loaded[path].y, loss_weights(resampler, loaded[path].y))
+            for seed, resampler, path in members]
     if verbose:
         from benchmark.logs import setup
         setup(verbose=True)
     results = train_pack(model, pack, *held_out, cfg)
-    return results, [loaded[path].info() for _, path in members]
+    return results, [loaded[path].info() for _, _, path in members]
 
 
 @dataclass(frozen=True)
@@ -321,11 +326,13 @@ class PackedExecutor:
             self._in_processes(packs, data, grid, cache, recorder, verbose)
             return
         from benchmark.running.packed import PackMember, train_pack
+        from resampling import loss_weights
 
         val_x, val_y, test_x, test_y = data.held_out()
         for n, (model, specs) in enumerate(packs, 1):
             log.info("[pack %d/%d] %s: %d runs together", n, len(packs), model, len(specs))
-            members = [PackMember(s.seed, parts[s.resample_key].x, parts[s.resample_key].y) for s in specs]
+            members = [PackMember(s.seed, parts[s.resample_key].x, parts[s.resample_key].y,
+                                  loss_weights(s.resampler, parts[s.resample_key].y)) for s in specs]
             try:
                 results = train_pack(model, members, val_x, val_y, test_x, test_y, grid.train)
             except Exception as exc:  # the whole pack failed: each of its runs records why
@@ -345,7 +352,7 @@ class PackedExecutor:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {}
             for n, (model, specs) in enumerate(packs, 1):
-                members = [(s.seed, str(cache.path(s.resample_key))) for s in specs]
+                members = [(s.seed, s.resampler, str(cache.path(s.resample_key))) for s in specs]
                 futures[pool.submit(_pack_worker, model, members, held_out, grid.train, verbose)] = (n, model, specs)
             for future in as_completed(futures):
                 n, model, specs = futures[future]

@@ -44,6 +44,7 @@ class PackMember:
     seed: int
     x: np.ndarray
     y: np.ndarray
+    weights: np.ndarray | None = None  # a loss weight per training beat (class weighting), or None
 
 
 def adam_update(params, grads, state, cfg: TrainConfig):
@@ -73,15 +74,16 @@ class _PackFunctions:
         import jax.numpy as jnp
         import keras
 
-        def loss_fn(trainable, non_trainable, x, y):
+        def loss_fn(trainable, non_trainable, x, y, w):
             y_pred, non_trainable = model.stateless_call(trainable, non_trainable, x, training=True)
-            loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(y, y_pred))
+            # Keras' "sum_over_batch_size" with sample weights: the weighted sum over the batch size
+            loss = keras.ops.mean(w * keras.losses.sparse_categorical_crossentropy(y, y_pred))
             return loss, non_trainable
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-        def one_step(trainable, non_trainable, opt, x, y, active):
-            (loss, new_non_trainable), grads = grad_fn(trainable, non_trainable, x, y)
+        def one_step(trainable, non_trainable, opt, x, y, w, active):
+            (loss, new_non_trainable), grads = grad_fn(trainable, non_trainable, x, y, w)
             new_trainable, new_opt = adam_update(trainable, grads, opt, cfg)
             keep = lambda new, old: jnp.where(active, new, old)  # noqa: E731  (a stopped run stays put)
             return (jax.tree_util.tree_map(keep, new_trainable, trainable),
@@ -90,10 +92,10 @@ class _PackFunctions:
 
         packed_step = jax.vmap(one_step)
 
-        def chunk(trainable, non_trainable, opt, x_all, y_all, idx, active):
+        def chunk(trainable, non_trainable, opt, x_all, y_all, w_all, idx, active):
             def body(carry, idx_t):  # idx_t: (K, batch) rows of x_all
                 tr, ntr, op = carry
-                tr, ntr, op, loss = packed_step(tr, ntr, op, x_all[idx_t], y_all[idx_t], active)
+                tr, ntr, op, loss = packed_step(tr, ntr, op, x_all[idx_t], y_all[idx_t], w_all[idx_t], active)
                 return (tr, ntr, op), loss
 
             (trainable, non_trainable, opt), losses = jax.lax.scan(body, (trainable, non_trainable, opt), idx)
@@ -172,12 +174,14 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
     # every distinct training part once on the device; a member's batches index into it
     parts, offsets = {}, []
     for member in members:
-        key = (id(member.x), id(member.y))  # a part is its beats and their labels
+        key = (id(member.x), id(member.y), id(member.weights))  # a part is its beats, labels and loss weights
         if key not in parts:
-            parts[key] = (sum(len(p[1]) for p in parts.values()), member.x, member.y)
+            weights = np.ones(len(member.y), np.float32) if member.weights is None else member.weights
+            parts[key] = (sum(len(p[1]) for p in parts.values()), member.x, member.y, weights)
         offsets.append(parts[key][0])
     x_all = jnp.asarray(np.concatenate([p[1] for p in parts.values()]).astype(np.float32, copy=False))
     y_all = jnp.asarray(np.concatenate([p[2] for p in parts.values()]).astype(np.int32))
+    w_all = jnp.asarray(np.concatenate([p[3] for p in parts.values()]).astype(np.float32))
     batches = [batch_indices(len(m.y), cfg.steps, cfg.batch_size, np.random.default_rng(m.seed)) for m in members]
 
     best_trainable = [w.copy() for w in trainable]
@@ -197,7 +201,7 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
             if active[i]:
                 idx[:, i] = np.stack([next(batches[i]) for _ in range(chunk)]) + offsets[i]
         start = time.perf_counter()
-        trainable, non_trainable, opt, losses = fns.chunk(trainable, non_trainable, opt, x_all, y_all,
+        trainable, non_trainable, opt, losses = fns.chunk(trainable, non_trainable, opt, x_all, y_all, w_all,
                                                           jnp.asarray(idx), jnp.asarray(active))
         losses = np.asarray(losses)  # waits for the chunk
         chunk_seconds.append(time.perf_counter() - start)

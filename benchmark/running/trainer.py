@@ -48,12 +48,13 @@ def predict_labels(model, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
 
 
 def train_and_evaluate(model_name: str, train_x, train_y, val_x, val_y, test_x, test_y,
-                       cfg: TrainConfig, seed: int, jit_compile: bool = False) -> dict:
+                       cfg: TrainConfig, seed: int, jit_compile: bool = False, sample_weight=None) -> dict:
     """Build, train and evaluate one model; returns metrics, history, wall times and the saved model
     (``model``: the ``.keras`` file of the best validation weights, the ones tested).
 
     ``jit_compile``: compile the train step with XLA (see ``benchmark.running.compute.resolve_jit``); it changes
-    how fast a run goes and, by float rounding, its last bits, never what it computes.
+    how fast a run goes and, by float rounding, its last bits, never what it computes. ``sample_weight``:
+    a loss weight per training beat (class weighting), or None.
     """
     import keras
 
@@ -71,8 +72,8 @@ def train_and_evaluate(model_name: str, train_x, train_y, val_x, val_y, test_x, 
         chunk = min(cfg.eval_every, cfg.steps - step)
         idx = np.concatenate([next(batches) for _ in range(chunk)])
         start = time.perf_counter()
-        fit = model.fit(train_x[idx], train_y[idx], batch_size=cfg.batch_size, epochs=1,
-                        shuffle=False, verbose=0)
+        fit = model.fit(train_x[idx], train_y[idx], batch_size=cfg.batch_size, epochs=1, shuffle=False, verbose=0,
+                        sample_weight=None if sample_weight is None else sample_weight[idx])
         train_time += time.perf_counter() - start
         step += chunk
         start = time.perf_counter()
