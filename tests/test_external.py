@@ -70,20 +70,43 @@ def test_evaluate_scores_saved_models_on_svdb_and_nstdb_without_training(tmp_pat
 
     svdb = write_database(tmp_path / "svdb", records=("800",), fs=128, s_symbol="S")
     nstdb = write_database(tmp_path / "nstdb", records=("118e24", "118e_6"))
-    common = ["--grid", "smoke", "--models", "mlp", "--resamplers", "none", "--steps", "4", "--eval-every", "2",
+    common = ["--grid", "smoke", "--models", "mlp", "--resamplers", "none", "random", "--steps", "4", "--eval-every", "2",
               "--data-dir", str(mitdb), "--cache-dir", str(tmp_path / "c"), "--results-dir", str(tmp_path / "r")]
     fair = [*common, "--split", "inter_ds2"]  # trains on DS2: never sees 118 and 119
     assert main(fair) == 0
     assert main(["evaluate", *fair, "--on", "svdb", "--svdb-dir", str(svdb)]) == 0
     assert main(["evaluate", *fair, "--on", "nstdb", "--nstdb-dir", str(nstdb)]) == 0
+    assert main(["evaluate", *fair]) == 0
     store, = RunStore(tmp_path / "r").grids("inter_ds2")
-    run_id, = store.manifest()["runs"]
+    none_run, random_run = store.manifest()["runs"]
     for test_set, records in (("svdb", {"800"}), ("nstdb", {"118e24", "118e_6"})):
         labels, beat_records, samples, predictions = store.evaluation(test_set)
-        assert set(beat_records) == records and len(labels) == len(samples) == len(predictions[run_id])
-        assert store.evaluation_path(test_set).read_text().count("\n") == 2
+        assert set(beat_records) == records and len(labels) == len(samples) == len(predictions[none_run])
+        assert store.evaluation_path(test_set).read_text().count("\n") == 3
+    # prior correction: only the run trained under another prior than the data's
+    assert set(store.evaluation("test_prior_corrected")[3]) == {random_run}
+    assert main(["report", "--results-dir", str(tmp_path / "r")]) == 0
+    report = store.file("REPORT.md").read_text()
+    assert "## Prior correction: resampling or a moved threshold?" in report and "## External test: svdb" in report
+    assert "macro F1 (N)" in report, "svdb's classes with fewer than 30 beats are left out of its macro F1"
     # an intra grid trained on 118: its noise curve would score a patient it has seen
     assert main(common) == 0
     capsys.readouterr()
     assert main(["evaluate", *common, "--on", "nstdb", "--nstdb-dir", str(nstdb)]) == 2
     assert "trained on mitdb record(s) 118," in capsys.readouterr().err
+
+
+def test_prior_correction_moves_decisions_back_to_the_data_prior():
+    from benchmark.running.evaluate import prior_corrected, training_prior
+
+    p = np.array([[0.6, 0.4, 0, 0, 0], [0.9, 0.1, 0, 0, 0]])
+    balanced = np.array([0.5, 0.5, 0, 0, 0])
+    skewed = np.array([0.2, 0.8, 0, 0, 0])
+    assert prior_corrected(p, balanced, balanced).tolist() == [0, 0], "the same prior changes nothing"
+    assert prior_corrected(p, balanced, skewed).tolist() == [1, 0]  # 0.6·0.4 < 0.4·1.6; 0.9·0.4 > 0.1·1.6
+    counts = {"N": 90, "S": 10, "V": 0, "F": 0, "Q": 0}
+    assert training_prior({"resampler": "none", "resampling": {"train_class_counts": counts}}) is None
+    assert training_prior({"resampler": "random", "resampling": {"train_class_counts": counts}}).tolist() == \
+        [0.9, 0.1, 0, 0, 0]
+    assert training_prior({"resampler": "class_weight", "resampling": {"train_class_counts": counts}}).tolist() == \
+        [0.5, 0.5, 0, 0, 0]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmark.data.beats import CLASSES
-from benchmark.metrics.evaluator import macro_f1_of_counts
+from benchmark.metrics.evaluator import macro_f1_of_counts, per_class_f1
 
 CONFIDENCE = 0.95  # of every interval the benchmark reports (t over seeds, bootstrap percentile)
 
@@ -32,21 +32,27 @@ def t_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float] | 
     return float(values.mean() - half), float(values.mean() + half)
 
 
-def _macro_f1_rows(y_true: np.ndarray, y_pred: np.ndarray, index: np.ndarray, n_classes: int) -> np.ndarray:
+def _macro_f1(cm: np.ndarray, classes) -> np.ndarray:
+    """Macro F1 of a batch of confusion matrices (..., n, n), over all classes or the given ones."""
+    return macro_f1_of_counts(cm) if classes is None else per_class_f1(cm)[..., list(classes)].mean(axis=-1)
+
+
+def _macro_f1_rows(y_true: np.ndarray, y_pred: np.ndarray, index: np.ndarray, n_classes: int,
+                   classes=None) -> np.ndarray:
     """Macro F1 for each row of ``index`` (bootstrap samples of beat positions), vectorised."""
     rows = index.shape[0]
     codes = y_true[index].astype(np.int64) * n_classes + y_pred[index]
     offsets = (np.arange(rows) * n_classes * n_classes)[:, None]
     cm = np.bincount((codes + offsets).ravel(), minlength=rows * n_classes * n_classes)
-    return macro_f1_of_counts(cm.reshape(rows, n_classes, n_classes))
+    return _macro_f1(cm.reshape(rows, n_classes, n_classes), classes)
 
 
-def _macro_f1_cm(cm: np.ndarray, n_classes: int) -> np.ndarray:
+def _macro_f1_cm(cm: np.ndarray, n_classes: int, classes=None) -> np.ndarray:
     """Macro F1 of each of a batch of flattened confusion matrices, shaped (rows, n_classes²)."""
-    return np.atleast_1d(macro_f1_of_counts(cm.reshape(-1, n_classes, n_classes)))
+    return np.atleast_1d(_macro_f1(cm.reshape(-1, n_classes, n_classes), classes))
 
 
-def _record_bootstrap(y_true, groups, preds_a, preds_b, n_boot, seed, n_classes) -> dict:
+def _record_bootstrap(y_true, groups, preds_a, preds_b, n_boot, seed, n_classes, classes=None) -> dict:
     """Records (and seeds, when several) resampled with replacement; see the module docstring."""
     _, group_index = np.unique(np.asarray(groups), return_inverse=True)
     n_groups, n_seeds, cells = group_index.max() + 1, len(preds_a), n_classes * n_classes
@@ -57,11 +63,11 @@ def _record_bootstrap(y_true, groups, preds_a, preds_b, n_boot, seed, n_classes)
 
     cm_a = [per_record(p) for p in preds_a]
     cm_b = [per_record(p) for p in preds_b]
-    observed = float(np.mean([_macro_f1_cm(a.sum(0), n_classes)[0] - _macro_f1_cm(b.sum(0), n_classes)[0]
-                              for a, b in zip(cm_a, cm_b)]))
+    observed = float(np.mean([_macro_f1_cm(a.sum(0), n_classes, classes)[0]
+                              - _macro_f1_cm(b.sum(0), n_classes, classes)[0] for a, b in zip(cm_a, cm_b)]))
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=n_boot).astype(float)
-    gaps = np.stack([_macro_f1_cm(weights @ a, n_classes) - _macro_f1_cm(weights @ b, n_classes)
+    gaps = np.stack([_macro_f1_cm(weights @ a, n_classes, classes) - _macro_f1_cm(weights @ b, n_classes, classes)
                      for a, b in zip(cm_a, cm_b)], axis=1)  # (n_boot, n_seeds)
     if n_seeds > 1:
         seed_counts = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot)
@@ -80,11 +86,12 @@ def _verdict(observed: float, diffs: np.ndarray, n_boot: int) -> dict:
 
 
 def paired_bootstrap(y_true, preds_a, preds_b, n_boot: int = 2000, seed: int = 0,
-                     n_classes: int = len(CLASSES), chunk: int = 250, groups=None) -> dict:
+                     n_classes: int = len(CLASSES), chunk: int = 250, groups=None, classes=None) -> dict:
     """Bootstrap test of mean macro F1 (over seeds) of cell A minus cell B.
 
     ``preds_a`` / ``preds_b``: one prediction array per seed, paired by seed. ``groups``: the record of
-    every test beat, to resample records (and seeds) rather than beats.
+    every test beat, to resample records (and seeds) rather than beats. ``classes``: the class indices
+    macro F1 averages over (default: all).
     Returns the observed difference, its 95% percentile interval, the two-sided p-value, and the unit.
     """
     y_true = np.asarray(y_true, dtype=np.int64)
@@ -95,16 +102,17 @@ def paired_bootstrap(y_true, preds_a, preds_b, n_boot: int = 2000, seed: int = 0
     if groups is not None:
         if len(groups) != len(y_true):
             raise ValueError(f"groups has {len(groups)} entries for {len(y_true)} test beats")
-        return _record_bootstrap(y_true, groups, preds_a, preds_b, n_boot, seed, n_classes)
+        return _record_bootstrap(y_true, groups, preds_a, preds_b, n_boot, seed, n_classes, classes)
     everything = np.arange(len(y_true))[None, :]
-    observed = float(np.mean([_macro_f1_rows(y_true, a, everything, n_classes)[0]
-                              - _macro_f1_rows(y_true, b, everything, n_classes)[0]
+    observed = float(np.mean([_macro_f1_rows(y_true, a, everything, n_classes, classes)[0]
+                              - _macro_f1_rows(y_true, b, everything, n_classes, classes)[0]
                               for a, b in zip(preds_a, preds_b)]))
     rng = np.random.default_rng(seed)
     diffs = []
     for start in range(0, n_boot, chunk):
         index = rng.integers(0, len(y_true), size=(min(chunk, n_boot - start), len(y_true)))
-        diffs.append(np.mean([_macro_f1_rows(y_true, a, index, n_classes) - _macro_f1_rows(y_true, b, index, n_classes)
+        diffs.append(np.mean([_macro_f1_rows(y_true, a, index, n_classes, classes)
+                              - _macro_f1_rows(y_true, b, index, n_classes, classes)
                               for a, b in zip(preds_a, preds_b)], axis=0))
     diffs = np.concatenate(diffs)
     return _verdict(observed, diffs, n_boot) | {"n_seeds": len(preds_a), "unit": "beat", "n_units": len(y_true)}

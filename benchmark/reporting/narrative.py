@@ -12,7 +12,7 @@ from benchmark.data.beats import CLASSES
 from benchmark.metrics.comparisons import N_BOOT
 from benchmark.metrics.ranks import MIN_BLOCKS
 from benchmark.metrics.stats import CONFIDENCE
-from benchmark.reporting import figures
+from benchmark.reporting import figures, shifts
 from benchmark.reporting.tables import (FEW_TEST_BEATS, SavedGrid, data_section, literature_section, macro_table,
                                         mark_legend, provenance_section, rank_lines, recall_table,
                                         significance_table, spread_words, test_unit)
@@ -155,6 +155,8 @@ def write_full_report(g: SavedGrid) -> list[Path]:
         *literature_section(g),
         f"Error bars: sample std over seeds (none with one seed). {CONFIDENCE:.0%} CI: Student-t interval of the "
         "mean over seeds.", "",
+        *shifts.prior_section(g, g.evaluations.get(shifts.PRIOR_CORRECTED)),
+        *shifts.external_section(g, "svdb", g.evaluations.get("svdb"), g.summary),
         "## Confusion matrices of each model's best cell", "", img("confusion matrices", "confusion"), "",
         "Counts summed over seeds; shading is the row-normalised rate (recall on the diagonal).", "",
         "## Validation curves", "", img("validation curves", "validation"), "",

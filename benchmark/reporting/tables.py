@@ -23,6 +23,9 @@ CLASS_NAMES = {"N": "normal", "S": "supraventricular ectopic", "V": "ventricular
                "F": "fusion", "Q": "unknown / paced"}
 
 
+EVALUATED = ("test_prior_corrected", "svdb", "nstdb")  # evaluations of saved models the report reads
+
+
 def summarise(runs: pd.DataFrame, models: list[str], resamplers: list[str]) -> pd.DataFrame:
     """Mean, sample standard deviation and 95% t interval (macro F1) over seeds for every
     (model, resampler) that has runs."""
@@ -69,6 +72,8 @@ class SavedGrid:
     comparisons: pd.DataFrame | None
     no_comparisons: str  # why there are no paired tests, when there are none
     ranks: dict[str, RankAnalysis]  # average ranks of the resamplers and of the models
+    predictions: dict  # run_id -> predicted class of every test beat
+    evaluations: dict  # test set -> (labels, records, samples, {run_id: predictions}), from `evaluate`
 
     @property
     def split(self) -> str:
@@ -105,7 +110,9 @@ def read_grid(store: GridStore, n_boot: int = N_BOOT, compare: bool = True) -> S
         comparisons = compare_cells(runs, summary, tidy.predictions, tidy.y_true, manifest["models"],
                                     manifest["resamplers"], n_boot=n_boot, groups=tidy.records)
     ranks = rank_analyses(runs, manifest["models"], manifest["resamplers"])
-    return SavedGrid(store, manifest, runs, tidy.errors, tidy.metrics, summary, comparisons, why, ranks)
+    evaluations = {name: e for name in EVALUATED if (e := store.evaluation(name)) is not None}
+    return SavedGrid(store, manifest, runs, tidy.errors, tidy.metrics, summary, comparisons, why, ranks,
+                     tidy.predictions, evaluations)
 
 
 def _marks(g: SavedGrid) -> dict[tuple[str, str], str]:

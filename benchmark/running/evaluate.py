@@ -26,19 +26,45 @@ PREDICT_BATCH = 2048  # as the trainer's
 
 
 def predict_saved(store: GridStore, x: np.ndarray) -> dict[str, np.ndarray]:
-    """{run_id: predicted class of every beat of ``x`` (n, length)} for every run of the grid with a model."""
+    """{run_id: class probabilities (n, classes) of every beat of ``x`` (n, length)} for every run of the
+    grid with a saved model."""
     manifest = store.manifest()
     with_model = [r for r in manifest["runs"] if store.model_path(r) is not None]
     missing = len([r for r in manifest["runs"] if store.is_done(r)]) - len(with_model)
     if missing:
         log.warning("%s: %d finished run(s) have no saved model (trained before models were kept); skipped",
                     store.path, missing)
-    predictions = {}
+    probabilities = {}
     for run_id in progress(with_model, desc="evaluating", unit="run"):
         model = load_model(store.model_path(run_id))
-        predictions[run_id] = np.argmax(model.predict(x[..., None], batch_size=PREDICT_BATCH, verbose=0),
-                                        axis=1).astype(np.int8)
-    return predictions
+        probabilities[run_id] = np.asarray(model.predict(x[..., None], batch_size=PREDICT_BATCH, verbose=0))
+    return probabilities
+
+
+def labels_of(probabilities: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {run_id: np.argmax(p, axis=1).astype(np.int8) for run_id, p in probabilities.items()}
+
+
+def training_prior(metrics: dict) -> np.ndarray | None:
+    """The class prior a run was trained under, when it differs from the data's own: the resampled part's
+    class frequencies, or uniform for class weighting (every class weighs the same in the loss); None for
+    a run trained on the original part as it is."""
+    from resampling import resampler_kind
+
+    kind = resampler_kind(metrics["resampler"])
+    if kind == "identity":
+        return None
+    counts = np.array([metrics["resampling"]["train_class_counts"][c] for c in CLASSES], dtype=float)
+    if kind == "weighting":
+        return (counts > 0) / (counts > 0).sum()
+    return counts / counts.sum()
+
+
+def prior_corrected(probabilities: np.ndarray, trained: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """Predicted classes after moving the decision from the training prior back to the original one
+    (Saerens et al. 2002): argmax of p(c | x) · π_original(c) / π_trained(c)."""
+    ratio = np.divide(original, trained, out=np.zeros_like(original, dtype=float), where=trained > 0)
+    return np.argmax(probabilities * ratio, axis=1).astype(np.int8)
 
 
 def score(store: GridStore, predictions: dict[str, np.ndarray], y: np.ndarray, test_set: str) -> pd.DataFrame:
@@ -87,15 +113,40 @@ def check_fair(store: GridStore, test_set: str) -> None:
                         "grid that holds them out (--split inter_ds2 trains on DS2) and evaluate that one")
 
 
+PRIOR_CORRECTED = "test_prior_corrected"  # the evaluation of every re-weighted run with its prior moved back
+
+
 def evaluate_grid(store: GridStore, beats, test_set: str) -> pd.DataFrame:
     """Score every saved model of the grid on ``beats`` (a BeatSet), save the predictions with the beats'
-    identity (other test sets than the grid's own) and write ``evaluations/<test_set>.csv``."""
+    identity (other test sets than the grid's own) and write ``evaluations/<test_set>.csv``.
+
+    On the grid's own test part, also the prior correction of every run trained under another class prior
+    than the data's (resampled, or class-weighted), saved as the ``test_prior_corrected`` evaluation."""
     check_fair(store, test_set)
-    predictions = predict_saved(store, beats.x)
+    probabilities = predict_saved(store, beats.x)
+    predictions = labels_of(probabilities)
     table = score(store, predictions, beats.y, test_set)
     csv = table.to_csv(index=False, float_format="%.6f")
-    if test_set == "test":
-        write_text(store.evaluation_path(test_set), csv)
-    else:
+    if test_set != "test":
         store.write_evaluation(test_set, beats.y, beats.record, beats.sample, predictions, csv)
+        return table
+    write_text(store.evaluation_path(test_set), csv)
+    write_prior_corrected(store, beats, probabilities)
     return table
+
+
+def write_prior_corrected(store: GridStore, beats, probabilities: dict[str, np.ndarray]) -> None:
+    """Every run trained under another class prior than the data's, its decisions moved back to the data's
+    prior (the original training part's class frequencies), saved as an evaluation of the test part."""
+    counts = store.manifest()["class_counts"]["train"]
+    original = np.array([counts[c] for c in CLASSES], dtype=float)
+    original /= original.sum()
+    corrected = {}
+    for run_id, p in probabilities.items():
+        trained = training_prior(store.metrics(run_id))
+        if trained is not None:
+            corrected[run_id] = prior_corrected(p, trained, original)
+    if corrected:
+        table = score(store, corrected, beats.y, PRIOR_CORRECTED)
+        store.write_evaluation(PRIOR_CORRECTED, beats.y, beats.record, beats.sample, corrected,
+                               table.to_csv(index=False, float_format="%.6f"))

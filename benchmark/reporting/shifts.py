@@ -1,0 +1,171 @@
+"""Sections of REPORT.md built from the evaluations of saved models (``python run_benchmark.py evaluate``):
+prior correction on the test part, the external svdb test, and nstdb's noise-stress curves.
+
+Every test here is a paired bootstrap over records (patients), and seeds when there are several
+(``benchmark.metrics.stats``), Holm-adjusted within its section; every sentence is computed.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from benchmark.data.beats import CLASSES
+from benchmark.metrics.comparisons import ALPHA, N_BOOT
+from benchmark.metrics.evaluator import confusion_matrix, per_class_f1, per_class_precision, per_class_recall
+from benchmark.metrics.stats import holm, paired_bootstrap
+from benchmark.reporting.tidy import LITERATURE_CLASSES
+
+PRIOR_CORRECTED = "test_prior_corrected"  # as benchmark.running.evaluate names it
+from benchmark.reporting.tables import FEW_TEST_BEATS as MIN_CLASS_BEATS  # noqa: E402  (fewer: left out of macro F1)
+
+
+def _cells(runs: pd.DataFrame, predictions: dict[str, np.ndarray]) -> dict[tuple[str, str], dict[int, np.ndarray]]:
+    """{(model, resampler): {seed: predictions}} for the runs that have predictions."""
+    cells: dict = {}
+    for r in runs.itertuples():
+        if r.run_id in predictions:
+            cells.setdefault((r.model, r.resampler), {})[r.seed] = predictions[r.run_id]
+    return cells
+
+
+def _test(y, records, a: dict[int, np.ndarray], b: dict[int, np.ndarray], classes=None) -> dict | None:
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    return paired_bootstrap(y, [a[s] for s in seeds], [b[s] for s in seeds], n_boot=N_BOOT, groups=records,
+                            classes=classes)
+
+
+def _verdicts(rows: list[dict]) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["p_holm"] = holm(table.p_value)
+        table["verdict"] = np.where(table.p_holm >= ALPHA, "no evidence",
+                                    np.where(table.difference > 0, "gain", "loss"))
+    return table
+
+
+def _macro(y, pred, classes) -> float:
+    return float(per_class_f1(confusion_matrix(y, pred))[list(classes)].mean())
+
+
+def _tabulate(rows, headers) -> str:
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _unit(records, seeds: int) -> str:
+    return (f"paired bootstrap over the {len(set(records))} records, {N_BOOT:,} resamples"
+            + (", and the seeds" if seeds > 1 else "; one seed, so training noise is untested"))
+
+
+# ---------------------------------------------------------------------- prior correction
+
+def prior_section(g, evaluation) -> list[str]:
+    """Does resampling help beyond moving the decision threshold? Every re-weighted run's probabilities
+    with the training prior divided out and the data's prior multiplied back in, against no resampling."""
+    if evaluation is None:
+        return []
+    y, records, _, corrected = evaluation
+    raw = _cells(g.runs, g.predictions)
+    fixed = _cells(g.runs, corrected)
+    rows, table = [], []
+    for (model, resampler), preds in fixed.items():
+        base = raw.get((model, "none"))
+        if base is None:
+            continue
+        for label, cell in (("as trained", raw[(model, resampler)]), ("prior-corrected", preds)):
+            result = _test(y, records, cell, base)
+            if result:
+                rows.append({"model": model, "resampler": resampler, "decision": label, **result})
+    tests = _verdicts(rows)
+    for (model, resampler), preds in fixed.items():
+        if (model, "none") not in raw:
+            continue
+        f1 = lambda cell: np.mean([_macro(y, p, range(len(CLASSES))) for p in cell.values()])  # noqa: E731
+        verdicts = {t.decision: f"{t.difference:+.3f} ({t.verdict})" for t in tests.itertuples()
+                    if t.model == model and t.resampler == resampler}
+        table.append([model, resampler, f"{f1(raw[(model, resampler)]):.3f}", f"{f1(preds):.3f}",
+                      f"{f1(raw[(model, 'none')]):.3f}", verdicts.get("as trained", "—"),
+                      verdicts.get("prior-corrected", "—")])
+    if not table:
+        return []
+    seeds = max(len(c) for c in fixed.values())
+    counts = {d: {v: int(((tests.decision == d) & (tests.verdict == v)).sum()) for v in ("gain", "loss")}
+              for d in ("as trained", "prior-corrected")}
+    n = len(table)
+    reading = (f"As trained, {counts['as trained']['loss']} of {n} re-weighted cells are significantly worse than "
+               f"no resampling and {counts['as trained']['gain']} better; with the prior corrected, "
+               f"{counts['prior-corrected']['loss']} worse and {counts['prior-corrected']['gain']} better.")
+    return [
+        "## Prior correction: resampling or a moved threshold?", "",
+        "A resampled (or class-weighted) training part teaches a model other class priors than the data's, which "
+        "moves its decisions toward the minority classes whatever else it learns. Here every such run's test "
+        "probabilities are divided by the prior it was trained under (the resampled part's class frequencies; "
+        "uniform for class weighting) and multiplied by the original training part's (Saerens et al. 2002), "
+        "from its saved model, without retraining. If a cell's loss against none disappears after the "
+        "correction, the loss was the threshold, not what the model learned.", "",
+        _tabulate(table, ["model", "resampler", "macro F1 as trained", "prior-corrected", "none",
+                          "as trained − none", "prior-corrected − none"]), "",
+        f"Differences in macro F1 with their verdict ({_unit(records, seeds)}; Holm over the "
+        f"{len(tests)} tests of this table, α = {ALPHA}). {reading}", "",
+    ]
+
+
+# ---------------------------------------------------------------------- external test set
+
+def external_section(g, name: str, evaluation, in_distribution: pd.DataFrame) -> list[str]:
+    """Per-class Se and +P on an external database, macro F1 over the classes with enough beats, the
+    record-level tests against none, and whether each model's best treatment is the same as on the test part."""
+    if evaluation is None:
+        return []
+    y, records, _, predictions = evaluation
+    counts = np.bincount(y, minlength=len(CLASSES))
+    kept = [i for i, c in enumerate(CLASSES) if c in LITERATURE_CLASSES and counts[i] >= MIN_CLASS_BEATS]
+    dropped = [f"{CLASSES[i]} ({counts[i]} beats)" for i in range(len(CLASSES)) if i not in kept]
+    cells = _cells(g.runs, predictions)
+    rows, tests = [], []
+    for (model, resampler), preds in cells.items():
+        cms = [confusion_matrix(y, p) for p in preds.values()]
+        se = np.mean([per_class_recall(cm) for cm in cms], axis=0)
+        ppv = np.mean([per_class_precision(cm) for cm in cms], axis=0)
+        f1 = float(np.mean([per_class_f1(cm)[kept].mean() for cm in cms]))
+        rows.append({"model": model, "resampler": resampler, "f1": f1, "se": se, "ppv": ppv})
+        base = cells.get((model, "none"))
+        if resampler != "none" and base is not None:
+            result = _test(y, records, preds, base, classes=kept)
+            if result:
+                tests.append({"model": model, "resampler": resampler, **result})
+    verdicts = _verdicts(tests)
+    marks = {(t.model, t.resampler): {"gain": " ▲", "loss": " ▼"}.get(t.verdict, "") for t in verdicts.itertuples()}
+    shown = [i for i in range(len(CLASSES)) if CLASSES[i] in LITERATURE_CLASSES and counts[i] > 0]
+    table = [[r["model"], r["resampler"], *[f"{r[m][i]:.3f}" for i in shown for m in ("se", "ppv")],
+              f"{r['f1']:.3f}{marks.get((r['model'], r['resampler']), '')}"] for r in rows]
+    headers = ["model", "resampler", *[f"{m} {CLASSES[i]}" for i in shown for m in ("Se", "+P")],
+               f"macro F1 ({' '.join(CLASSES[i] for i in kept)})"]
+    survival = []
+    by_model: dict = {}
+    for r in rows:
+        by_model.setdefault(r["model"], []).append(r)
+    for model, cells_of_model in by_model.items():
+        here = max(cells_of_model, key=lambda r: r["f1"])["resampler"]
+        there = in_distribution[in_distribution.model == model]
+        if len(there):
+            before = there.sort_values("macro_f1_mean", ascending=False).iloc[0].resampler
+            same = "the same" if before == here else f"not the same (test part: {before})"
+            survival.append(f"{model}: best on {name} {here}, {same}")
+    seeds = max((len(c) for c in cells.values()), default=1)
+    n_gain, n_loss = int((verdicts.get("verdict") == "gain").sum()), int((verdicts.get("verdict") == "loss").sum())
+    return [
+        f"## External test: {name}", "",
+        f"Every saved model scored on {len(y):,} beats of {len(set(records))} {name} records (other patients, "
+        "another recording setup), built by the same procedure, without retraining. Se = recall, +P = precision, "
+        f"mean over seeds. Macro F1 over {', '.join(CLASSES[i] for i in kept)}: "
+        + (f"{', '.join(dropped)} left out, too few beats to weigh like the others (fewer than {MIN_CLASS_BEATS}) "
+           "or not in the literature's four classes." if dropped else "every class has enough beats."), "",
+        _tabulate(table, headers), "",
+        f"▲ / ▼: significantly better / worse than the same model without resampling on {name} "
+        f"({_unit(records, seeds)}; Holm over {len(verdicts)} tests, α = {ALPHA}): {n_gain} better, {n_loss} worse.",
+        "", "Does the ranking survive the shift? " + ("; ".join(survival) + "." if survival else "no cells."), "",
+    ]
