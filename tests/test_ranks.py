@@ -78,3 +78,18 @@ def test_diagram_is_written(clear_winner, tmp_path):
     a = rank_treatments(clear_winner, "resampler", ["none", "smote", "adasyn"])
     path = figures.critical_difference(a, tmp_path / "figures/critical_difference_resamplers.png", "title")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_a_grids_ranks_are_descriptive_because_its_blocks_share_one_test_set(clear_winner):
+    from benchmark.metrics.ranks import describe_ranks
+
+    both = rank_analyses(clear_winner, MODELS, ["none", "smote", "adasyn"])
+    a = both["resampler"]
+    assert a.computed and a.p_value is None and not a.significant and a.cd is None
+    assert a.mean_ranks == rank_treatments(clear_winner, "resampler", ["none", "smote", "adasyn"]).mean_ranks
+    words = rank_lines(a)[0]
+    assert "Descriptive only" in words and "Friedman" not in words
+    four = clear_winner[clear_winner.model.isin(["mlp", "cnn"])]  # too few blocks to test, enough to describe
+    assert describe_ranks(four, "resampler", ["none", "smote", "adasyn"]).mean_ranks == \
+        {"smote": 1.0, "none": 2.0, "adasyn": 3.0}
+    assert not describe_ranks(four.iloc[:0], "resampler", ["none", "smote"]).computed

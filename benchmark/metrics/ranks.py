@@ -1,6 +1,12 @@
-"""Average ranks, Friedman test and Nemenyi critical difference (Demšar 2006), computed with autorank.
+"""Average ranks, and for independent blocks the Friedman test and Nemenyi critical difference (Demšar
+2006), computed with autorank.
 
-Two analyses per split, both on each run's test macro F1 (rank 1 = the highest):
+The blocks of one grid are not independent data sets: every (model, seed) block is scored on the same
+test beats, so a Friedman test across them would treat one test set as many. A grid's report therefore
+shows the average ranks as a description (:func:`describe_ranks`); :func:`rank_treatments` tests them,
+for blocks that are independent data sets.
+
+Two analyses per grid, both on each run's test macro F1 (rank 1 = the highest):
 - resamplers ranked within each (model, seed) block: which resampler tends to do best, whatever the model;
 - models ranked within each (resampler, seed) block: which model tends to do best, whatever the resampler.
 
@@ -101,7 +107,29 @@ def rank_treatments(runs: pd.DataFrame, treatment: str, treatments: list[str], a
                         alpha, result=result)
 
 
-def rank_analyses(runs: pd.DataFrame, models: list[str], resamplers: list[str]) -> dict[str, RankAnalysis]:
-    """Both analyses of a split, keyed by what they rank."""
-    return {"resampler": rank_treatments(runs, "resampler", resamplers),
-            "model": rank_treatments(runs, "model", models)}
+def describe_ranks(runs: pd.DataFrame, treatment: str, treatments: list[str]) -> RankAnalysis:
+    """Average ranks of ``treatments`` within blocks of the other column and the seed, with no test: for
+    blocks that are not independent data sets (every block of a grid is scored on the same test beats)."""
+    other = {"model": "resampler", "resampler": "model"}[treatment]
+    block = f"({other}, seed)"
+    table = (runs.pivot(index=[other, "seed"], columns=treatment, values="macro_f1").reindex(columns=list(treatments))
+             if len(runs) else pd.DataFrame(columns=list(treatments)))
+    complete = table.dropna()
+    n_blocks, n_incomplete = len(complete), len(table) - len(complete)
+    if len(treatments) < 2 or not n_blocks:
+        reason = (f"{len(treatments)} {treatment}(s)" if len(treatments) < 2 else
+                  f"no block has a run of every {treatment}")
+        return RankAnalysis(treatment, block, n_blocks, n_incomplete, reason=reason)
+    ranks = complete.rank(axis=1, ascending=False, method="average").mean()
+    order = {name: i for i, name in enumerate(treatments)}  # ties keep the grid's order
+    mean_ranks = dict(sorted(((str(k), float(v)) for k, v in ranks.items()), key=lambda kv: (kv[1], order[kv[0]])))
+    return RankAnalysis(treatment, block, n_blocks, n_incomplete, mean_ranks)
+
+
+def rank_analyses(runs: pd.DataFrame, models: list[str], resamplers: list[str],
+                  tested: bool = False) -> dict[str, RankAnalysis]:
+    """Both analyses of a grid, keyed by what they rank: descriptive average ranks (the default, since the
+    blocks of one grid share its test set), or with the Friedman / Nemenyi tests (``tested``) for blocks
+    that are independent data sets."""
+    rank = rank_treatments if tested else describe_ranks
+    return {"resampler": rank(runs, "resampler", resamplers), "model": rank(runs, "model", models)}

@@ -10,7 +10,6 @@ import numpy as np
 from benchmark.config import GRIDS
 from benchmark.data.beats import CLASSES
 from benchmark.metrics.comparisons import N_BOOT
-from benchmark.metrics.ranks import MIN_BLOCKS
 from benchmark.metrics.stats import CONFIDENCE
 from benchmark.reporting import figures, shifts
 from benchmark.reporting.tables import (FEW_TEST_BEATS, SavedGrid, data_section, literature_section, macro_table,
@@ -71,27 +70,15 @@ def _reading(g) -> list[str]:
 
 
 def _ranks_section(g, paths: list[Path], split_dir: Path) -> list[str]:
-    """Average ranks and critical-difference diagrams; each diagram drawn is appended to ``paths``.
-    A diagram the data no longer support is deleted, so no stale one is left beside the report."""
-    from importlib.metadata import version
-
+    """Average ranks as a description; a diagram drawn when ranks were tested is appended to ``paths``,
+    and one the analysis no longer supports is deleted, so no stale one is left beside the report."""
     lines = [
-        "## Average ranks (Demšar 2006)", "",
-        f"Computed with autorank {version('autorank')}. Within each block the treatments are ranked by test "
-        "macro F1 (1 = highest); Friedman's test asks whether they all rank alike, and only when it says no "
-        "does Nemenyi's post-hoc test call two treatments different, when their average ranks differ by more "
-        "than the critical difference CD. The nonparametric tests are forced: autorank would otherwise choose "
-        "ANOVA from normality tests that a handful of blocks cannot support. A block needs a run of every "
-        f"treatment, and the Friedman test needs at least {MIN_BLOCKS} blocks.", "",
+        "## Average ranks", "",
+        "Within each block the treatments are ranked by test macro F1 (1 = highest). The blocks of this grid "
+        "share one test set, so they are not the independent data sets that Friedman's test and Nemenyi's "
+        "critical difference assume (Demšar 2006); the ranks describe, and the record-level paired tests "
+        "above decide.", "",
     ]
-    caveats = ["every block is scored on the same test beats, so a significant result speaks for this test "
-               "set across models, resamplers and seeds, not across data sets as in Demšar's setting"]
-    if len(g.manifest["seeds"]) > 1:
-        caveats.append("blocks that differ only in the seed share a model (or resampler), so they are not "
-                       "independent and the p-values are somewhat optimistic")
-    if any(a.computed and a.n_blocks < 10 for a in g.ranks.values()):
-        caveats.append("with fewer than about 10 blocks the χ² approximation of Friedman's test is rough")
-    lines += ["Caveats: " + "; ".join(caveats) + ".", ""]
     for a in g.ranks.values():
         path = split_dir / "figures" / f"critical_difference_{a.treatment}s.png"
         lines += [f"### {a.treatment.capitalize()}s", "", *rank_lines(a), ""]

@@ -200,16 +200,19 @@ def rank_lines(a: RankAnalysis) -> list[str]:
     if not a.computed:
         return [f"{what}: not computed, {a.reason}."]
     dropped = f", {a.n_incomplete} more dropped for a missing run" if a.n_incomplete else ""
-    words = (f"{what} ({a.n_blocks} blocks{dropped}; rank 1 = highest, ties share the mean rank). "
-             f"{a.test} (α = {a.alpha}): ")
-    if a.significant:
+    words = f"{what} ({a.n_blocks} blocks{dropped}; rank 1 = highest, ties share the mean rank). "
+    if a.p_value is None:
+        words += ("Descriptive only: every block is scored on the same test beats, so the blocks are not "
+                  "independent data sets and no rank test is made; the paired record-level tests carry the "
+                  "inference.")
+    elif a.significant:
         pairs = ", ".join(f"{x} > {y}" for x, y in a.different_pairs()) or "none"
-        words += (f"Friedman p = {a.p_value:.4f}, so the {a.treatment}s do not all rank alike; critical "
-                  f"difference CD = {a.cd:.2f}. Pairs whose average ranks differ by more than CD (better "
-                  f"first): {pairs}.")
+        words += (f"{a.test} (α = {a.alpha}): Friedman p = {a.p_value:.4f}, so the {a.treatment}s do not all "
+                  f"rank alike; critical difference CD = {a.cd:.2f}. Pairs whose average ranks differ by more "
+                  f"than CD (better first): {pairs}.")
     else:
-        words += (f"Friedman p = {a.p_value:.4f} ≥ {a.alpha}: no evidence that the {a.treatment}s rank "
-                  f"differently, so no post-hoc test and no diagram (Demšar 2006).")
+        words += (f"{a.test} (α = {a.alpha}): Friedman p = {a.p_value:.4f} ≥ {a.alpha}: no evidence that the "
+                  f"{a.treatment}s rank differently, so no post-hoc test and no diagram (Demšar 2006).")
     table = tabulate([[name, f"{rank:.2f}"] for name, rank in a.mean_ranks.items()],
                      headers=[a.treatment, "average rank"], tablefmt="github", disable_numparse=True)
     return [words, "", table]
