@@ -69,7 +69,11 @@ def test_evaluate_scores_saved_models_on_svdb_and_nstdb_without_training(tmp_pat
     mitdb = write_database(tmp_path / "mitdb", records=("100", "118"))  # 100 in DS2, 118 in DS1
 
     svdb = write_database(tmp_path / "svdb", records=("800",), fs=128, s_symbol="S")
-    nstdb = write_database(tmp_path / "nstdb", records=("118e24", "118e_6"))
+    nstdb = tmp_path / "nstdb"
+    nstdb.mkdir()
+    for record, snr in (("118e24", 24), ("118e_6", -6)):  # 11 minutes each: two noisy segments
+        write_record(nstdb, record, n_beats=880, seed=7, extra_ann=False, noise_snr=snr)
+    (nstdb / "RECORDS").write_text("118e24\n118e_6\nbw\n")
     common = ["--grid", "smoke", "--models", "mlp", "--resamplers", "none", "random", "--steps", "4", "--eval-every", "2",
               "--data-dir", str(mitdb), "--cache-dir", str(tmp_path / "c"), "--results-dir", str(tmp_path / "r")]
     fair = [*common, "--split", "inter_ds2"]  # trains on DS2: never sees 118 and 119
@@ -89,6 +93,8 @@ def test_evaluate_scores_saved_models_on_svdb_and_nstdb_without_training(tmp_pat
     report = store.file("REPORT.md").read_text()
     assert "## Prior correction: resampling or a moved threshold?" in report and "## External test: svdb" in report
     assert "macro F1 (N)" in report, "svdb's classes with fewer than 30 beats are left out of its macro F1"
+    assert "## Noise stress: nstdb" in report and "![macro F1 over SNR](figures/noise_curves.png)" in report
+    assert "| -6 dB" in report and "robustness" in report
     # an intra grid trained on 118: its noise curve would score a patient it has seen
     assert main(common) == 0
     capsys.readouterr()

@@ -143,6 +143,26 @@ def cost_vs_f1(runs: pd.DataFrame, models, resamplers, path: Path) -> Path:
     return _save(fig, path)
 
 
+def noise_curves(curves: dict[tuple[str, str], dict], models, resamplers, snrs: list[int], path: Path) -> Path:
+    """Macro F1 over SNR on nstdb's noisy segments, one panel per model and a line per resampler; the
+    clean segments' score at the right, dashed."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 2.8), sharey=True, squeeze=False)
+    for ax, model in zip(axes[0], models):
+        for k, resampler in enumerate(resamplers):
+            curve = curves.get((model, resampler))
+            if curve is None:
+                continue
+            line, = ax.plot(snrs, [curve["snr"][s] for s in snrs], marker="o", ms=3, label=resampler)
+            ax.axhline(curve["clean"], color=line.get_color(), ls="--", lw=0.8)
+        ax.set_title(model)
+        ax.set_xlabel("SNR (dB)")
+        ax.set_xticks(snrs)
+    axes[0][0].set_ylabel("macro F1 (noisy segments)")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
 def critical_difference(analysis, path: Path, title: str) -> Path:
     """Demšar's critical-difference diagram of a :class:`benchmark.metrics.ranks.RankAnalysis` whose omnibus
     test is significant: average ranks on the axis (1 = best, at the right), treatments whose ranks

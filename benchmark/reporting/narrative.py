@@ -121,6 +121,8 @@ def write_full_report(g: SavedGrid) -> list[Path]:
     }
     paths = list(figs.values())
     ranks = _ranks_section(g, paths, split_dir)
+    noise, drawn = shifts.noise_section(g, g.evaluations.get("nstdb"), fig_dir / "noise_curves.png")
+    paths += drawn
     img = lambda alt, name: f"![{alt}]({figs[name].relative_to(split_dir).as_posix()})"  # noqa: E731
     full = GRIDS["full"]
     text = [
@@ -144,6 +146,7 @@ def write_full_report(g: SavedGrid) -> list[Path]:
         "mean over seeds.", "",
         *shifts.prior_section(g, g.evaluations.get(shifts.PRIOR_CORRECTED)),
         *shifts.external_section(g, "svdb", g.evaluations.get("svdb"), g.summary),
+        *noise,
         "## Confusion matrices of each model's best cell", "", img("confusion matrices", "confusion"), "",
         "Counts summed over seeds; shading is the row-normalised rate (recall on the diagonal).", "",
         "## Validation curves", "", img("validation curves", "validation"), "",

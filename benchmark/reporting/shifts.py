@@ -169,3 +169,82 @@ def external_section(g, name: str, evaluation, in_distribution: pd.DataFrame) ->
         f"({_unit(records, seeds)}; Holm over {len(verdicts)} tests, α = {ALPHA}): {n_gain} better, {n_loss} worse.",
         "", "Does the ranking survive the shift? " + ("; ".join(survival) + "." if survival else "no cells."), "",
     ]
+
+
+# ---------------------------------------------------------------------- noise stress
+
+def noise_curves(y, records, samples, preds: dict[int, np.ndarray], classes) -> dict:
+    """One cell's macro F1 (over ``classes``) and S / V sensitivity at each SNR on the noisy segments and on
+    the clean segments (the same beats at every SNR), mean over seeds; and its robustness: the area under
+    macro F1 over SNR, normalised by the clean score times the SNR range (1: no loss at any SNR)."""
+    from benchmark.data.external import in_noise, snr_of
+
+    snr = np.array([snr_of(r) for r in records])
+    noisy = in_noise(samples)
+    levels = sorted(set(snr.tolist()))
+    out = {"snr": {}, "se_S": {}, "se_V": {}}
+    per_seed = list(preds.values())
+    for level in levels:
+        m = noisy & (snr == level)
+        cms = [confusion_matrix(y[m], p[m]) for p in per_seed]
+        out["snr"][level] = float(np.mean([per_class_f1(cm)[list(classes)].mean() for cm in cms]))
+        out["se_S"][level] = float(np.mean([per_class_recall(cm)[1] for cm in cms]))
+        out["se_V"][level] = float(np.mean([per_class_recall(cm)[2] for cm in cms]))
+    clean = ~noisy & (snr == levels[-1])
+    cms = [confusion_matrix(y[clean], p[clean]) for p in per_seed]
+    out["clean"] = float(np.mean([per_class_f1(cm)[list(classes)].mean() for cm in cms]))
+    x, f = np.array(levels, float), np.array([out["snr"][s] for s in levels])
+    area = float(np.sum(np.diff(x) * (f[1:] + f[:-1]) / 2))  # trapezoids between the SNR levels
+    out["robustness"] = area / (out["clean"] * (x[-1] - x[0])) if out["clean"] > 0 and len(x) > 1 else float("nan")
+    return out
+
+
+def noise_section(g, evaluation, figure_path) -> tuple[list[str], list]:
+    """nstdb's degradation curves per model × resampler and a robustness number per cell; the figure path
+    is returned with the lines when drawn."""
+    from benchmark.data.external import in_noise
+    from benchmark.reporting import figures
+
+    if evaluation is None:
+        figure_path.unlink(missing_ok=True)
+        return [], []
+    y, records, samples, predictions = evaluation
+    counts = np.bincount(y[in_noise(samples)], minlength=len(CLASSES))
+    classes = [i for i, c in enumerate(CLASSES) if c in LITERATURE_CLASSES and counts[i] >= MIN_CLASS_BEATS] \
+        or [i for i, c in enumerate(CLASSES) if c in LITERATURE_CLASSES and counts[i] > 0]
+    cells = _cells(g.runs, predictions)
+    if not classes or not cells:
+        figure_path.unlink(missing_ok=True)
+        return ["## Noise stress: nstdb", "", "No beat of nstdb's noisy segments was scored.", ""], []
+    curves = {cell: noise_curves(y, records, samples, preds, classes) for cell, preds in cells.items()}
+    snrs = sorted(next(iter(curves.values()))["snr"]) if curves else []
+    path = figures.noise_curves(curves, g.models, g.resamplers, snrs, figure_path)
+    rows = [[m, r, f"{c['clean']:.3f}", *[f"{c['snr'][s]:.3f}" for s in reversed(snrs)],
+             f"{c['se_S'][snrs[0]]:.2f} / {c['se_V'][snrs[0]]:.2f}", f"{c['robustness']:.2f}"]
+            for (m, r), c in curves.items()]
+    headers = ["model", "resampler", "clean", *[f"{s} dB" for s in reversed(snrs)], f"Se S / V at {snrs[0]} dB",
+               "robustness"]
+    survive = []
+    for model in g.models:
+        mine = {r: c for (m, r), c in curves.items() if m == model}
+        if mine:
+            clean_best = max(mine, key=lambda r: mine[r]["clean"])
+            noisy_best = max(mine, key=lambda r: mine[r]["snr"][snrs[0]])
+            survive.append(f"{model}: best clean {clean_best}, best at {snrs[0]} dB {noisy_best}")
+    patients = sorted({str(r)[:3] for r in records})
+    lines = [
+        "## Noise stress: nstdb", "",
+        f"Every saved model scored on nstdb: mitdb record{'s' if len(patients) > 1 else ''} {' and '.join(patients)} "
+        "with electrode-motion noise "
+        f"at {', '.join(f'{s}' for s in reversed(snrs))} dB in alternating 2-minute segments after 5 clean "
+        "minutes, the same reference annotations at every SNR. This grid's models never saw those records "
+        f"(`evaluate` refuses a grid whose did). Macro F1 over {', '.join(CLASSES[i] for i in classes)} "
+        f"(classes with at least {MIN_CLASS_BEATS} beats in the noisy segments) on the noisy segments at each "
+        "SNR, and on the clean segments; robustness: the area under that curve over SNR, divided by the clean "
+        "score times the SNR range (1: nothing lost at any SNR). Mean over seeds.", "",
+        f"![macro F1 over SNR]({path.relative_to(g.store.path).as_posix()})", "",
+        _tabulate(rows, headers), "",
+        f"With {len(patients)} patient{'s' if len(patients) > 1 else ''} no test over patients is possible: the "
+        "curves describe these records. Does the ranking survive the noise? " + ("; ".join(survive) + "." if survive else ""), "",
+    ]
+    return lines, [path]
