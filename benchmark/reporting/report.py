@@ -12,6 +12,7 @@ from benchmark.data.beats import CLASSES
 from benchmark.data.splits import SPLITS
 from benchmark.files import write_text
 from benchmark.reporting.narrative import write_full_report
+from benchmark.reporting.shifts import shifted_scores
 from benchmark.reporting.tables import read_grid, summary_markdown
 from benchmark.store import GridStore, RunStore
 
@@ -50,7 +51,14 @@ def write_overview(results: RunStore) -> Path | None:
     for name, g in grids.items():
         for _, c in g.summary.iterrows():
             cells.setdefault((c.model, c.resampler), {})[name] = c.macro_f1_mean
-    names = list(grids)
+    external = {}  # column name -> its cells' scores, for grids whose saved models were scored on svdb
+    for name, g in grids.items():
+        scores = shifted_scores(g, g.evaluations.get("svdb"))
+        if scores:
+            external[f"{name} → svdb"] = scores
+            for cell, value in scores.items():
+                cells.setdefault(cell, {})[f"{name} → svdb"] = value
+    names = [*grids, *external]
     both = [n.split("/", 1)[1] for n in names if n.startswith("intra/") and f"inter/{n.split('/', 1)[1]}" in grids]
     headers = ["model", "resampler", *[f"{n} macro F1" for n in names],
                *[f"inter − intra ({b})" for b in both]]
@@ -62,8 +70,10 @@ def write_overview(results: RunStore) -> Path | None:
             row.append(f"{v[inter] - v[intra]:+.3f}" if intra in v and inter in v else "—")
         rows.append(row)
     lines = ["# Results", "",
-             "Test macro F1 of every model × resampler in each grid (mean over seeds). Each grid's "
-             "`REPORT.md` has the per-class recall, significance tests, figures and provenance.", "",
+             "Test macro F1 of every model × resampler in each grid (mean over seeds)"
+             + ("; `→ svdb`: the same saved models on the external svdb database, macro F1 over the classes with "
+                "enough beats there (see the grid's report)" if external else "")
+             + ". Each grid's `REPORT.md` has the per-class recall, significance tests, figures and provenance.", "",
              *[f"- [`{n}`]({n}/REPORT.md): grid `{g.manifest['grid']}`, seeds "
                f"{', '.join(map(str, g.manifest['seeds']))}, {len(g.runs)} runs, trained at commit "
                f"`{g.manifest.get('provenance', {}).get('commit', '?')}` on {_machine(g.manifest)}"
@@ -80,6 +90,16 @@ def write_overview(results: RunStore) -> Path | None:
                   "with few test beats" + (f" ({fewest} on the inter split: {mix['inter'][fewest]})" if fewest else "")
                   + " moves it by itself. The two splits may also come from different commits or machines "
                   "(TensorFlow's CPU results differ slightly between CPU models); see each report.", ""]
+    survival = []
+    for name in names:
+        best = {}
+        for (model, resampler), v in cells.items():
+            if name in v and v[name] > best.get(model, ("", -1.0))[1]:
+                best[model] = (resampler, v[name])
+        survival.append(f"{name}: " + ", ".join(f"{m} {r}" for m, (r, _) in best.items()))
+    if len(names) > 1:
+        lines += ["Best treatment of each model, column by column (does the ranking survive each shift?): "
+                  + "; ".join(survival) + ".", ""]
     path = results.overview_path()
     write_text(path, "\n".join(lines))
     return path

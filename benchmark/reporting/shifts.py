@@ -115,6 +115,22 @@ def prior_section(g, evaluation) -> list[str]:
 
 # ---------------------------------------------------------------------- external test set
 
+def kept_classes(y: np.ndarray) -> list[int]:
+    """The literature's classes with enough beats in a test set to weigh in its macro F1."""
+    counts = np.bincount(y, minlength=len(CLASSES))
+    return [i for i, c in enumerate(CLASSES) if c in LITERATURE_CLASSES and counts[i] >= MIN_CLASS_BEATS]
+
+
+def shifted_scores(g, evaluation) -> dict[tuple[str, str], float]:
+    """{(model, resampler): macro F1 over :func:`kept_classes`, mean over seeds} on an evaluated test set."""
+    if evaluation is None:
+        return {}
+    y, _, _, predictions = evaluation
+    kept = kept_classes(y)
+    return {cell: float(np.mean([_macro(y, p, kept) for p in preds.values()]))
+            for cell, preds in _cells(g.runs, predictions).items()}
+
+
 def external_section(g, name: str, evaluation, in_distribution: pd.DataFrame) -> list[str]:
     """Per-class Se and +P on an external database, macro F1 over the classes with enough beats, the
     record-level tests against none, and whether each model's best treatment is the same as on the test part."""
@@ -122,7 +138,7 @@ def external_section(g, name: str, evaluation, in_distribution: pd.DataFrame) ->
         return []
     y, records, _, predictions = evaluation
     counts = np.bincount(y, minlength=len(CLASSES))
-    kept = [i for i, c in enumerate(CLASSES) if c in LITERATURE_CLASSES and counts[i] >= MIN_CLASS_BEATS]
+    kept = kept_classes(y)
     dropped = [f"{CLASSES[i]} ({counts[i]} beats)" for i in range(len(CLASSES)) if i not in kept]
     cells = _cells(g.runs, predictions)
     rows, tests = [], []
