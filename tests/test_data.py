@@ -135,4 +135,29 @@ def test_real_records_match_the_published_beat_counts(cache_dir):
     assert np.all(np.abs(counts - kaggle) <= 0.005 * kaggle), counts
     assert len(split.test) == pytest.approx(0.2 * counts.sum(), abs=5)
     inter = load_split("inter", REAL_MITDB, cache_dir=cache_dir)
-    assert set(inter.test.record) == set(DS2) and set(inter.train.record) == set(DS1)
+    assert set(inter.test.record) == set(DS2) and set(inter.train.record) | set(inter.val.record) == set(DS1)
+    assert not set(inter.train.record) & set(inter.val.record), "validation patients are held out whole"
+    assert len(set(inter.val.record)) == 4 and inter.val.class_counts()[:4].min() > 0
+
+
+def test_inter_validation_holds_out_whole_training_records():
+    from benchmark.data.splits import hold_out_records
+    from tests.conftest import clustered_beats
+
+    beats = clustered_beats(n_per_class=(300, 40, 60, 20, 40), seed=3)
+    beats = beats.take(np.arange(len(beats)))
+    beats.record[:] = np.array([f"r{i % 10}" for i in range(len(beats))])  # 10 patients, every class in each
+    train, val = hold_out_records(beats, fraction=0.2, seed=1)
+    assert set(train.record) & set(val.record) == set(), "no patient on both sides"
+    assert len(set(val.record)) == 2 and len(train) + len(val) == len(beats)
+    assert all(np.bincount(part.y, minlength=5)[:4].min() > 0 for part in (train, val))
+    assert hold_out_records(beats.take(beats.record == "r0"), fraction=0.2, seed=1) is None, "one record: none"
+    # a class in one record only can never be on both sides: no draw qualifies
+    only = beats.take(~((beats.y == 3) & (beats.record != "r0")))
+    assert hold_out_records(only, fraction=0.2, seed=1) is None
+
+
+def test_inter_split_of_a_tiny_database_falls_back_to_beats_and_says_so(tiny_db, cache_dir, messages):
+    split = load_split("inter", tiny_db, cache_dir=cache_dir)
+    assert set(split.train.record) == set(split.val.record) == {"101"}
+    assert any("too few training records" in m for m in messages)

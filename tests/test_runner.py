@@ -234,6 +234,7 @@ def test_report_with_figures_and_seed_count_edge_cases(split, tmp_path):
     assert (summary.macro_f1_ci_low <= summary.macro_f1_mean).all()
     report = store.file("REPORT.md").read_text()
     assert "mean ± sample std over seeds (seeds 0, 1)" in report and "![macro F1 heatmap]" in report
+    assert "Validation part: a stratified sample of the training records' beats (the same patients)." in report
     significance = pd.read_csv(store.file("significance.csv"))
     assert significance.n_seeds.tolist() == [2] and significance.family.tolist() == ["resampler vs none"]
     # the inter-patient literature's form: Se and +P for N, S, V, F, and macro F1 over those four

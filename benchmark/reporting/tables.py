@@ -231,7 +231,7 @@ def data_section(g: SavedGrid) -> list[str]:
     counts = g.manifest.get("class_counts", {})
     if not counts:
         return []
-    return ["## Data", "", g.manifest.get("data_source", ""), "",
+    return ["## Data", "", g.manifest.get("data_source", ""), "", validation_words(g.manifest), "",
             tabulate([[part, *[counts[part][k] for k in CLASSES], sum(counts[part].values())]
                       for part in ("train", "validation", "test") if part in counts],
                      headers=["part", *CLASSES, "total"], tablefmt="github", intfmt=","), ""]
@@ -247,6 +247,17 @@ def _machine_words(prov: dict) -> str:
     gpu = f"{device['gpu']}; " if device.get("gpu") else ""
     return (f"{gpu}{mach.get('cpu', '?')}, {mach.get('cores', '?')} cores, {mach.get('memory_gib', '?')} GiB; "
             f"{mach.get('platform', '?')}; Keras backend {prov.get('keras_backend', '?')}")
+
+
+def validation_words(manifest: dict) -> str:
+    """How the validation part was drawn, from the records on each side."""
+    if "validation_records" not in manifest:
+        return ("Validation part: how it was drawn is not recorded in this grid's manifest; grids of that time "
+                "drew a stratified sample of the training part's beats, on every split.")
+    train, val = set(manifest["train_records"]), manifest["validation_records"]
+    if set(val) & train:
+        return "Validation part: a stratified sample of the training records' beats (the same patients)."
+    return f"Validation part: {len(val)} whole training records held out ({', '.join(val)}): other patients."
 
 
 def provenance_section(g: SavedGrid) -> list[str]:

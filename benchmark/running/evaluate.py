@@ -94,7 +94,7 @@ def trained_on(manifest: dict) -> set[str] | None:
     from benchmark.data.splits import DS1, DS2
 
     if "train_records" in manifest:
-        return set(manifest["train_records"])
+        return set(manifest["train_records"]) | set(manifest.get("validation_records", []))
     return {"intra": set(MITDB_RECORDS), "inter": set(DS1), "inter_ds2": set(DS2)}.get(manifest.get("split"))
 
 

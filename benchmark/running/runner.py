@@ -65,7 +65,8 @@ def update_manifest(store: GridStore, grid: Grid, data: GridData, specs: list[Ru
         "train": grid.train.as_dict(), "data": grid.data.as_dict(), "data_key": data.key, "data_source": data.source,
         "class_counts": {name: dict(zip(CLASSES, part.class_counts().tolist()))
                          for name, part in (("train", data.train), ("validation", data.val), ("test", data.test))},
-        "train_records": sorted(set(data.train.record.tolist()) | set(data.val.record.tolist())),
+        "train_records": sorted(set(data.train.record.tolist())),
+        "validation_records": sorted(set(data.val.record.tolist())),
         "cells": cells, "runs": runs, "superseded": superseded, "provenance": provenance,
     }
     store.write_manifest(manifest)
