@@ -86,7 +86,12 @@ def test_packed_executor_fills_the_same_run_store(tiny_db, tmp_path):
     assert len(a) == 4 and sorted(a) == sorted(p)  # same run identities: either store resumes the other
     for run_id in a:
         assert set(a[run_id]) - {"packing"} == set(p[run_id]) - {"packing"}
-        assert a[run_id]["test"] == p[run_id]["test"] and a[run_id]["history"] == p[run_id]["history"]
+        assert a[run_id]["test"] == p[run_id]["test"]
+        # the same checks and scores; the reported loss to float32 rounding (a vmapped batch mean may round
+        # its last bit differently, see assert_same_run)
+        ha, hp = a[run_id]["history"], p[run_id]["history"]
+        assert [(h["step"], h["val_macro_f1"]) for h in ha] == [(h["step"], h["val_macro_f1"]) for h in hp]
+        np.testing.assert_allclose([h["train_loss"] for h in ha], [h["train_loss"] for h in hp], rtol=1e-6)
         assert p[run_id]["provenance"]["executor"] == {"name": "packed", "pack_size": 3, "processes": 2,
                                                            "jit_compile": True}
         assert a[run_id]["provenance"]["executor"]["jit_compile"] is True
