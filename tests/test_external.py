@@ -62,6 +62,7 @@ def test_nstdb_uses_only_its_annotated_records(tmp_path):
     assert set(beats.record) == {"118e24", "118e_6"}
 
 
+@pytest.mark.slow  # ~40 s: .ci/run runs it deliberately
 def test_evaluate_scores_saved_models_on_svdb_and_nstdb_without_training(tmp_path, capsys):
     from benchmark.cli import main
     from benchmark.store import RunStore
