@@ -42,6 +42,7 @@ TEST_LABELS = "test_labels.npy"
 TEST_RECORDS = "test_records.npy"
 RUNS = "runs"
 EVALUATIONS = "evaluations"
+PRIOR_CORRECTED = "test_prior_corrected"  # the evaluation of every re-weighted run with its prior moved back
 
 
 class StoreError(DataError):

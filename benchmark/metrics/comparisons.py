@@ -16,6 +16,7 @@ import pandas as pd
 from benchmark.metrics.stats import holm, paired_bootstrap
 
 ALPHA = 0.05  # family-wise error rate of the Holm-adjusted tests
+MARKS = {"gain": " ▲", "loss": " ▼"}  # how a table marks a significant verdict
 N_BOOT = 2000  # bootstrap resamples per comparison
 
 
@@ -46,6 +47,12 @@ def compare_cells(runs: pd.DataFrame, summary: pd.DataFrame, predictions: dict[s
         result = paired_bootstrap(y_true, pick(cell_a), pick(cell_b), n_boot=n_boot, groups=groups)
         rows.append({"family": family, "model_a": a[0], "resampler_a": a[1], "model_b": b[0],
                      "resampler_b": b[1], **result})
+    return holm_verdicts(rows)
+
+
+def holm_verdicts(rows: list[dict]) -> pd.DataFrame:
+    """A family of paired tests (rows with ``p_value`` and ``difference``) as a table, with Holm-adjusted
+    p-values and the verdict of each: 'gain', 'loss' or 'no evidence'."""
     table = pd.DataFrame(rows)
     if len(table):
         table["p_holm"] = holm(table.p_value)

@@ -10,13 +10,12 @@ import numpy as np
 import pandas as pd
 
 from benchmark.data.beats import CLASSES
-from benchmark.metrics.comparisons import ALPHA, N_BOOT
+from benchmark.metrics.comparisons import ALPHA, MARKS, N_BOOT, holm_verdicts
 from benchmark.metrics.evaluator import confusion_matrix, per_class_f1, per_class_precision, per_class_recall
-from benchmark.metrics.stats import holm, paired_bootstrap
+from benchmark.metrics.stats import paired_bootstrap
+from benchmark.reporting.tables import FEW_TEST_BEATS as MIN_CLASS_BEATS  # fewer: left out of macro F1
 from benchmark.reporting.tidy import LITERATURE_CLASSES
-
-PRIOR_CORRECTED = "test_prior_corrected"  # as benchmark.running.evaluate names it
-from benchmark.reporting.tables import FEW_TEST_BEATS as MIN_CLASS_BEATS  # noqa: E402  (fewer: left out of macro F1)
+from benchmark.store import PRIOR_CORRECTED
 
 
 def _cells(runs: pd.DataFrame, predictions: dict[str, np.ndarray]) -> dict[tuple[str, str], dict[int, np.ndarray]]:
@@ -34,15 +33,6 @@ def _test(y, records, a: dict[int, np.ndarray], b: dict[int, np.ndarray], classe
         return None
     return paired_bootstrap(y, [a[s] for s in seeds], [b[s] for s in seeds], n_boot=N_BOOT, groups=records,
                             classes=classes)
-
-
-def _verdicts(rows: list[dict]) -> pd.DataFrame:
-    table = pd.DataFrame(rows)
-    if len(table):
-        table["p_holm"] = holm(table.p_value)
-        table["verdict"] = np.where(table.p_holm >= ALPHA, "no evidence",
-                                    np.where(table.difference > 0, "gain", "loss"))
-    return table
 
 
 def _macro(y, pred, classes) -> float:
@@ -79,7 +69,7 @@ def prior_section(g, evaluation) -> list[str]:
             result = _test(y, records, cell, base)
             if result:
                 rows.append({"model": model, "resampler": resampler, "decision": label, **result})
-    tests = _verdicts(rows)
+    tests = holm_verdicts(rows)
     for (model, resampler), preds in fixed.items():
         if (model, "none") not in raw:
             continue
@@ -153,8 +143,8 @@ def external_section(g, name: str, evaluation, in_distribution: pd.DataFrame) ->
             result = _test(y, records, preds, base, classes=kept)
             if result:
                 tests.append({"model": model, "resampler": resampler, **result})
-    verdicts = _verdicts(tests)
-    marks = {(t.model, t.resampler): {"gain": " ▲", "loss": " ▼"}.get(t.verdict, "") for t in verdicts.itertuples()}
+    verdicts = holm_verdicts(tests)
+    marks = {(t.model, t.resampler): MARKS.get(t.verdict, "") for t in verdicts.itertuples()}
     shown = [i for i in range(len(CLASSES)) if CLASSES[i] in LITERATURE_CLASSES and counts[i] > 0]
     table = [[r["model"], r["resampler"], *[f"{r[m][i]:.3f}" for i in shown for m in ("se", "ppv")],
               f"{r['f1']:.3f}{marks.get((r['model'], r['resampler']), '')}"] for r in rows]

@@ -12,18 +12,18 @@ import numpy as np
 import pandas as pd
 
 from benchmark.data.beats import CLASSES
-from benchmark.metrics.comparisons import ALPHA, N_BOOT, compare_cells
+from benchmark.metrics.comparisons import ALPHA, MARKS, N_BOOT, compare_cells
 from benchmark.metrics.ranks import RankAnalysis, rank_analyses
 from benchmark.metrics.stats import CONFIDENCE, t_interval
 from benchmark.provenance import git_commit
 from benchmark.reporting.tidy import LITERATURE_CLASSES, load_grid
-from benchmark.store import GridStore
+from benchmark.store import PRIOR_CORRECTED, GridStore
 
 CLASS_NAMES = {"N": "normal", "S": "supraventricular ectopic", "V": "ventricular ectopic",
                "F": "fusion", "Q": "unknown / paced"}
 
 
-EVALUATED = ("test_prior_corrected", "svdb", "nstdb")  # evaluations of saved models the report reads
+EVALUATED = (PRIOR_CORRECTED, "svdb", "nstdb")  # evaluations of saved models the report reads
 
 
 def summarise(runs: pd.DataFrame, models: list[str], resamplers: list[str]) -> pd.DataFrame:
@@ -120,7 +120,7 @@ def _marks(g: SavedGrid) -> dict[tuple[str, str], str]:
     if g.comparisons is None or not len(g.comparisons):
         return {}
     vs_none = g.comparisons[g.comparisons.family == "resampler vs none"]
-    return {(r.model_a, r.resampler_a): {"gain": " ▲", "loss": " ▼"}.get(r.verdict, "")
+    return {(r.model_a, r.resampler_a): MARKS.get(r.verdict, "")
             for r in vs_none.itertuples()}
 
 

@@ -19,7 +19,7 @@ from benchmark.files import write_text
 from benchmark.logs import progress
 from benchmark.metrics.evaluator import evaluate
 from benchmark.running.saving import load_model
-from benchmark.store import GridStore
+from benchmark.store import PRIOR_CORRECTED, GridStore
 
 log = logging.getLogger(__name__)
 PREDICT_BATCH = 2048  # as the trainer's
@@ -113,7 +113,6 @@ def check_fair(store: GridStore, test_set: str) -> None:
                         "grid that holds them out (--split inter_ds2 trains on DS2) and evaluate that one")
 
 
-PRIOR_CORRECTED = "test_prior_corrected"  # the evaluation of every re-weighted run with its prior moved back
 
 
 def evaluate_grid(store: GridStore, beats, test_set: str) -> pd.DataFrame:
