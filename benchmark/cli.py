@@ -253,7 +253,7 @@ def cmd_evaluate(args) -> int:
         if data.key != store.manifest().get("data_key"):
             raise DataError(f"{store.path}: its runs were trained on other data (data key "
                             f"{store.manifest().get('data_key')}, these records give {data.key})")
-        beats = data.test
+        beats, source = data.test, f"the grid's own test part ({grid.data.split} split)"
     else:
         from benchmark.data.external import load_external
         from benchmark.running.evaluate import check_fair
@@ -261,7 +261,11 @@ def cmd_evaluate(args) -> int:
         check_fair(store, args.on)  # before fetching and building any beats
         beats, source = load_external(args.on, getattr(args, f"{args.on}_dir"), _cache(args), args.refresh)
         log.info("%s: %d beats; %s", args.on, len(beats), source)
-    table = evaluate_grid(store, beats, args.on)
+    from benchmark.provenance import provenance
+    from benchmark.running.compute import describe_device
+
+    about = {**provenance(), "device": describe_device(args.deterministic), "data": str(source)}
+    table = evaluate_grid(store, beats, args.on, about)
     if not len(table):
         log.error("%s: no finished run has a saved model", store.path)
         return 1

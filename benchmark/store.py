@@ -11,6 +11,7 @@ Layout of a results root (``--results-dir``)::
     <root>/<split>/<grid>/runs/<run_id>/model.keras           the trained model (Keras native format)
     <root>/<split>/<grid>/runs/<run_id>/error.json            a failed run's reason (retried next time)
     <root>/<split>/<grid>/evaluations/<set>.csv               saved models scored on another test set
+    <root>/<split>/<grid>/evaluations/<set>.json              who scored them: command, commit, machine, device
     <root>/<split>/<grid>/evaluations/<set>/{labels,records,samples}.npy   that set's beats, in order
     <root>/<split>/<grid>/evaluations/<set>/runs/<run_id>.npy             each run's predicted classes
     <root>/<split>/<grid>/REPORT.md, summary.*, runs.csv, significance.csv, figures/   (reporting)
@@ -149,6 +150,14 @@ class GridStore:
 
     def evaluation_path(self, test_set: str) -> Path:
         return self.path / EVALUATIONS / f"{test_set}.csv"
+
+    def write_evaluation_about(self, test_set: str, about: dict) -> None:
+        """Where and by what an evaluation was computed (it may differ from where the runs trained)."""
+        write_json(self.path / EVALUATIONS / f"{test_set}.json", about)
+
+    def evaluation_about(self, test_set: str) -> dict | None:
+        path = self.path / EVALUATIONS / f"{test_set}.json"
+        return json.loads(path.read_text()) if path.exists() else None
 
     def write_evaluation(self, test_set: str, labels: np.ndarray, records: np.ndarray, samples: np.ndarray,
                          predictions: dict[str, np.ndarray], table_csv: str) -> None:

@@ -44,6 +44,13 @@ def test_tiny_grid_end_to_end_then_report_and_evaluate(tiny_db, tmp_path, capsys
     assert main(["evaluate", *args]) == 0, "the saved models reproduce the runs' test predictions"
     table = (grid_dir / "evaluations/test.csv").read_text()
     assert table.count("\n") == 3 and ",True" in table and ",False" not in table
+    for name in ("test", "test_prior_corrected"):  # who scored the models, which may not be who trained them
+        about = json.loads((grid_dir / f"evaluations/{name}.json").read_text())
+        assert about["command"].startswith("python ") and about["device"]["kind"] == "cpu"
+        assert about["commit"] and about["machine"]["cores"] >= 1
+    assert main(["report", "--results-dir", str(tmp_path / "r")]) == 0
+    report = (grid_dir / "REPORT.md").read_text()
+    assert "- Evaluation `test`: `python" in report and "- Evaluation `test_prior_corrected`: `python" in report
 
 
 def test_default_results_folder_is_local_so_committed_results_are_never_touched(tiny_db, tmp_path, monkeypatch):

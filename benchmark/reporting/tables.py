@@ -284,9 +284,21 @@ def provenance_section(g: SavedGrid) -> list[str]:
         f"- Data subset (train, validation, test): {g.manifest['data'].get('subset') or 'none (full data)'}",
         *[f"- Machine: {m}" for m in machines],
         *[f"- Libraries: {v}" for v in versions],
+        *evaluation_lines(g),
         "", "Rebuild from the saved runs, without training: `python run_benchmark.py report --results-dir DIR "
         f"--split {g.split} --grid {g.store.name}`, DIR being the folder that holds `{g.split}/`.", "",
     ]
+
+
+def evaluation_lines(g: SavedGrid) -> list[str]:
+    """Who scored the saved models on each test set, where it was recorded (it may be another machine)."""
+    lines = []
+    for name in ("test", *EVALUATED):
+        about = g.store.evaluation_about(name)
+        if about:
+            lines.append(f"- Evaluation `{name}`: `{about.get('command', 'unknown')}` at `{about.get('commit', '?')}`"
+                         f" on {_machine_words(about)}")
+    return lines
 
 
 def spread_words(g: SavedGrid) -> str:

@@ -115,9 +115,10 @@ def check_fair(store: GridStore, test_set: str) -> None:
 
 
 
-def evaluate_grid(store: GridStore, beats, test_set: str) -> pd.DataFrame:
+def evaluate_grid(store: GridStore, beats, test_set: str, about: dict | None = None) -> pd.DataFrame:
     """Score every saved model of the grid on ``beats`` (a BeatSet), save the predictions with the beats'
-    identity (other test sets than the grid's own) and write ``evaluations/<test_set>.csv``.
+    identity (other test sets than the grid's own) and write ``evaluations/<test_set>.csv``; ``about``
+    (command, commit, machine, device) is saved beside each evaluation written.
 
     On the grid's own test part, also the prior correction of every run trained under another class prior
     than the data's (resampled, or class-weighted), saved as the ``test_prior_corrected`` evaluation."""
@@ -128,15 +129,19 @@ def evaluate_grid(store: GridStore, beats, test_set: str) -> pd.DataFrame:
     csv = table.to_csv(index=False, float_format="%.6f")
     if test_set != "test":
         store.write_evaluation(test_set, beats.y, beats.record, beats.sample, predictions, csv)
-        return table
-    write_text(store.evaluation_path(test_set), csv)
-    write_prior_corrected(store, beats, probabilities)
+    else:
+        write_text(store.evaluation_path(test_set), csv)
+    if about is not None:
+        store.write_evaluation_about(test_set, about)
+    if test_set == "test" and write_prior_corrected(store, beats, probabilities) and about is not None:
+        store.write_evaluation_about(PRIOR_CORRECTED, about)
     return table
 
 
-def write_prior_corrected(store: GridStore, beats, probabilities: dict[str, np.ndarray]) -> None:
+def write_prior_corrected(store: GridStore, beats, probabilities: dict[str, np.ndarray]) -> bool:
     """Every run trained under another class prior than the data's, its decisions moved back to the data's
-    prior (the original training part's class frequencies), saved as an evaluation of the test part."""
+    prior (the original training part's class frequencies), saved as an evaluation of the test part.
+    True when there was such a run."""
     counts = store.manifest()["class_counts"]["train"]
     original = np.array([counts[c] for c in CLASSES], dtype=float)
     original /= original.sum()
@@ -149,3 +154,4 @@ def write_prior_corrected(store: GridStore, beats, probabilities: dict[str, np.n
         table = score(store, corrected, beats.y, PRIOR_CORRECTED)
         store.write_evaluation(PRIOR_CORRECTED, beats.y, beats.record, beats.sample, corrected,
                                table.to_csv(index=False, float_format="%.6f"))
+    return bool(corrected)
