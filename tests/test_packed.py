@@ -44,12 +44,14 @@ def assert_same_run(packed: dict, alone: dict, exact: bool) -> None:
 def test_packed_runs_are_the_runs_alone():
     """mlp: the same predictions, scores and stops (dropout included), with runs stopping early at
     different checks; resnet: the same to float tolerance (a packed convolution sums in another order)."""
-    out = parity("mlp:stopping", "mlp:weighted", "resnet:short")
+    out = parity("mlp:stopping", "mlp:weighted", "resnet:short", "mlp:perturbed")
     for case, exact in (("mlp:stopping", True), ("mlp:weighted", True), ("resnet:short", False)):
         for run in out[case]:
             assert_same_run(run["packed"], run["alone"], exact)
     for run in out["mlp:stopping"]:  # the saved model of a packed run is the model it tested
         assert run["packed"]["saved_model_predictions"] == run["packed"]["test_predictions"]
+    for run in out["mlp:perturbed"]:  # even where the pack's batched graph predicts otherwise
+        assert run["saved_model_predictions"] == run["test_predictions"]
     stops = [run["packed"]["steps_trained"] for run in out["mlp:stopping"]]
     assert all(s < 60 for s in stops) and len(set(stops)) > 1, f"runs should stop early at different checks: {stops}"
 

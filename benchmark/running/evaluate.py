@@ -18,11 +18,10 @@ from benchmark.data.beats import CLASSES
 from benchmark.files import write_text
 from benchmark.logs import progress
 from benchmark.metrics.evaluator import evaluate
-from benchmark.running.saving import load_model
+from benchmark.running.saving import load_model, predict_probabilities
 from benchmark.store import PRIOR_CORRECTED, GridStore
 
 log = logging.getLogger(__name__)
-PREDICT_BATCH = 2048  # as the trainer's
 
 
 def predict_saved(store: GridStore, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -37,7 +36,7 @@ def predict_saved(store: GridStore, x: np.ndarray) -> dict[str, np.ndarray]:
     probabilities = {}
     for run_id in progress(with_model, desc="evaluating", unit="run"):
         model = load_model(store.model_path(run_id))
-        probabilities[run_id] = np.asarray(model.predict(x[..., None], batch_size=PREDICT_BATCH, verbose=0))
+        probabilities[run_id] = predict_probabilities(model, x)
     return probabilities
 
 

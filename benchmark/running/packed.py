@@ -31,10 +31,10 @@ import numpy as np
 
 from benchmark.config import TrainConfig
 from benchmark.metrics.evaluator import evaluate, macro_f1
+from benchmark.running.saving import PREDICT_BATCH
 from benchmark.running.trainer import batch_indices
 
 log = logging.getLogger(__name__)
-PREDICT_BATCH = 2048  # as the solo trainer's predict
 
 
 @dataclass
@@ -232,12 +232,20 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
         if log.isEnabledFor(logging.DEBUG):
             log.debug(f"    step {step}/{cfg.steps}: {int(active.sum())}/{k} runs still training, val macro F1 "
                       + " ".join(f"{h[-1]['val_macro_f1']:.3f}" for h in history if h and h[-1]["step"] == step))
-    start = time.perf_counter()
-    test_pred = fns.labels(best_trainable, best_non_trainable, test_x)
-    infer_time = time.perf_counter() - start
     iterations = np.asarray(opt[2])
-    from benchmark.running.saving import model_bytes
+    from benchmark.running.saving import model_bytes, model_from_bytes, predict_probabilities
 
+    # Each member's test predictions are its saved model's, predicted alone: on a GPU the pack's batched
+    # graph runs other kernels than one model does, and would differ from `evaluate` in a few beats.
+    saved, test_pred, infer_time = {}, {}, 0.0
+    for i in range(k):
+        if failed[i] is None:
+            saved[i] = model_bytes(model_name, members[i].x.shape[1:],
+                                   _member_weights(template, best_trainable, best_non_trainable, i))
+            model = model_from_bytes(saved[i])
+            start = time.perf_counter()
+            test_pred[i] = np.argmax(predict_probabilities(model, test_x), axis=1)
+            infer_time += time.perf_counter() - start
     results: list[dict | Exception] = []
     for i in range(k):
         if failed[i] is not None:
@@ -254,13 +262,12 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
             "history": history[i],
             "n_params": n_params,
             # the pack's time, shared equally: what one run cost
-            "seconds": {"train": train_time / k, "validation": val_time / k, "inference": infer_time / k},
-            "test_samples_per_second": len(test_y) * k / infer_time if infer_time else None,
+            "seconds": {"train": train_time / k, "validation": val_time / k, "inference": infer_time / len(saved)},
+            "test_samples_per_second": len(test_y) * len(saved) / infer_time if infer_time else None,
             "packing": {"runs": k, "pack_seconds": {"train": train_time, "validation": val_time,
                                                     "inference": infer_time},
                         "chunk_steps": cfg.eval_every, "chunk_seconds": chunk_seconds},
-            "model": model_bytes(model_name, members[i].x.shape[1:], _member_weights(template, best_trainable,
-                                                                                      best_non_trainable, i)),
+            "model": saved[i],
         })
     return results
 

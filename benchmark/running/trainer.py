@@ -43,8 +43,10 @@ def compile_model(model, cfg: TrainConfig, jit_compile: bool = False):
     return model
 
 
-def predict_labels(model, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
-    return np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=1)
+def predict_labels(model, x: np.ndarray) -> np.ndarray:
+    from benchmark.running.saving import predict_probabilities
+
+    return np.argmax(predict_probabilities(model, x), axis=1)
 
 
 def train_and_evaluate(model_name: str, train_x, train_y, val_x, val_y, test_x, test_y,
