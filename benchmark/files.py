@@ -47,14 +47,15 @@ def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write arrays plus their checksum atomically; an unwritable cache directory is a clear error."""
+def save_arrays(path: Path, arrays: dict[str, np.ndarray], compressed: bool = False,
+                what: str = "cache directory", advice: str = "--cache-dir or ECG_BENCH_CACHE") -> None:
+    """Write arrays plus their checksum atomically; an unwritable directory is a clear error."""
+    save = np.savez_compressed if compressed else np.savez
     try:
-        atomic_write(path, lambda f: np.savez(f, checksum=np.array(arrays_digest(arrays)), **arrays),
-                     binary=True)
+        atomic_write(path, lambda f: save(f, checksum=np.array(arrays_digest(arrays)), **arrays), binary=True)
     except OSError as exc:
-        raise DataError(f"{path.parent}: cache directory is not writable ({exc.strerror or exc}); choose "
-                        f"another with --cache-dir or ECG_BENCH_CACHE") from exc
+        raise DataError(f"{path.parent}: {what} is not writable ({exc.strerror or exc}); choose another with "
+                        f"{advice}") from exc
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray] | None:

@@ -12,8 +12,9 @@ Layout of a results root (``--results-dir``)::
     <root>/<split>/<grid>/runs/<run_id>/error.json            a failed run's reason (retried next time)
     <root>/<split>/<grid>/evaluations/<set>.csv               saved models scored on another test set
     <root>/<split>/<grid>/evaluations/<set>.json              who scored them: command, commit, machine, device
-    <root>/<split>/<grid>/evaluations/<set>/{labels,records,samples}.npy   that set's beats, in order
-    <root>/<split>/<grid>/evaluations/<set>/runs/<run_id>.npy             each run's predicted classes
+    <root>/<split>/<grid>/evaluations/<set>.npz               that set's beats in order (labels, records,
+                                                              samples) and each run's predicted classes,
+                                                              compressed, with their checksum
     <root>/<split>/<grid>/REPORT.md, summary.*, runs.csv, significance.csv, figures/   (reporting)
 
 Grids live side by side, each in its own directory, so no grid ever overwrites another's runs,
@@ -43,6 +44,7 @@ TEST_LABELS = "test_labels.npy"
 TEST_RECORDS = "test_records.npy"
 RUNS = "runs"
 EVALUATIONS = "evaluations"
+_RUN_KEY = "run:"  # an evaluation file's key of a run's predictions
 PRIOR_CORRECTED = "test_prior_corrected"  # the evaluation of every re-weighted run with its prior moved back
 
 
@@ -161,23 +163,26 @@ class GridStore:
 
     def write_evaluation(self, test_set: str, labels: np.ndarray, records: np.ndarray, samples: np.ndarray,
                          predictions: dict[str, np.ndarray], table_csv: str) -> None:
-        """Saved models scored on ``test_set``: its beats' identity, every run's predictions, the table last."""
-        folder = self.path / EVALUATIONS / test_set
-        _save_npy(folder / "labels.npy", np.asarray(labels, np.int8))
-        _save_npy(folder / "records.npy", np.asarray(records).astype("U8"))
-        _save_npy(folder / "samples.npy", np.asarray(samples, np.int64))
-        for run_id, pred in predictions.items():
-            _save_npy(folder / RUNS / f"{run_id}.npy", np.asarray(pred, np.int8))
+        """Saved models scored on ``test_set``: its beats' identity and every run's predictions in one
+        compressed file (a database of 184,000 beats, mostly N, shrinks a hundredfold), the table last."""
+        arrays = {"labels": np.asarray(labels, np.int8), "records": np.asarray(records).astype("U8"),
+                  "samples": np.asarray(samples, np.int64),
+                  **{_RUN_KEY + run_id: np.asarray(pred, np.int8) for run_id, pred in predictions.items()}}
+        save_arrays(self.path / EVALUATIONS / f"{test_set}.npz", arrays, compressed=True, what="results directory",
+                    advice="--results-dir")
         atomic_write(self.evaluation_path(test_set), lambda f: f.write(table_csv))
 
     def evaluation(self, test_set: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]] | None:
         """(labels, records, samples, {run_id: predictions}) of an evaluation, or None if there is none."""
-        folder = self.path / EVALUATIONS / test_set
+        path = self.path / EVALUATIONS / f"{test_set}.npz"
         if not self.evaluation_path(test_set).exists():
             return None
-        predictions = {p.stem: np.load(p) for p in sorted((folder / RUNS).glob("*.npy"))}
-        return (np.load(folder / "labels.npy"), np.load(folder / "records.npy"), np.load(folder / "samples.npy"),
-                predictions)
+        arrays = load_arrays(path)
+        if arrays is None:
+            raise StoreError(f"{path}: missing or corrupt (its checksum does not match); run `evaluate --on "
+                             f"{test_set}` again for this grid")
+        predictions = {k[len(_RUN_KEY):]: v for k, v in sorted(arrays.items()) if k.startswith(_RUN_KEY)}
+        return arrays["labels"], arrays["records"], arrays["samples"], predictions
 
     def file(self, name: str) -> Path:
         """A report file of this grid (``REPORT.md``, ``figures/x.png``, ...)."""

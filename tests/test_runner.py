@@ -258,3 +258,22 @@ def test_report_with_figures_and_seed_count_edge_cases(split, tmp_path):
     summary = pd.read_csv(one.file("summary.csv"))
     assert summary.macro_f1_ci_low.isna().all()
     assert "n/a (1 seed)" in one.file("REPORT.md").read_text()
+
+
+def test_an_evaluation_is_one_compressed_checksummed_file_and_a_corrupt_one_is_named(tmp_path):
+    from benchmark.store import GridStore, StoreError
+
+    store = GridStore(tmp_path / "intra" / "g")
+    labels = np.zeros(100_000, np.int8)  # a database of mostly N: compression keeps the committed store small
+    records, samples = np.array(["100"] * 100_000), np.arange(100_000)
+    store.write_evaluation("svdb", labels, records, samples, {"a": labels, "b": labels + 1}, "run_id\n")
+    got_labels, got_records, got_samples, predictions = store.evaluation("svdb")
+    assert np.array_equal(got_records, records) and np.array_equal(got_samples, samples)
+    assert sorted(predictions) == ["a", "b"] and np.array_equal(predictions["b"], labels + 1)
+    path, = (tmp_path / "intra/g/evaluations").glob("svdb.*z")
+    raw = labels.nbytes * 3 + records.astype("U8").nbytes + samples.nbytes
+    assert path.stat().st_size < raw / 10, "mostly-N labels and repeated record names compress"
+    path.write_bytes(path.read_bytes()[:-50])
+    with pytest.raises(StoreError, match=r"svdb.npz: missing or corrupt"):
+        store.evaluation("svdb")
+    assert store.evaluation("nstdb") is None
