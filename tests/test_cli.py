@@ -3,6 +3,7 @@ import json
 import socket
 import sys
 
+import numpy as np
 import pytest
 
 from benchmark.cli import main
@@ -51,6 +52,15 @@ def test_tiny_grid_end_to_end_then_report_and_evaluate(tiny_db, tmp_path, capsys
     assert main(["report", "--results-dir", str(tmp_path / "r")]) == 0
     report = (grid_dir / "REPORT.md").read_text()
     assert "- Evaluation `test`: `python" in report and "- Evaluation `test_prior_corrected`: `python" in report
+    assert "the saved models reproduced 2 of 2 runs' test predictions exactly\n" in report
+    run_dir = next((grid_dir / "runs").iterdir())  # a stored prediction that its model does not make
+    stored = np.load(run_dir / "test_predictions.npy")
+    stored[:3] = (stored[:3] + 1) % 5
+    np.save(run_dir / "test_predictions.npy", stored)
+    assert main(["evaluate", *args]) == 1, "a saved model that does not reproduce its run fails the check"
+    assert main(["report", "--results-dir", str(tmp_path / "r")]) == 0
+    assert "reproduced 1 of 2 runs' test predictions exactly; the others differ in 3 of " in \
+        (grid_dir / "REPORT.md").read_text()
 
 
 def test_default_results_folder_is_local_so_committed_results_are_never_touched(tiny_db, tmp_path, monkeypatch):

@@ -297,8 +297,23 @@ def evaluation_lines(g: SavedGrid) -> list[str]:
         about = g.store.evaluation_about(name)
         if about:
             lines.append(f"- Evaluation `{name}`: `{about.get('command', 'unknown')}` at `{about.get('commit', '?')}`"
-                         f" on {_machine_words(about)}")
+                         f" on {_machine_words(about)}" + (f"; {reproduction_words(g)}" if name == "test" else ""))
     return lines
+
+
+def reproduction_words(g: SavedGrid) -> str:
+    """How many saved models predicted exactly what their runs stored for the test part (``evaluate --on test``)."""
+    path = g.store.evaluation_path("test")
+    table = pd.read_csv(path) if path.exists() else None
+    if table is None or "beats_differing" not in table:
+        return "reproduction not checked"
+    differing = table.beats_differing[table.beats_differing != 0]
+    words = f"the saved models reproduced {len(table) - len(differing)} of {len(table)} runs' test predictions exactly"
+    if len(differing):
+        span = f"{differing.min()}" if differing.min() == differing.max() else f"{differing.min()}–{differing.max()}"
+        words += (f"; the others differ in {span} of {len(g.store.test_labels()):,} test beats (the tables use the "
+                  "runs' stored predictions)")
+    return words
 
 
 def spread_words(g: SavedGrid) -> str:
