@@ -277,3 +277,14 @@ def test_an_evaluation_is_one_compressed_checksummed_file_and_a_corrupt_one_is_n
     with pytest.raises(StoreError, match=r"svdb.npz: missing or corrupt"):
         store.evaluation("svdb")
     assert store.evaluation("nstdb") is None
+
+
+def test_the_overview_names_the_gpu_that_trained_a_grid_not_only_its_host():
+    from benchmark.reporting.report import _machine
+
+    machine = {"cpu": "Intel Xeon", "cores": 16}
+    gpu = {"machine": machine, "keras_backend": "jax", "device": {"kind": "gpu", "gpu": "NVIDIA H200"}}
+    assert _machine({"provenance": gpu}) == "NVIDIA H200 (jax backend), host Intel Xeon, 16 cores"
+    assert _machine({"provenance": {"machine": machine, "device": {"kind": "cpu"}}}) == \
+        "Intel Xeon, 16 cores (CPU only)"
+    assert _machine({}) == "an unrecorded machine"

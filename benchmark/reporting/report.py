@@ -33,8 +33,12 @@ def write_report(store: GridStore, figures: bool = True) -> list[Path]:
 
 
 def _machine(manifest: dict) -> str:
-    m = manifest.get("provenance", {}).get("machine")
-    return f"{m['cpu']}, {m['cores']} cores" if m else "an unrecorded machine"
+    prov = manifest.get("provenance", {})
+    m, gpu = prov.get("machine"), prov.get("device", {}).get("gpu")
+    if not m:
+        return "an unrecorded machine"
+    return (f"{gpu} ({prov.get('keras_backend', '?')} backend), host {m['cpu']}, {m['cores']} cores" if gpu
+            else f"{m['cpu']}, {m['cores']} cores (CPU only)")
 
 
 def write_overview(results: RunStore) -> Path | None:
@@ -98,7 +102,8 @@ def write_overview(results: RunStore) -> Path | None:
                 best[model] = (resampler, v[name])
         survival.append(f"{name}: " + ", ".join(f"{m} {r}" for m, (r, _) in best.items()))
     if len(names) > 1:
-        lines += ["Best treatment of each model, column by column (does the ranking survive each shift?): "
+        lines += ["Highest macro F1 of each model, column by column (descriptive point estimates, no "
+                  "test; does the ranking survive each shift? each report's record-level tests decide): "
                   + "; ".join(survival) + ".", ""]
     path = results.overview_path()
     write_text(path, "\n".join(lines))
