@@ -101,6 +101,9 @@ def test_evaluate_scores_saved_models_on_svdb_and_nstdb_without_training(tmp_pat
     capsys.readouterr()
     assert main(["evaluate", *common, "--on", "nstdb", "--nstdb-dir", str(nstdb)]) == 2
     assert "trained on mitdb record(s) 118," in capsys.readouterr().err
+    intra_report, = (tmp_path / "r/intra").glob("*/REPORT.md")  # and its report says why it has no curve
+    assert "## Noise stress: nstdb\n\nNot scored: this grid's models trained on mitdb record(s) 118," in \
+        intra_report.read_text()
 
 
 def test_prior_correction_moves_decisions_back_to_the_data_prior():

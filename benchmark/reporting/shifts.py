@@ -208,12 +208,18 @@ def noise_curves(y, records, samples, preds: dict[int, np.ndarray], classes) -> 
 def noise_section(g, evaluation, figure_path) -> tuple[list[str], list]:
     """nstdb's degradation curves per model × resampler and a robustness number per cell; the figure path
     is returned with the lines when drawn."""
-    from benchmark.data.external import in_noise
+    from benchmark.data.external import in_noise, nstdb_records_seen
     from benchmark.reporting import figures
 
     if evaluation is None:
         figure_path.unlink(missing_ok=True)
-        return [], []
+        seen = nstdb_records_seen(g.manifest)
+        if not seen:
+            return [], []  # a fair grid not scored yet: nothing to say
+        return ["## Noise stress: nstdb", "",
+                f"Not scored: this grid's models trained on mitdb record(s) {', '.join(seen)}, the records nstdb adds "
+                "its noise to, so a curve would score patients they have seen (`evaluate --on nstdb` refuses). "
+                "A grid trained on DS2 (`--split inter_ds2`) never saw them and carries the curves.", ""], []
     y, records, samples, predictions = evaluation
     counts = np.bincount(y[in_noise(samples)], minlength=len(CLASSES))
     classes = [i for i, c in enumerate(CLASSES) if c in LITERATURE_CLASSES and counts[i] >= MIN_CLASS_BEATS] \

@@ -87,25 +87,14 @@ def score(store: GridStore, predictions: dict[str, np.ndarray], y: np.ndarray, t
     return pd.DataFrame(rows)
 
 
-def trained_on(manifest: dict) -> set[str] | None:
-    """The records whose beats trained (or validated) the grid's models; None when unknown."""
-    from benchmark.data.records import MITDB_RECORDS
-    from benchmark.data.splits import DS1, DS2
-
-    if "train_records" in manifest:
-        return set(manifest["train_records"]) | set(manifest.get("validation_records", []))
-    return {"intra": set(MITDB_RECORDS), "inter": set(DS1), "inter_ds2": set(DS2)}.get(manifest.get("split"))
-
-
 def check_fair(store: GridStore, test_set: str) -> None:
     """Refuse a test set whose patients trained the models: nstdb's noise is added to mitdb's 118 and 119."""
-    from benchmark.data.external import NSTDB_BASE_RECORDS
+    from benchmark.data.external import nstdb_records_seen
     from benchmark.errors import DataError
 
     if test_set != "nstdb":
         return
-    seen = trained_on(store.manifest())
-    overlap = sorted(set(NSTDB_BASE_RECORDS) & seen) if seen is not None else list(NSTDB_BASE_RECORDS)
+    overlap = nstdb_records_seen(store.manifest())
     if overlap:
         raise DataError(f"{store.path}: its models trained on mitdb record(s) {', '.join(overlap)}, the records "
                         "nstdb adds its noise to, so their noise curve would score patients they have seen. Run a "
