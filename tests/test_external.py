@@ -96,6 +96,8 @@ def test_evaluate_scores_saved_models_on_svdb_and_nstdb_without_training(tmp_pat
     assert "macro F1 (N)" in report, "svdb's classes with fewer than 30 beats are left out of its macro F1"
     assert "## Noise stress: nstdb" in report and "![macro F1 over SNR](figures/noise_curves.png)" in report
     assert "| -6 dB" in report and "robustness" in report
+    overview = (tmp_path / "r/README.md").read_text()  # in-distribution, external and noisy side by side
+    assert "inter_ds2/smoke-" in overview and " → svdb macro F1 " in overview and " → nstdb -6 dB macro F1 " in overview
     # an intra grid trained on 118: its noise curve would score a patient it has seen
     assert main(common) == 0
     capsys.readouterr()

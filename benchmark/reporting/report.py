@@ -12,7 +12,7 @@ from benchmark.data.beats import CLASSES
 from benchmark.data.splits import SPLITS
 from benchmark.files import write_text
 from benchmark.reporting.narrative import write_full_report
-from benchmark.reporting.shifts import shifted_scores
+from benchmark.reporting.shifts import noisy_scores, shifted_scores
 from benchmark.reporting.tables import read_grid, summary_markdown
 from benchmark.store import GridStore, RunStore
 
@@ -55,13 +55,15 @@ def write_overview(results: RunStore) -> Path | None:
     for name, g in grids.items():
         for _, c in g.summary.iterrows():
             cells.setdefault((c.model, c.resampler), {})[name] = c.macro_f1_mean
-    external = {}  # column name -> its cells' scores, for grids whose saved models were scored on svdb
+    external = {}  # column name -> its cells' scores, for grids whose saved models were scored on svdb, nstdb
     for name, g in grids.items():
-        scores = shifted_scores(g, g.evaluations.get("svdb"))
-        if scores:
-            external[f"{name} → svdb"] = scores
-            for cell, value in scores.items():
-                cells.setdefault(cell, {})[f"{name} → svdb"] = value
+        lowest, noisy = noisy_scores(g, g.evaluations.get("nstdb"))
+        for column, scores in ((f"{name} → svdb", shifted_scores(g, g.evaluations.get("svdb"))),
+                               (f"{name} → nstdb {lowest} dB", noisy)):
+            if scores:
+                external[column] = scores
+                for cell, value in scores.items():
+                    cells.setdefault(cell, {})[column] = value
     names = [*grids, *external]
     both = [n.split("/", 1)[1] for n in names if n.startswith("intra/") and f"inter/{n.split('/', 1)[1]}" in grids]
     headers = ["model", "resampler", *[f"{n} macro F1" for n in names],
@@ -76,7 +78,10 @@ def write_overview(results: RunStore) -> Path | None:
     lines = ["# Results", "",
              "Test macro F1 of every model × resampler in each grid (mean over seeds)"
              + ("; `→ svdb`: the same saved models on the external svdb database, macro F1 over the classes with "
-                "enough beats there (see the grid's report)" if external else "")
+                "enough beats there (see the grid's report)" if any("→ svdb" in c for c in external) else "")
+             + ("; `→ nstdb … dB`: the same saved models on nstdb's noisy segments at its lowest SNR, macro F1 over "
+                "the classes with enough beats there (2 patients: the grid's report has the whole curve)"
+                if any("→ nstdb" in c for c in external) else "")
              + ". Each grid's `REPORT.md` has the per-class recall, significance tests, figures and provenance.", "",
              *[f"- [`{n}`]({n}/REPORT.md): grid `{g.manifest['grid']}`, seeds "
                f"{', '.join(map(str, g.manifest['seeds']))}, {len(g.runs)} runs, trained at commit "

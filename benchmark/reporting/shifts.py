@@ -179,6 +179,29 @@ def external_section(g, name: str, evaluation, in_distribution: pd.DataFrame) ->
 
 # ---------------------------------------------------------------------- noise stress
 
+def noise_classes(y, samples) -> list[int]:
+    """The literature's classes with at least MIN_CLASS_BEATS beats in nstdb's noisy segments (else any)."""
+    from benchmark.data.external import in_noise
+
+    counts = np.bincount(y[in_noise(samples)], minlength=len(CLASSES))
+    return [i for i, c in enumerate(CLASSES) if c in LITERATURE_CLASSES and counts[i] >= MIN_CLASS_BEATS] \
+        or [i for i, c in enumerate(CLASSES) if c in LITERATURE_CLASSES and counts[i] > 0]
+
+
+def noisy_scores(g, evaluation) -> tuple[int | None, dict[tuple[str, str], float]]:
+    """(lowest SNR, {(model, resampler): macro F1 on nstdb's noisy segments at that SNR}), for the overview."""
+    if evaluation is None:
+        return None, {}
+    y, records, samples, predictions = evaluation
+    classes = noise_classes(y, samples)
+    curves = {cell: noise_curves(y, records, samples, preds, classes)
+              for cell, preds in _cells(g.runs, predictions).items()}
+    if not classes or not curves:
+        return None, {}
+    lowest = min(next(iter(curves.values()))["snr"])
+    return lowest, {cell: c["snr"][lowest] for cell, c in curves.items()}
+
+
 def noise_curves(y, records, samples, preds: dict[int, np.ndarray], classes) -> dict:
     """One cell's macro F1 (over ``classes``) and S / V sensitivity at each SNR on the noisy segments and on
     the clean segments (the same beats at every SNR), mean over seeds; and its robustness: the area under
@@ -208,7 +231,7 @@ def noise_curves(y, records, samples, preds: dict[int, np.ndarray], classes) -> 
 def noise_section(g, evaluation, figure_path) -> tuple[list[str], list]:
     """nstdb's degradation curves per model × resampler and a robustness number per cell; the figure path
     is returned with the lines when drawn."""
-    from benchmark.data.external import in_noise, nstdb_records_seen
+    from benchmark.data.external import nstdb_records_seen
     from benchmark.reporting import figures
 
     if evaluation is None:
@@ -221,9 +244,7 @@ def noise_section(g, evaluation, figure_path) -> tuple[list[str], list]:
                 "its noise to, so a curve would score patients they have seen (`evaluate --on nstdb` refuses). "
                 "A grid trained on DS2 (`--split inter_ds2`) never saw them and carries the curves.", ""], []
     y, records, samples, predictions = evaluation
-    counts = np.bincount(y[in_noise(samples)], minlength=len(CLASSES))
-    classes = [i for i, c in enumerate(CLASSES) if c in LITERATURE_CLASSES and counts[i] >= MIN_CLASS_BEATS] \
-        or [i for i, c in enumerate(CLASSES) if c in LITERATURE_CLASSES and counts[i] > 0]
+    classes = noise_classes(y, samples)
     cells = _cells(g.runs, predictions)
     if not classes or not cells:
         figure_path.unlink(missing_ok=True)
