@@ -153,12 +153,15 @@ class GridStore:
     def evaluation_path(self, test_set: str) -> Path:
         return self.path / EVALUATIONS / f"{test_set}.csv"
 
+    def _about_path(self, test_set: str) -> Path:
+        return self.path / EVALUATIONS / f"{test_set}.json"
+
     def write_evaluation_about(self, test_set: str, about: dict) -> None:
         """Where and by what an evaluation was computed (it may differ from where the runs trained)."""
-        write_json(self.path / EVALUATIONS / f"{test_set}.json", about)
+        write_json(self._about_path(test_set), about)
 
     def evaluation_about(self, test_set: str) -> dict | None:
-        path = self.path / EVALUATIONS / f"{test_set}.json"
+        path = self._about_path(test_set)
         return json.loads(path.read_text()) if path.exists() else None
 
     def write_evaluation(self, test_set: str, labels: np.ndarray, records: np.ndarray, samples: np.ndarray,

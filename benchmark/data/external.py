@@ -21,6 +21,9 @@ from benchmark.errors import DataError
 
 EXTERNAL = ("svdb", "nstdb")
 NSTDB_BASE_RECORDS = ("118", "119")  # the mitdb records under the noise: a fair curve needs models that never saw them
+NSTDB_FS = 360
+CLEAN_SECONDS = 300  # the first 5 minutes of every nstdb record are clean
+SEGMENT_SECONDS = 120  # then noise on for 2 minutes, off for 2 minutes, and so on
 
 
 def trained_on(manifest: dict) -> set[str] | None:
@@ -37,9 +40,6 @@ def nstdb_records_seen(manifest: dict) -> list[str]:
     """Those of nstdb's base records (118, 119) that a grid's models saw; all of them when unknown."""
     seen = trained_on(manifest)
     return sorted(set(NSTDB_BASE_RECORDS) & seen) if seen is not None else list(NSTDB_BASE_RECORDS)
-NSTDB_FS = 360
-CLEAN_SECONDS = 300  # the first 5 minutes of every nstdb record are clean
-SEGMENT_SECONDS = 120  # then noise on for 2 minutes, off for 2 minutes, and so on
 
 
 def snr_of(record: str) -> int:

@@ -188,15 +188,19 @@ def noise_classes(y, samples) -> list[int]:
         or [i for i, c in enumerate(CLASSES) if c in LITERATURE_CLASSES and counts[i] > 0]
 
 
-def noisy_scores(g, evaluation) -> tuple[int | None, dict[tuple[str, str], float]]:
-    """(lowest SNR, {(model, resampler): macro F1 on nstdb's noisy segments at that SNR}), for the overview."""
-    if evaluation is None:
-        return None, {}
+def cell_noise_curves(g, evaluation) -> tuple[list[int], dict[tuple[str, str], dict]]:
+    """(the classes scored, {(model, resampler): :func:`noise_curves`}) of an nstdb evaluation; no curves
+    when nothing was scored."""
     y, records, samples, predictions = evaluation
     classes = noise_classes(y, samples)
-    curves = {cell: noise_curves(y, records, samples, preds, classes)
-              for cell, preds in _cells(g.runs, predictions).items()}
-    if not classes or not curves:
+    cells = _cells(g.runs, predictions) if classes else {}
+    return classes, {cell: noise_curves(y, records, samples, preds, classes) for cell, preds in cells.items()}
+
+
+def noisy_scores(g, evaluation) -> tuple[int | None, dict[tuple[str, str], float]]:
+    """(lowest SNR, {(model, resampler): macro F1 on nstdb's noisy segments at that SNR}), for the overview."""
+    curves = cell_noise_curves(g, evaluation)[1] if evaluation is not None else {}
+    if not curves:
         return None, {}
     lowest = min(next(iter(curves.values()))["snr"])
     return lowest, {cell: c["snr"][lowest] for cell, c in curves.items()}
@@ -243,14 +247,11 @@ def noise_section(g, evaluation, figure_path) -> tuple[list[str], list]:
                 f"Not scored: this grid's models trained on mitdb record(s) {', '.join(seen)}, the records nstdb adds "
                 "its noise to, so a curve would score patients they have seen (`evaluate --on nstdb` refuses). "
                 "A grid trained on DS2 (`--split inter_ds2`) never saw them and carries the curves.", ""], []
-    y, records, samples, predictions = evaluation
-    classes = noise_classes(y, samples)
-    cells = _cells(g.runs, predictions)
-    if not classes or not cells:
+    classes, curves = cell_noise_curves(g, evaluation)
+    if not curves:
         figure_path.unlink(missing_ok=True)
         return ["## Noise stress: nstdb", "", "No beat of nstdb's noisy segments was scored.", ""], []
-    curves = {cell: noise_curves(y, records, samples, preds, classes) for cell, preds in cells.items()}
-    snrs = sorted(next(iter(curves.values()))["snr"]) if curves else []
+    snrs = sorted(next(iter(curves.values()))["snr"])
     path = figures.noise_curves(curves, g.models, g.resamplers, snrs, figure_path)
     rows = [[m, r, f"{c['clean']:.3f}", *[f"{c['snr'][s]:.3f}" for s in reversed(snrs)],
              f"{c['se_S'][snrs[0]]:.2f} / {c['se_V'][snrs[0]]:.2f}", f"{c['robustness']:.2f}"]
@@ -264,7 +265,7 @@ def noise_section(g, evaluation, figure_path) -> tuple[list[str], list]:
             clean_best = max(mine, key=lambda r: mine[r]["clean"])
             noisy_best = max(mine, key=lambda r: mine[r]["snr"][snrs[0]])
             survive.append(f"{model}: best clean {clean_best}, best at {snrs[0]} dB {noisy_best}")
-    patients = sorted({str(r)[:3] for r in records})
+    patients = sorted({str(r)[:3] for r in evaluation[1]})
     lines = [
         "## Noise stress: nstdb", "",
         f"Every saved model scored on nstdb: mitdb record{'s' if len(patients) > 1 else ''} {' and '.join(patients)} "

@@ -101,8 +101,6 @@ def check_fair(store: GridStore, test_set: str) -> None:
                         "grid that holds them out (--split inter_ds2 trains on DS2) and evaluate that one")
 
 
-
-
 def evaluate_grid(store: GridStore, beats, test_set: str, about: dict | None = None) -> pd.DataFrame:
     """Score every saved model of the grid on ``beats`` (a BeatSet), save the predictions with the beats'
     identity (other test sets than the grid's own) and write ``evaluations/<test_set>.csv``; ``about``
@@ -115,14 +113,15 @@ def evaluate_grid(store: GridStore, beats, test_set: str, about: dict | None = N
     predictions = labels_of(probabilities)
     table = score(store, predictions, beats.y, test_set)
     csv = table.to_csv(index=False, float_format="%.6f")
+    written = [test_set]
     if test_set != "test":
         store.write_evaluation(test_set, beats.y, beats.record, beats.sample, predictions, csv)
     else:
         write_text(store.evaluation_path(test_set), csv)
-    if about is not None:
-        store.write_evaluation_about(test_set, about)
-    if test_set == "test" and write_prior_corrected(store, beats, probabilities) and about is not None:
-        store.write_evaluation_about(PRIOR_CORRECTED, about)
+        if write_prior_corrected(store, beats, probabilities):
+            written.append(PRIOR_CORRECTED)
+    for name in written if about is not None else []:
+        store.write_evaluation_about(name, about)
     return table
 
 
