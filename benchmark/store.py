@@ -8,13 +8,16 @@ Layout of a results root (``--results-dir``)::
     <root>/<split>/<grid>/test_records.npy    record (patient) of every test beat, same order
     <root>/<split>/<grid>/runs/<run_id>/metrics.json          written last: its presence means "done"
     <root>/<split>/<grid>/runs/<run_id>/test_predictions.npy  predicted class of every test beat
+    <root>/<split>/<grid>/runs/<run_id>/test_probabilities.npz class probabilities of every test beat
+                                                              (float16, compressed, with its checksum)
     <root>/<split>/<grid>/runs/<run_id>/model.keras           the trained model (Keras native format)
     <root>/<split>/<grid>/runs/<run_id>/error.json            a failed run's reason (retried next time)
     <root>/<split>/<grid>/evaluations/<set>.csv               saved models scored on another test set
     <root>/<split>/<grid>/evaluations/<set>.json              who scored them: command, commit, machine, device
     <root>/<split>/<grid>/evaluations/<set>.npz               that set's beats in order (labels, records,
-                                                              samples) and each run's predicted classes,
-                                                              compressed, with their checksum
+                                                              samples), each run's predicted classes and
+                                                              (where kept) its class probabilities as
+                                                              float16, compressed, with their checksum
     <root>/<split>/<grid>/REPORT.md, summary.*, runs.csv, significance.csv, figures/   (reporting)
 
 Grids live side by side, each in its own directory, so no grid ever overwrites another's runs,
@@ -39,12 +42,14 @@ MANIFEST = "grid.json"
 METRICS = "metrics.json"
 ERROR = "error.json"
 PREDICTIONS = "test_predictions.npy"
+PROBABILITIES = "test_probabilities.npz"
 MODEL = "model.keras"
 TEST_LABELS = "test_labels.npy"
 TEST_RECORDS = "test_records.npy"
 RUNS = "runs"
 EVALUATIONS = "evaluations"
 _RUN_KEY = "run:"  # an evaluation file's key of a run's predictions
+_PROBA_KEY = "proba:"  # an evaluation file's key of a run's class probabilities
 PRIOR_CORRECTED = "test_prior_corrected"  # the evaluation of every re-weighted run with its prior moved back
 
 
@@ -120,12 +125,16 @@ class GridStore:
     def is_done(self, run_id: str) -> bool:
         return (self.run_dir(run_id) / METRICS).exists()
 
-    def write_run(self, run_id: str, metrics: dict, predictions: np.ndarray, model: bytes | None) -> None:
-        """A finished run: predictions and model first, metrics last (its presence marks the run done)."""
+    def write_run(self, run_id: str, metrics: dict, predictions: np.ndarray, model: bytes | None,
+                  probabilities: np.ndarray | None = None, model_file: str = MODEL) -> None:
+        """A finished run: predictions, probabilities and model first, metrics last (its presence marks the
+        run done). ``model_file``: the saved model's name (its format's suffix)."""
         run_dir = self.run_dir(run_id)
         _save_npy(run_dir / PREDICTIONS, np.asarray(predictions, np.int8))
+        if probabilities is not None:
+            self.write_probabilities(run_id, probabilities)
         if model is not None:
-            atomic_write(run_dir / MODEL, lambda f: f.write(model), binary=True)
+            atomic_write(run_dir / model_file, lambda f: f.write(model), binary=True)
         write_json(run_dir / METRICS, metrics)
         (run_dir / ERROR).unlink(missing_ok=True)
 
@@ -144,9 +153,27 @@ class GridStore:
         path = self.run_dir(run_id) / PREDICTIONS
         return np.load(path) if path.exists() else None
 
+    def write_probabilities(self, run_id: str, probabilities: np.ndarray) -> None:
+        """A run's class probabilities of every test beat, (n, classes) as float16, compressed."""
+        save_arrays(self.run_dir(run_id) / PROBABILITIES, {"probabilities": np.asarray(probabilities, np.float16)},
+                    compressed=True, what="results directory", advice="--results-dir")
+
+    def probabilities(self, run_id: str) -> np.ndarray | None:
+        """(n, classes) float16 class probabilities of the test beats; None for a run that has none. A file
+        that fails its checksum is an error naming it."""
+        path = self.run_dir(run_id) / PROBABILITIES
+        if not path.exists():
+            return None
+        arrays = load_arrays(path)
+        if arrays is None:
+            raise StoreError(f"{path}: corrupt (its checksum does not match); run `evaluate --on test` for this "
+                             "grid to write it again from the saved model")
+        return arrays["probabilities"]
+
     def model_path(self, run_id: str) -> Path | None:
-        path = self.run_dir(run_id) / MODEL
-        return path if path.exists() else None
+        """The saved model of a run, whatever its format (``model.keras``, ``model.skops``, ...)."""
+        found = sorted(self.run_dir(run_id).glob("model.*"))
+        return found[0] if found else None
 
     # ------------------------------------------------------------------ evaluations and report files
 
@@ -165,12 +192,15 @@ class GridStore:
         return json.loads(path.read_text()) if path.exists() else None
 
     def write_evaluation(self, test_set: str, labels: np.ndarray, records: np.ndarray, samples: np.ndarray,
-                         predictions: dict[str, np.ndarray], table_csv: str) -> None:
-        """Saved models scored on ``test_set``: its beats' identity and every run's predictions in one
-        compressed file (a database of 184,000 beats, mostly N, shrinks a hundredfold), the table last."""
+                         predictions: dict[str, np.ndarray], table_csv: str,
+                         probabilities: dict[str, np.ndarray] | None = None) -> None:
+        """Saved models scored on ``test_set``: its beats' identity, every run's predictions and (when given)
+        its class probabilities as float16, in one compressed file (a database of 184,000 beats, mostly N,
+        shrinks a hundredfold), the table last."""
         arrays = {"labels": np.asarray(labels, np.int8), "records": np.asarray(records).astype("U8"),
                   "samples": np.asarray(samples, np.int64),
-                  **{_RUN_KEY + run_id: np.asarray(pred, np.int8) for run_id, pred in predictions.items()}}
+                  **{_RUN_KEY + run_id: np.asarray(pred, np.int8) for run_id, pred in predictions.items()},
+                  **{_PROBA_KEY + run_id: np.asarray(p, np.float16) for run_id, p in (probabilities or {}).items()}}
         save_arrays(self.path / EVALUATIONS / f"{test_set}.npz", arrays, compressed=True, what="results directory",
                     advice="--results-dir")
         atomic_write(self.evaluation_path(test_set), lambda f: f.write(table_csv))
@@ -186,6 +216,11 @@ class GridStore:
                              f"{test_set}` again for this grid")
         predictions = {k[len(_RUN_KEY):]: v for k, v in sorted(arrays.items()) if k.startswith(_RUN_KEY)}
         return arrays["labels"], arrays["records"], arrays["samples"], predictions
+
+    def evaluation_probabilities(self, test_set: str) -> dict[str, np.ndarray]:
+        """{run_id: (n, classes) float16 probabilities} of an evaluation; empty when it kept none."""
+        arrays = load_arrays(self.path / EVALUATIONS / f"{test_set}.npz") or {}
+        return {k[len(_PROBA_KEY):]: v for k, v in sorted(arrays.items()) if k.startswith(_PROBA_KEY)}
 
     def file(self, name: str) -> Path:
         """A report file of this grid (``REPORT.md``, ``figures/x.png``, ...)."""
