@@ -20,6 +20,7 @@ DEFAULT_RESULTS = {"run": "results/local", "evaluate": "results/local", "report"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from benchmark.tasks import get_task, list_tasks
     from models import list_models
     from resampling import list_resamplers
 
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "which must reproduce the saved predictions exactly; svdb: the MIT-BIH Supraventricular "
                         "Arrhythmia Database (78 other patients); nstdb: the noise-stress records (118 and "
                         "119 with noise at 24 … −6 dB; only for grids whose models never saw those records)")
+    p.add_argument("--task", choices=list_tasks(), default=None,
+                   help="what a beat's label is: " + "; ".join(f"{t}: {get_task(t).description}" for t in list_tasks())
+                        + ". Default: the grid's (aami5); a grid of another task has its own folder (<grid>-<task>)")
     p.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the grid's)")
     p.add_argument("--split", choices=[*SPLITS, "all"], default=None,
                    help="intra: Kaggle-style beat-level 80/20; inter: de Chazal DS1→DS2; kaggle: your CSVs "
@@ -131,7 +135,7 @@ def _buildable_splits(args) -> list[str]:
 
 def cmd_data(args) -> int:
     for name in _splits(args, _buildable_splits(args)):
-        split = load_split(name, args.data_dir, args.kaggle_dir, _cache(args), args.refresh)
+        split = load_split(name, args.data_dir, args.kaggle_dir, _cache(args), args.refresh, task=args.task or "aami5")
         print(f"\n## {name} split\n\n{split.source}\n\n{histogram_table(split)}")
     return 0
 
@@ -194,7 +198,7 @@ def _grid(args):
     if args.split == "all":
         raise DataError("--split all is for `data` and `report`; run one split at a time")
     return customise(GRIDS[args.grid or "quick"], models=args.models, resamplers=args.resamplers, seeds=args.seeds,
-                     split=args.split, steps=args.steps, batch_size=args.batch_size, eval_every=args.eval_every,
+                     split=args.split, task=args.task, steps=args.steps, batch_size=args.batch_size, eval_every=args.eval_every,
                      patience=args.patience)
 
 
@@ -223,7 +227,8 @@ def cmd_run(args) -> int:
     from benchmark.running.runner import run_grid
 
     grid = _grid(args)
-    split = load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args), args.refresh)
+    split = load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args), args.refresh,
+                       task=grid.data.task)
     outcome = run_grid(grid, split, Path(args.results_dir), _cache(args), args.overwrite,
                        provenance={**provenance(), "device": device}, verbose=args.verbose, executor=executor)
     for path in write_report(_store(args).grid(grid.data.split, grid_directory(grid))):
@@ -248,11 +253,10 @@ def cmd_evaluate(args) -> int:
                   "options), or name its folder with --results-dir", store.path)
         return 1
     if args.on == "test":
-        split = load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args), args.refresh)
+        split = load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args), args.refresh,
+                           task=grid.data.task)
         data = prepare_data(split, grid)
-        if data.key != store.manifest().get("data_key"):
-            raise DataError(f"{store.path}: its runs were trained on other data (data key "
-                            f"{store.manifest().get('data_key')}, these records give {data.key})")
+        check_same_test_part(store, data)
         beats, source = data.test, f"the grid's own test part ({grid.data.split} split)"
     else:
         from benchmark.data.external import load_external
@@ -277,6 +281,26 @@ def cmd_evaluate(args) -> int:
                   len(table))
         return 1
     return 0
+
+
+def check_same_test_part(store, data) -> None:
+    """Refuse to score a grid's saved models on a test part other than the one its runs were tested on. A
+    grid keyed before data keys digested the parts' contents has another key for the same data: its stored
+    test beats (labels and records, in order) decide."""
+    import numpy as np
+
+    saved_key = store.manifest().get("data_key")
+    if data.key == saved_key:
+        return
+    labels, records = store.test_labels(), store.test_records()
+    same = (len(labels) == len(data.test.y) and np.array_equal(labels, data.test.y)
+            and (records is None or np.array_equal(records, np.asarray(data.test.record).astype("U8"))))
+    if not same:
+        raise DataError(f"{store.path}: its runs were tested on other beats (data key {saved_key}, these records "
+                        f"give {data.key}, and the stored test part differs)")
+    log.warning("%s: data key %s differs from %s (a grid keyed before data keys digested contents, or one whose "
+                "training or validation part has changed since); its test part is the same beats, so its saved "
+                "models are scored on it", store.path, saved_key, data.key)
 
 
 def _cache(args) -> Path | None:

@@ -28,10 +28,12 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which data a grid runs on. ``subset``: stratified sizes of (train, validation, test), or None."""
+    """Which data a grid runs on. ``subset``: stratified sizes of (train, validation, test), or None;
+    ``task``: the classes its beats are labelled with (``benchmark.tasks``)."""
 
     split: str = "intra"
     subset: tuple[int, int, int] | None = None
+    task: str = "aami5"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -69,10 +71,11 @@ GRIDS = {
 }
 
 
-def customise(grid: Grid, models=None, resamplers=None, seeds=None, split=None, **train_overrides) -> Grid:
+def customise(grid: Grid, models=None, resamplers=None, seeds=None, split=None, task=None,
+              **train_overrides) -> Grid:
     """A copy of ``grid`` with the given parts replaced; ``None`` keeps the grid's own value."""
     train = replace(grid.train, **{k: v for k, v in train_overrides.items() if v is not None})
-    data = replace(grid.data, split=split) if split else grid.data
+    data = replace(grid.data, **{k: v for k, v in (("split", split), ("task", task)) if v})
     return replace(grid, models=tuple(models or grid.models), resamplers=tuple(resamplers or grid.resamplers),
                    seeds=tuple(grid.seeds if seeds is None else seeds), train=train, data=data)
 

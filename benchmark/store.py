@@ -10,7 +10,8 @@ Layout of a results root (``--results-dir``)::
     <root>/<split>/<grid>/runs/<run_id>/test_predictions.npy  predicted class of every test beat
     <root>/<split>/<grid>/runs/<run_id>/test_probabilities.npz class probabilities of every test beat
                                                               (float16, compressed, with its checksum)
-    <root>/<split>/<grid>/runs/<run_id>/model.keras           the trained model (Keras native format)
+    <root>/<split>/<grid>/runs/<run_id>/model.keras           the trained model (Keras native format; a
+                                                              scikit-learn model: model.skops)
     <root>/<split>/<grid>/runs/<run_id>/error.json            a failed run's reason (retried next time)
     <root>/<split>/<grid>/evaluations/<set>.csv               saved models scored on another test set
     <root>/<split>/<grid>/evaluations/<set>.json              who scored them: command, commit, machine, device
@@ -43,7 +44,7 @@ METRICS = "metrics.json"
 ERROR = "error.json"
 PREDICTIONS = "test_predictions.npy"
 PROBABILITIES = "test_probabilities.npz"
-MODEL = "model.keras"
+MODEL_STEM = "model"  # model.keras (Keras), model.skops (scikit-learn)
 TEST_LABELS = "test_labels.npy"
 TEST_RECORDS = "test_records.npy"
 RUNS = "runs"
@@ -126,15 +127,15 @@ class GridStore:
         return (self.run_dir(run_id) / METRICS).exists()
 
     def write_run(self, run_id: str, metrics: dict, predictions: np.ndarray, model: bytes | None,
-                  probabilities: np.ndarray | None = None, model_file: str = MODEL) -> None:
+                  probabilities: np.ndarray | None = None, model_suffix: str = ".keras") -> None:
         """A finished run: predictions, probabilities and model first, metrics last (its presence marks the
-        run done). ``model_file``: the saved model's name (its format's suffix)."""
+        run done). ``model_suffix``: the saved model's format (``.keras``, ``.skops``)."""
         run_dir = self.run_dir(run_id)
         _save_npy(run_dir / PREDICTIONS, np.asarray(predictions, np.int8))
         if probabilities is not None:
             self.write_probabilities(run_id, probabilities)
         if model is not None:
-            atomic_write(run_dir / model_file, lambda f: f.write(model), binary=True)
+            atomic_write(run_dir / f"{MODEL_STEM}{model_suffix}", lambda f: f.write(model), binary=True)
         write_json(run_dir / METRICS, metrics)
         (run_dir / ERROR).unlink(missing_ok=True)
 
@@ -172,7 +173,7 @@ class GridStore:
 
     def model_path(self, run_id: str) -> Path | None:
         """The saved model of a run, whatever its format (``model.keras``, ``model.skops``, ...)."""
-        found = sorted(self.run_dir(run_id).glob("model.*"))
+        found = sorted(self.run_dir(run_id).glob(f"{MODEL_STEM}.*"))
         return found[0] if found else None
 
     # ------------------------------------------------------------------ evaluations and report files
@@ -249,21 +250,29 @@ class RunStore:
 
 @dataclass
 class Resampled:
-    """A resampled training part, shaped (n, length, 1), and the seconds its resampling took."""
+    """A treated training part, shaped (n, length, 1), its loss weights (or None), and the seconds its
+    treatment took."""
 
     x: np.ndarray
     y: np.ndarray
     seconds: float
     cached: bool = False
+    weights: np.ndarray | None = None
 
-    def info(self) -> dict:
-        counts = np.bincount(self.y, minlength=len(CLASSES)).tolist()
-        return {"seconds": self.seconds, "cached": self.cached, "train_class_counts": dict(zip(CLASSES, counts))}
+    def info(self, classes: tuple[str, ...] = CLASSES) -> dict:
+        """What a run records of its training part: class counts and the class prior it trained under."""
+        from resampling import trained_prior
+
+        counts = np.bincount(self.y, minlength=len(classes)).tolist()
+        prior = trained_prior(self.y, self.weights, len(classes)).tolist()
+        return {"seconds": self.seconds, "cached": self.cached, "train_class_counts": dict(zip(classes, counts)),
+                "trained_prior": dict(zip(classes, prior)), "loss_weighted": self.weights is not None}
 
 
 def save_part(path: Path, part: Resampled) -> None:
-    """Write a resampled part as a checksummed cache entry."""
-    save_arrays(path, {"x": part.x, "y": part.y, "seconds": np.array(part.seconds)})
+    """Write a treated part as a checksummed cache entry."""
+    weights = {} if part.weights is None else {"weights": part.weights}
+    save_arrays(path, {"x": part.x, "y": part.y, "seconds": np.array(part.seconds), **weights})
 
 
 def load_part(path: Path) -> Resampled | None:
@@ -271,7 +280,7 @@ def load_part(path: Path) -> Resampled | None:
     arrays = load_arrays(path)
     if arrays is None:
         return None
-    return Resampled(arrays["x"], arrays["y"], float(arrays["seconds"]), cached=True)
+    return Resampled(arrays["x"], arrays["y"], float(arrays["seconds"]), cached=True, weights=arrays.get("weights"))
 
 
 class ResampleCache:

@@ -129,7 +129,7 @@ def training_throughput(data_dir, cache, model_name, batch_size, jit, steps) -> 
     import numpy as np
 
     from benchmark.config import TrainConfig
-    from benchmark.running.trainer import compile_model
+    from benchmark.estimators.keras_estimator import compile_model
     from models import build_model
 
     data = load(data_dir, cache)
@@ -185,7 +185,7 @@ def naive_grid(data_dir, cache, subset, epochs) -> dict:
 
     from benchmark.config import TrainConfig
     from benchmark.metrics.evaluator import macro_f1
-    from benchmark.running.trainer import compile_model
+    from benchmark.estimators.keras_estimator import compile_model
     from models import build_model
 
     samplers = {"none": FunctionSampler, "smote": lambda: SMOTE(random_state=0),

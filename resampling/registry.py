@@ -1,18 +1,21 @@
-"""Resampler registry: adding a resampler is one decorated factory function in one file.
+"""Treatment registry: adding a treatment (resampler, loss weighting, ...) is one decorated factory in one file.
 
-A factory takes the run's seed and returns an imbalanced-learn sampler; it is registered with the kind
-of change it makes to the class counts, which the generic tests check:
+A factory takes the run's seed and returns a sampler with imbalanced-learn's ``fit_resample``; a
+sampler that also weights the loss has ``sample_weight(y)`` (a weight per training beat). Every treatment
+goes through one protocol, :func:`treat`: it returns the training part, its per-beat loss weights (or
+None) and the class prior the model trains under (the weighted class frequencies), so no other layer
+asks what kind a treatment is. The kind it is registered with says what it does to the class counts,
+which the generic tests check:
 
 - ``identity``: the training part unchanged;
 - ``over``: no class shrinks and the minority classes grow;
 - ``under``: no class grows;
 - ``combined``: oversampling then cleaning, so a class may grow or shrink;
-- ``weighting``: the training part unchanged, and the loss weighted by inverse class frequency instead
-  (:func:`loss_weights`): the alternative to resampling a reviewer asks for.
+- ``weighting``: the training part unchanged, and the loss weighted instead (``sample_weight``).
 
-:func:`resample` is the one entry point: it flattens (n, length, 1) beats to the 2-D input samplers
-need, resamples, and restores the shape and float32 dtype. The registry is the only list of
-resamplers: the command line's choices and the tests come from it.
+:func:`treat` flattens (n, length, 1) beats to the 2-D input samplers need, resamples, and restores the
+shape and float32 dtype. The registry is the only list of treatments: the command line's choices
+(``--resamplers``) and the tests come from it.
 """
 from __future__ import annotations
 
@@ -90,24 +93,45 @@ def sampler_code(name: str) -> tuple[str, list[Path]]:
     return inspect.getsource(entry.factory), sorted(files)
 
 
-def loss_weights(name: str, y: np.ndarray) -> np.ndarray | None:
-    """Per-beat loss weights for a ``weighting`` resampler, else None: inverse class frequency,
-    n / (classes present × count of the beat's class) (scikit-learn's "balanced"), so every class
-    weighs as much in the loss as it would in a balanced set."""
-    if _entry(name).kind != "weighting":
-        return None
-    y = np.asarray(y)
-    classes, counts = np.unique(y, return_counts=True)
-    per_class = dict(zip(classes.tolist(), (len(y) / (len(classes) * counts)).tolist()))
-    return np.array([per_class[c] for c in y.tolist()], dtype=np.float32)
+def _sample_weight(sampler, y: np.ndarray) -> np.ndarray | None:
+    weigh = getattr(sampler, "sample_weight", None)
+    return None if weigh is None else np.asarray(weigh(np.asarray(y)), dtype=np.float32)
 
 
-def resample(name: str, x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Resample a training part; returns float32 x of shape (m, *x.shape[1:]) and int8 y."""
+def loss_weights(name: str, y: np.ndarray, seed: int = 0) -> np.ndarray | None:
+    """The per-beat loss weights treatment ``name`` gives a training part labelled ``y``, or None."""
+    return _sample_weight(make_sampler(name, seed), y)
+
+
+@dataclass
+class Treated:
+    """A treated training part: beats (m, *shape) float32, labels int8, loss weights (or None)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray | None
+
+
+def treat(name: str, x: np.ndarray, y: np.ndarray, seed: int) -> Treated:
+    """Apply treatment ``name`` to a training part: the one entry point of every treatment."""
     sampler = make_sampler(name, seed)
     flat = x.reshape(len(x), -1).astype(np.float32, copy=False)
     try:
         x_res, y_res = sampler.fit_resample(flat, y)
     except (RuntimeError, ValueError) as exc:
         raise ResamplingError(f"{name}: {exc}") from exc
-    return np.asarray(x_res, dtype=np.float32).reshape(-1, *x.shape[1:]), np.asarray(y_res, dtype=np.int8)
+    y_res = np.asarray(y_res, dtype=np.int8)
+    return Treated(np.asarray(x_res, dtype=np.float32).reshape(-1, *x.shape[1:]), y_res, _sample_weight(sampler, y_res))
+
+
+def resample(name: str, x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The treated part's beats and labels (:func:`treat` without the weights)."""
+    treated = treat(name, x, y, seed)
+    return treated.x, treated.y
+
+
+def trained_prior(y: np.ndarray, weights: np.ndarray | None, n_classes: int) -> np.ndarray:
+    """The class prior a model trains under: each class's share of the (weighted) training loss."""
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    mass = np.bincount(np.asarray(y, dtype=np.int64), weights=w, minlength=n_classes)
+    return mass / mass.sum()

@@ -7,6 +7,7 @@ from imblearn.over_sampling import ADASYN, SMOTE, RandomOverSampler
 
 from resampling.registry import register_resampler
 from resampling.smote_enn import FastSMOTEENN
+from resampling.weighting import ClassWeighting
 
 
 @register_resampler(kind="identity")
@@ -41,5 +42,5 @@ def smote_enn(seed):
 @register_resampler(kind="weighting")
 def class_weight(seed):
     """No resampling: the training part unchanged, its loss weighted by inverse class frequency
-    (``resampling.registry.loss_weights``). Tells resampling apart from re-weighting the classes."""
-    return FunctionSampler()
+    (``resampling.weighting.ClassWeighting``). Tells resampling apart from re-weighting the classes."""
+    return ClassWeighting()

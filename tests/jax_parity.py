@@ -30,7 +30,7 @@ def saved_predictions(model: bytes, x) -> list[int]:
     import tempfile
     from pathlib import Path
 
-    from benchmark.running.saving import load_model
+    from benchmark.estimators.keras_estimator import load_model
 
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "model.keras").write_bytes(model)

@@ -85,7 +85,7 @@ def test_a_registered_model_runs_through_the_cli(tiny_db, tmp_path, monkeypatch)
         x = keras.layers.Dense(units, activation="relu")(keras.layers.Flatten()(inputs))
         return keras.Model(inputs, keras.layers.Dense(n_classes, activation="softmax")(x), name="throwaway")
 
-    monkeypatch.setitem(registry._MODELS, "throwaway", throwaway)
+    monkeypatch.setitem(registry._MODELS, "throwaway", registry.ModelEntry(throwaway, "keras"))
     args = ["--grid", "smoke", "--models", "throwaway", "--resamplers", "none", "--steps", "4", "--eval-every", "2",
             "--data-dir", str(tiny_db), "--cache-dir", str(tmp_path / "c"), "--results-dir", str(tmp_path / "r")]
     assert main(args) == 0
@@ -93,6 +93,29 @@ def test_a_registered_model_runs_through_the_cli(tiny_db, tmp_path, monkeypatch)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["identity"]["builder"] == {"units": 3} and metrics["n_params"] == 187 * 3 + 3 + 3 * 5 + 5
     assert main(["evaluate", *args]) == 0
+
+
+def test_a_registered_scikit_learn_model_runs_through_the_cli_and_evaluate_reproduces_it(tiny_db, tmp_path,
+                                                                                          monkeypatch):
+    from sklearn.tree import DecisionTreeClassifier
+
+    from benchmark.store import RunStore
+    from models import registry
+
+    def stump(input_shape, n_classes, seed, max_depth=2):
+        return DecisionTreeClassifier(max_depth=max_depth, random_state=seed)
+
+    monkeypatch.setitem(registry._MODELS, "stump", registry.ModelEntry(stump, "sklearn"))
+    args = ["--grid", "smoke", "--models", "stump", "--resamplers", "none", "class_weight", "--data-dir", str(tiny_db),
+            "--cache-dir", str(tmp_path / "c"), "--results-dir", str(tmp_path / "r")]
+    assert main(args) == 0
+    store, = RunStore(tmp_path / "r").grids("intra")
+    for run_id in store.manifest()["runs"]:
+        metrics = store.metrics(run_id)
+        assert metrics["identity"]["builder"] == {"max_depth": 2} and metrics["estimator"] == "sklearn"
+        assert store.model_path(run_id).name == "model.skops" and metrics["optimizer_steps"] == 0
+        assert store.probabilities(run_id).shape == (len(store.test_labels()), 5)
+    assert main(["evaluate", *args]) == 0  # fails unless every saved model reproduces its run
 
 
 def test_report_without_runs_fails_clearly(tmp_path, capsys):

@@ -117,8 +117,15 @@ def test_prior_correction_moves_decisions_back_to_the_data_prior():
     assert prior_corrected(p, balanced, balanced).tolist() == [0, 0], "the same prior changes nothing"
     assert prior_corrected(p, balanced, skewed).tolist() == [1, 0]  # 0.6·0.4 < 0.4·1.6; 0.9·0.4 > 0.1·1.6
     counts = {"N": 90, "S": 10, "V": 0, "F": 0, "Q": 0}
-    assert training_prior({"resampler": "none", "resampling": {"train_class_counts": counts}}) is None
-    assert training_prior({"resampler": "random", "resampling": {"train_class_counts": counts}}).tolist() == \
-        [0.9, 0.1, 0, 0, 0]
-    assert training_prior({"resampler": "class_weight", "resampling": {"train_class_counts": counts}}).tolist() == \
-        [0.5, 0.5, 0, 0, 0]
+    classes = tuple(counts)
+
+    def recorded_before_priors_were_kept(resampler):
+        return training_prior({"resampler": resampler, "seed": 0, "resampling": {"train_class_counts": counts}},
+                              classes)
+    assert recorded_before_priors_were_kept("none").tolist() == [0.9, 0.1, 0, 0, 0], "the data's own prior"
+    assert recorded_before_priors_were_kept("random").tolist() == [0.9, 0.1, 0, 0, 0]
+    assert np.allclose(recorded_before_priors_were_kept("class_weight"), [0.5, 0.5, 0, 0, 0], atol=1e-6)
+    recorded = {"N": 0.25, "S": 0.75, "V": 0.0, "F": 0.0, "Q": 0.0}
+    assert training_prior({"resampler": "random", "seed": 0, "resampling": {"train_class_counts": counts,
+                                                                            "trained_prior": recorded}},
+                          classes).tolist() == [0.25, 0.75, 0, 0, 0], "a run's recorded prior is the one used"

@@ -75,7 +75,7 @@ def test_grid_writes_runs_and_a_rerun_trains_nothing(split, trained, tmp_path, m
 
 def test_the_saved_model_holds_the_best_validation_weights_the_test_used(split, tmp_path):
     from benchmark.metrics.evaluator import macro_f1
-    from benchmark.running.saving import load_model
+    from benchmark.estimators.keras_estimator import load_model
 
     grid = replace(GRID, models=("mlp",), resamplers=("random",),
                    train=TrainConfig(steps=60, batch_size=16, eval_every=6, patience=10))
@@ -102,9 +102,10 @@ def test_anything_that_changes_a_result_makes_a_new_run(change, split, tmp_path,
         grid = replace(grid, train=replace(grid.train, learning_rate=5e-4))
     elif change == "builder":
         from models import registry
-        original = registry._MODELS["mlp"]
-        monkeypatch.setitem(registry._MODELS, "mlp", lambda input_shape, n_classes, units=64, dropout=0.2:
-                            original(input_shape, n_classes, units=units, dropout=dropout))
+        original = registry._MODELS["mlp"].builder
+        monkeypatch.setitem(registry._MODELS, "mlp", registry.ModelEntry(
+            lambda input_shape, n_classes, units=64, dropout=0.2:
+            original(input_shape, n_classes, units=units, dropout=dropout), "keras"))
     elif change == "sampler":
         from imblearn.over_sampling import RandomOverSampler
         from resampling import registry
@@ -119,13 +120,13 @@ def test_anything_that_changes_a_result_makes_a_new_run(change, split, tmp_path,
     elif change == "model code":
         from benchmark.running import plan
         monkeypatch.setattr(plan, "model_code", lambda model: "another digest")
-    elif change == "data":
-        data = replace(split, key="k-other")
-    if change == "data":  # other data never shares a grid directory
-        with pytest.raises(StoreError, match="other data"):
-            run(grid, data, tmp_path)
-        return
+    elif change == "data":  # the same test part, one validation beat fewer: what the data key digests
+        data = replace(split, val=split.val.take(np.arange(1, len(split.val))))
     second = run(grid, data, tmp_path)
+    if change == "data":
+        assert second.done[0].split("__")[-1] != first.done[0].split("__")[-1], "the run identity changed"
+        assert store_of(tmp_path, grid).manifest()["data_key"] != store_of(tmp_path, grid).metrics(
+            first.done[0])["data_key"]
     assert len(second.done) == 1 and not second.skipped and second.done != first.done
     if change == "train":  # another budget is another grid, in its own directory
         assert store_of(tmp_path, grid).manifest()["runs"] == second.done
@@ -288,3 +289,31 @@ def test_the_overview_names_the_gpu_that_trained_a_grid_not_only_its_host():
     assert _machine({"provenance": {"machine": machine, "device": {"kind": "cpu"}}}) == \
         "Intel Xeon, 16 cores (CPU only)"
     assert _machine({}) == "an unrecorded machine"
+
+
+def test_another_test_part_is_refused_before_anything_is_written(split, tmp_path):
+    grid = replace(GRID, models=("mlp",), resamplers=("none",))
+    run(grid, split, tmp_path)
+    manifest = (store_of(tmp_path, grid).path / "grid.json").read_text()
+    other = replace(split, test=split.test.take(np.arange(1, len(split.test))))
+    with pytest.raises(StoreError, match="test part differs"):
+        run(grid, other, tmp_path)
+    assert (store_of(tmp_path, grid).path / "grid.json").read_text() == manifest, "the manifest is untouched"
+
+
+def test_changing_how_validation_is_carved_trains_new_runs(tiny_db, tmp_path, monkeypatch):
+    """The data key digests what the parts hold, so a change to the code that carves them (here the seed
+    of carve_validation) is a new identity for every run and every cached treated part."""
+    from benchmark.data import splits
+
+    grid = replace(GRID, models=("mlp",), resamplers=("random",), data=DataConfig(split="intra"))
+    first = run(grid, splits.load_split("intra", tiny_db, cache_dir=tmp_path / "cache"), tmp_path)
+    again = run(grid, splits.load_split("intra", tiny_db, cache_dir=tmp_path / "cache"), tmp_path)
+    assert again.skipped == first.done and not again.done
+    carve = splits.carve_validation
+    monkeypatch.setattr(splits, "carve_validation", lambda train, fraction=splits.VAL_FRACTION, seed=splits.SPLIT_SEED:
+                        carve(train, fraction, seed + 1))
+    changed = run(grid, splits.load_split("intra", tiny_db, cache_dir=tmp_path / "cache"), tmp_path)
+    assert len(changed.done) == 1 and not changed.skipped and changed.done != first.done
+    assert len(list((tmp_path / "cache/resampled").glob("random-seed0-*.npz"))) == 2, "a new treated part"
+    assert store_of(tmp_path, grid).manifest()["superseded"] == first.done

@@ -1,9 +1,11 @@
-"""Trainer: fixed optimizer steps whatever the training-set size, seeded, best weights kept."""
+"""Trainer: fixed optimizer steps whatever the training-set size, seeded, best weights kept (and tested)."""
 import numpy as np
 import pytest
 
 from benchmark.config import TrainConfig
-from benchmark.running.trainer import batch_indices, train_and_evaluate
+from benchmark.estimators.keras_estimator import batch_indices, model_from_bytes, predict_probabilities
+from benchmark.metrics.evaluator import macro_f1
+from benchmark.running.trainer import train_and_evaluate
 from tests.conftest import clustered_beats
 
 CFG = TrainConfig(steps=30, batch_size=16, eval_every=10, patience=100)
@@ -41,14 +43,26 @@ def test_same_seed_gives_identical_metrics(parts):
     assert a["history"] != c["history"]
 
 
-def test_early_stop_keeps_the_best_validation_weights(parts):
+def test_early_stop_keeps_the_best_validation_weights_and_tests_them():
+    beats = clustered_beats(n_per_class=(120, 20, 30, 15, 25), seed=1, spread=0.5)  # noisy: scores go down too
+    test = clustered_beats(n_per_class=(60, 10, 15, 8, 12), seed=2, spread=0.5)
+    x = beats.x[..., None]
+    parts = x, beats.y, x[::3], beats.y[::3], test.x[..., None], test.y
+    vx, vy, tx = parts[2], parts[3], parts[4]
     cfg = TrainConfig(steps=200, batch_size=16, eval_every=5, patience=2, learning_rate=0.05)
     result = train_and_evaluate("mlp", *parts, cfg, seed=0)
-    best = max(h["val_macro_f1"] for h in result["history"])
-    assert result["best_val_macro_f1"] == best
+    scores = [h["val_macro_f1"] for h in result["history"]]
+    assert result["best_val_macro_f1"] == max(scores)
     assert result["stopped_early"] == (result["steps_trained"] < 200)
     if result["stopped_early"]:
         assert result["steps_trained"] - result["best_step"] == 2 * 5
+    assert scores[-1] < max(scores), "the lr is high enough that the last check is not the best one"
+    saved = model_from_bytes(result["model"])
+    val_pred = np.argmax(predict_probabilities(saved, vx), axis=1)
+    assert macro_f1(vy, val_pred) == result["best_val_macro_f1"], "the saved model holds the best weights"
+    assert np.array_equal(np.argmax(predict_probabilities(saved, tx), axis=1), result["test_predictions"]), \
+        "the test part is scored by the best weights"
+    assert np.allclose(result["test_probabilities"].astype(np.float32), predict_probabilities(saved, tx), atol=1e-3)
     assert result["test"]["macro_f1"] > 0.5, "clustered classes are learnable"
 
 

@@ -13,6 +13,8 @@ Splits (each a named function; the test part never depends on the run's seed, mo
 
 The validation part is always carved out of the training part with a fixed split seed: a stratified
 sample of beats on the intra-patient splits, whole held-out records (patients) on the inter-patient ones.
+Beats carry their AAMI class in the cache; a split is labelled for one task (``benchmark.tasks``) before
+it is cut, so a task's stratification and held-out records follow its own classes.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from benchmark.errors import DataError
 from benchmark.data.records import RecordSource, default_cache_dir, locate_records
 from benchmark.logs import progress
 from benchmark.files import arrays_digest, load_arrays, save_arrays
+from benchmark.tasks import AAMI_SYMBOLS, Task, get_task
 
 log = logging.getLogger(__name__)
 SPLIT_SEED = 20180501  # fixed: the test (and validation) part is the same for every run
@@ -52,7 +55,8 @@ class Split:
     val: BeatSet
     test: BeatSet
     source: str  # human-readable provenance
-    key: str  # content hash of the beat set and the split parameters
+    key: str  # digest of the three parts' contents and the task (:func:`contents_key`)
+    task: str = "aami5"
 
     def parts(self) -> dict[str, BeatSet]:
         return {"train": self.train, "validation": self.val, "test": self.test}
@@ -60,9 +64,19 @@ class Split:
 
 # --------------------------------------------------------------------------- beat-set cache
 
+def contents_key(parts, task: str) -> str:
+    """Digest of what the parts hold (beats, labels, records and R-peak positions of each, in order) and
+    the task: the data key behind every run identity and cached treated part."""
+    digest = hashlib.sha256(task.encode())
+    for part in parts:
+        digest.update(arrays_digest({"x": part.x, "y": part.y, "record": np.asarray(part.record).astype("U8"),
+                                     "sample": np.asarray(part.sample, np.int64)}).encode())
+    return digest.hexdigest()[:16]
+
+
 def beat_set_key(source: RecordSource, params: BuildParams) -> str:
     payload = json.dumps({"format": CACHE_FORMAT, "params": params.as_dict(), "records": source.records,
-                          "files": source.file_hashes}, sort_keys=True)
+                          "files": source.file_hashes, "labels": AAMI_SYMBOLS}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -119,17 +133,18 @@ def intra_patient_split(beats: BeatSet, test_fraction: float = TEST_FRACTION,
 
 
 def hold_out_records(train: BeatSet, fraction: float = VAL_FRACTION * 2, seed: int = SPLIT_SEED,
-                     keep: float = 2 / 3) -> tuple[BeatSet, BeatSet] | None:
+                     keep: float = 2 / 3, task: Task = get_task("aami5")) -> tuple[BeatSet, BeatSet] | None:
     """Validation from whole held-out records (patients): the first seeded draw of ``fraction`` of the
-    records whose validation part has every class of N, S, V, F the training records have, while the
-    training part keeps at least ``keep`` of each; None when no draw does (too few records)."""
+    records whose validation part has every class the literature reports (the task's ``reported``: N, S,
+    V, F for aami5) that the training records have, while the training part keeps at least ``keep`` of
+    each; None when no draw does (too few records)."""
     records = np.array(sorted(set(train.record.tolist())))
     n_val = int(round(fraction * len(records)))
     if n_val < 1 or len(records) - n_val < 1:
         return None
-    counts = np.stack([np.bincount(train.y[train.record == r], minlength=len(CLASSES)) for r in records])
+    counts = np.stack([np.bincount(train.y[train.record == r], minlength=task.n_classes) for r in records])
     total = counts.sum(axis=0)
-    needed = [CLASSES.index(c) for c in ("N", "S", "V", "F") if total[CLASSES.index(c)] > 0]
+    needed = [task.classes.index(c) for c in task.reported if total[task.classes.index(c)] > 0]
     rng = np.random.default_rng(seed)
     for _ in range(10_000):
         pick = np.sort(rng.choice(len(records), n_val, replace=False))
@@ -141,7 +156,7 @@ def hold_out_records(train: BeatSet, fraction: float = VAL_FRACTION * 2, seed: i
 
 
 def inter_patient_split(beats: BeatSet, val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED,
-                        train_records=DS1, test_records=DS2):
+                        train_records=DS1, test_records=DS2, task: Task = get_task("aami5")):
     """de Chazal et al. 2004: DS1 records train, DS2 records test, paced records excluded.
 
     Validation comes from whole held-out training records (:func:`hold_out_records`), so early stopping
@@ -153,7 +168,7 @@ def inter_patient_split(beats: BeatSet, val_fraction: float = VAL_FRACTION, seed
         raise DataError(f"inter split needs records of both DS1 and DS2; the beat set has records "
                         f"{sorted(set(beats.record))}")
     train = beats.take(in_train)
-    held = hold_out_records(train, 2 * val_fraction, seed)
+    held = hold_out_records(train, 2 * val_fraction, seed, task=task)
     if held is None:
         log.warning("too few training records (%d) to hold whole ones out for validation; validating on a "
                     "stratified sample of their beats", len(set(train.record.tolist())))
@@ -189,39 +204,45 @@ def read_kaggle_csv(path: Path) -> BeatSet:
                    np.full(n, path.name), np.arange(n, dtype=np.int64))
 
 
-def kaggle_split(kaggle_dir: Path, val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED):
+def kaggle_split(kaggle_dir: Path, val_fraction: float = VAL_FRACTION, seed: int = SPLIT_SEED,
+                 task: Task = get_task("aami5")):
     """The user's own Kaggle CSVs: their train file (validation carved from it) and test file."""
-    train = read_kaggle_csv(kaggle_dir / "mitbih_train.csv")
-    test = read_kaggle_csv(kaggle_dir / "mitbih_test.csv")
+    train = relabelled(read_kaggle_csv(kaggle_dir / "mitbih_train.csv"), task)
+    test = relabelled(read_kaggle_csv(kaggle_dir / "mitbih_test.csv"), task)
     train, val = carve_validation(train, val_fraction, seed)
     return train, val, test
 
 
+def relabelled(beats: BeatSet, task: Task) -> BeatSet:
+    """The beats labelled with ``task``'s classes instead of their AAMI class."""
+    return BeatSet(beats.x, task.relabel(beats.y), beats.record, beats.sample)
+
+
 def load_split(name: str = "intra", data_dir=None, kaggle_dir=None, cache_dir: Path | None = None,
-               refresh: bool = False, params: BuildParams = BuildParams()) -> Split:
-    """The named split, built from the records (or the Kaggle CSVs) and cached."""
+               refresh: bool = False, params: BuildParams = BuildParams(), task: str = "aami5") -> Split:
+    """The named split, built from the records (or the Kaggle CSVs) and cached, labelled for ``task``."""
     if name not in SPLITS:
         raise ValueError(f"unknown split {name!r}; known splits: {', '.join(SPLITS)}")
+    labels = get_task(task)
     if name == "kaggle":
         if kaggle_dir is None:
             raise DataError("the kaggle split needs --kaggle-dir DIR holding mitbih_train.csv and mitbih_test.csv")
         kaggle_dir = Path(kaggle_dir)
-        train, val, test = kaggle_split(kaggle_dir)
-        digest = hashlib.sha256()
-        for part in (train, val, test):
-            digest.update(arrays_digest({"x": part.x, "y": part.y}).encode())
-        return Split(name, train, val, test, f"Kaggle CSVs in {kaggle_dir}", digest.hexdigest()[:16])
+        train, val, test = kaggle_split(kaggle_dir, task=labels)
+        return Split(name, train, val, test, f"Kaggle CSVs in {kaggle_dir}", contents_key((train, val, test), task),
+                     task)
     source = locate_records(data_dir, cache_dir, refresh)
     beats, key, cached = load_beats(source, params, cache_dir)
+    beats = relabelled(beats, labels)
     if name == "intra":
         train, val, test = intra_patient_split(beats)
     elif name == "inter":
-        train, val, test = inter_patient_split(beats)
+        train, val, test = inter_patient_split(beats, task=labels)
     else:  # inter_ds2: the other direction
-        train, val, test = inter_patient_split(beats, train_records=DS2, test_records=DS1)
-    split_key = hashlib.sha256(f"{key}:{name}:{SPLIT_SEED}:{TEST_FRACTION}:{VAL_FRACTION}".encode()).hexdigest()[:16]
+        train, val, test = inter_patient_split(beats, train_records=DS2, test_records=DS1, task=labels)
     where = "cache" if cached else "built now"
-    return Split(name, train, val, test, f"{source.describe()}; beat set {key} ({where})", split_key)
+    return Split(name, train, val, test, f"{source.describe()}; beat set {key} ({where})",
+                 contents_key((train, val, test), task), task)
 
 
 def stratified_subset(beats: BeatSet, size: int, seed: int, min_per_class: int = 30) -> BeatSet:
@@ -238,11 +259,11 @@ def stratified_subset(beats: BeatSet, size: int, seed: int, min_per_class: int =
 
 
 def histogram_table(split: Split) -> str:
-    """Class histogram of train / validation / test as a Markdown table."""
+    """Class histogram of train / validation / test as a Markdown table, in the split's task's classes."""
     from tabulate import tabulate
 
+    classes = get_task(split.task).classes
     rows = []
     for part, beats in split.parts().items():
-        counts = beats.class_counts()
-        rows.append([part, *counts.tolist(), len(beats)])
-    return tabulate(rows, headers=["part", *CLASSES, "total"], tablefmt="github", intfmt=",")
+        rows.append([part, *np.bincount(beats.y, minlength=len(classes)).tolist(), len(beats)])
+    return tabulate(rows, headers=["part", *classes, "total"], tablefmt="github", intfmt=",")

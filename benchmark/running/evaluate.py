@@ -1,11 +1,16 @@
 """Score saved models on a test set without training: ``python run_benchmark.py evaluate``.
 
-Every finished run of a grid keeps its trained model (``model.keras``); this loads each one, predicts
-the given beats and scores them through the same evaluator as training did. On the grid's own test
-part (``test``) it must reproduce the run's saved predictions exactly (same backend and hardware),
-which is how the command checks a run store. On ``svdb`` (another database, other patients) and
-``nstdb`` (noise-stress records) every run's predictions are saved with the beats' identity, for the
-report's record-level tests and noise curves.
+Every finished run of a grid keeps its trained model (``model.keras``, or ``model.skops`` for a
+scikit-learn one); this loads each one through its estimator, predicts the given beats and scores them
+through the same evaluator as training did. On the grid's own test part (``test``) it must reproduce the
+run's saved predictions exactly (same backend and hardware), which is how the command checks a run store;
+a run that has no stored class probabilities (trained before they were kept) gets them here, and the
+evaluation says where they were computed. On ``svdb`` (another database, other patients) and ``nstdb``
+(noise-stress records) every run's predictions and probabilities are saved with the beats' identity, for
+the report's record-level tests and noise curves. Every evaluation is one checksummed ``.npz``.
+
+Prior correction (Saerens et al. 2002) is a pure function of the store: each run's stored test
+probabilities and the class prior it trained under.
 """
 from __future__ import annotations
 
@@ -14,12 +19,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from benchmark.data.beats import CLASSES
-from benchmark.files import write_text
 from benchmark.logs import progress
 from benchmark.metrics.evaluator import evaluate
-from benchmark.running.saving import load_model, predict_probabilities
 from benchmark.store import PRIOR_CORRECTED, GridStore
+from benchmark.tasks import task_of
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +36,13 @@ def predict_saved(store: GridStore, x: np.ndarray) -> dict[str, np.ndarray]:
     if missing:
         log.warning("%s: %d finished run(s) have no saved model (trained before models were kept); skipped",
                     store.path, missing)
+    from benchmark.estimators import load_estimator
+
+    n_classes = task_of(manifest).n_classes
     probabilities = {}
     for run_id in progress(with_model, desc="evaluating", unit="run"):
-        model = load_model(store.model_path(run_id))
-        probabilities[run_id] = predict_probabilities(model, x)
+        estimator = load_estimator(store.metrics(run_id)["model"], store.model_path(run_id), n_classes)
+        probabilities[run_id] = estimator.predict_proba(x)
     return probabilities
 
 
@@ -44,19 +50,18 @@ def labels_of(probabilities: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {run_id: np.argmax(p, axis=1).astype(np.int8) for run_id, p in probabilities.items()}
 
 
-def training_prior(metrics: dict) -> np.ndarray | None:
-    """The class prior a run was trained under, when it differs from the data's own: the resampled part's
-    class frequencies, or uniform for class weighting (every class weighs the same in the loss); None for
-    a run trained on the original part as it is."""
-    from resampling import resampler_kind
+def training_prior(metrics: dict, classes: tuple[str, ...]) -> np.ndarray:
+    """The class prior a run was trained under: each class's share of its (weighted) training loss, as the
+    run recorded it; for runs recorded before priors were kept, recomputed from its training part's class
+    counts and its treatment's loss weights."""
+    recorded = metrics["resampling"].get("trained_prior")
+    if recorded is not None:
+        return np.array([recorded[c] for c in classes], dtype=float)
+    from resampling import loss_weights, trained_prior
 
-    kind = resampler_kind(metrics["resampler"])
-    if kind == "identity":
-        return None
-    counts = np.array([metrics["resampling"]["train_class_counts"][c] for c in CLASSES], dtype=float)
-    if kind == "weighting":
-        return (counts > 0) / (counts > 0).sum()
-    return counts / counts.sum()
+    counts = np.array([metrics["resampling"]["train_class_counts"][c] for c in classes], dtype=np.int64)
+    y = np.repeat(np.arange(len(classes)), counts)
+    return trained_prior(y, loss_weights(metrics["resampler"], y, metrics["seed"]), len(classes))
 
 
 def prior_corrected(probabilities: np.ndarray, trained: np.ndarray, original: np.ndarray) -> np.ndarray:
@@ -69,14 +74,15 @@ def prior_corrected(probabilities: np.ndarray, trained: np.ndarray, original: np
 def score(store: GridStore, predictions: dict[str, np.ndarray], y: np.ndarray, test_set: str) -> pd.DataFrame:
     """One row per run: macro F1, per-class recall and precision on ``test_set``; for the grid's own
     test part, also whether the predictions and macro F1 equal the saved ones."""
+    classes = task_of(store.manifest()).classes
     rows = []
     for run_id, pred in predictions.items():
         m = store.metrics(run_id)
-        t = evaluate(y, pred)
+        t = evaluate(y, pred, len(classes))
         row = {"run_id": run_id, "model": m["model"], "resampler": m["resampler"], "seed": m["seed"],
                "test_set": test_set, "macro_f1": t["macro_f1"],
-               **{f"recall_{c}": t["recall"][c] for c in CLASSES},
-               **{f"precision_{c}": t["precision"][c] for c in CLASSES}}
+               **{f"recall_{c}": t["recall"][c] for c in classes},
+               **{f"precision_{c}": t["precision"][c] for c in classes}}
         if test_set == "test":
             saved = store.predictions(run_id)
             row["saved_macro_f1"] = m["test"]["macro_f1"]
@@ -114,29 +120,41 @@ def evaluate_grid(store: GridStore, beats, test_set: str, about: dict | None = N
     table = score(store, predictions, beats.y, test_set)
     csv = table.to_csv(index=False, float_format="%.6f")
     written = [test_set]
-    if test_set != "test":
-        store.write_evaluation(test_set, beats.y, beats.record, beats.sample, predictions, csv)
-    else:
-        write_text(store.evaluation_path(test_set), csv)
-        if write_prior_corrected(store, beats, probabilities):
+    store.write_evaluation(test_set, beats.y, beats.record, beats.sample, predictions, csv, probabilities)
+    if test_set == "test":
+        kept = 0
+        for run_id, p in probabilities.items():
+            if store.probabilities(run_id) is None:  # a run trained before probabilities were kept
+                store.write_probabilities(run_id, p)
+                kept += 1
+        if kept:
+            log.info("%d run(s) had no stored test probabilities; kept those of their saved models", kept)
+            if about is not None:
+                about = {**about, "probabilities_kept_for": kept}
+        if write_prior_corrected(store, beats):
             written.append(PRIOR_CORRECTED)
     for name in written if about is not None else []:
         store.write_evaluation_about(name, about)
     return table
 
 
-def write_prior_corrected(store: GridStore, beats, probabilities: dict[str, np.ndarray]) -> bool:
+def write_prior_corrected(store: GridStore, beats) -> bool:
     """Every run trained under another class prior than the data's, its decisions moved back to the data's
-    prior (the original training part's class frequencies), saved as an evaluation of the test part.
-    True when there was such a run."""
-    counts = store.manifest()["class_counts"]["train"]
-    original = np.array([counts[c] for c in CLASSES], dtype=float)
+    prior (the original training part's class frequencies), from its stored test probabilities; saved as
+    an evaluation of the test part. True when there was such a run."""
+    manifest = store.manifest()
+    classes = task_of(manifest).classes
+    counts = manifest["class_counts"]["train"]
+    original = np.array([counts[c] for c in classes], dtype=float)
     original /= original.sum()
     corrected = {}
-    for run_id, p in probabilities.items():
-        trained = training_prior(store.metrics(run_id))
-        if trained is not None:
-            corrected[run_id] = prior_corrected(p, trained, original)
+    for run_id in manifest["runs"]:
+        p = store.probabilities(run_id) if store.is_done(run_id) else None
+        if p is None:
+            continue
+        trained = training_prior(store.metrics(run_id), classes)
+        if not np.allclose(trained, original, rtol=0, atol=1e-12):  # the same prior needs no correction
+            corrected[run_id] = prior_corrected(p.astype(np.float32), trained, original)
     if corrected:
         table = score(store, corrected, beats.y, PRIOR_CORRECTED)
         store.write_evaluation(PRIOR_CORRECTED, beats.y, beats.record, beats.sample, corrected,

@@ -12,7 +12,10 @@ import re
 import time
 import traceback
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
 
 from benchmark.config import Grid, TrainConfig
 from benchmark.logs import progress
@@ -24,26 +27,37 @@ log = logging.getLogger(__name__)
 
 
 def resample_training_part(train_x: np.ndarray, train_y: np.ndarray, resampler: str, seed: int) -> Resampled:
-    from resampling import resample
+    """Apply a treatment to the training part (``resampling.treat``): beats, labels and loss weights."""
+    from resampling import treat
 
     start = time.perf_counter()
-    x, y = resample(resampler, train_x, train_y, seed)
-    return Resampled(x, y, time.perf_counter() - start)
+    treated = treat(resampler, train_x, train_y, seed)
+    return Resampled(treated.x, treated.y, time.perf_counter() - start, weights=treated.weights)
 
 
-def train_run(model: str, resampler: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int,
+@lru_cache(maxsize=1)
+def where_this_runs() -> dict:
+    """The machine and device of this process (a Ray worker's own, not the driver's)."""
+    from benchmark.provenance import machine
+    from benchmark.running.compute import describe_device
+
+    return {"machine": machine(), "device": describe_device("xla_gpu_deterministic_ops=true"
+                                                            in os.environ.get("XLA_FLAGS", ""))}
+
+
+def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int, n_classes: int,
               jit_compile: bool = False, verbose: bool = False) -> dict:
-    """Train and evaluate one fresh ``model`` on a resampled training part (its loss weighted when the
-    resampler says so); see ``train_and_evaluate``. ``verbose``: log every validation check (in a Ray
-    worker, where the driver's logging is not set up)."""
+    """Train and evaluate one fresh ``model`` on a treated training part (its loss weighted when the
+    treatment gave weights); see ``train_and_evaluate``. ``verbose``: log every validation check (in a Ray
+    worker, where the driver's logging is not set up). The result names the machine and device it ran on."""
     from benchmark.running.trainer import train_and_evaluate
-    from resampling import loss_weights
 
     if verbose:
         from benchmark.logs import setup
         setup(verbose=True)
-    return train_and_evaluate(model, part.x, part.y, *held_out, cfg, seed, jit_compile=jit_compile,
-                              sample_weight=loss_weights(resampler, part.y))
+    result = train_and_evaluate(model, part.x, part.y, *held_out, cfg, seed, jit_compile=jit_compile,
+                                sample_weight=part.weights, n_classes=n_classes)
+    return {**result, "ran_on": where_this_runs()}
 
 
 def fetch_part(cache: ResampleCache, data: GridData, spec: RunSpec) -> Resampled:
@@ -153,12 +167,12 @@ class LocalExecutor:
                         resampled[group] = exc
                 if isinstance(resampled[group], Exception):
                     raise resampled[group]
-                result = train_run(spec.model, spec.resampler, resampled[group], held_out, grid.train, spec.seed,
-                                   jit_compile=self.jit)
+                result = train_run(spec.model, resampled[group], held_out, grid.train, spec.seed,
+                                   data.task.n_classes, jit_compile=self.jit)
             except Exception as exc:  # a failed run is recorded and the grid goes on
                 recorder.failed(spec, exc, traceback.format_exc(limit=5))
                 continue
-            recorder.succeeded(spec, resampled[group].info(), result)
+            recorder.succeeded(spec, resampled[group].info(data.task.classes), result)
 
 
 def import_ray():
@@ -224,13 +238,13 @@ class RayExecutor:
             names[group] = (spec.resampler, spec.seed)
             cached = cache.load(group)
             if cached is not None:  # used without a task
-                parts[group], infos[group] = ray.put(cached), cached.info()
+                parts[group], infos[group] = ray.put(cached), cached.info(data.task.classes)
             else:
                 log.info("  resampling the training part with %s (seed %d) as a Ray task", spec.resampler, spec.seed)
                 parts[group] = resampling[group] = resample_task.remote(train_x, train_y, spec.resampler, spec.seed)
         held_out = ray.put(data.held_out())
-        runs = {train_task.remote(s.model, s.resampler, parts[s.resample_key], held_out, grid.train, s.seed, self.jit,
-                                  verbose): s for s in pending}
+        runs = {train_task.remote(s.model, parts[s.resample_key], held_out, grid.train, s.seed, data.task.n_classes,
+                                  self.jit, verbose): s for s in pending}
         del parts  # the runs hold their part, which the object store frees when they have finished
         log.info("on Ray: %d resampling and %d training tasks, %d thread(s) each, on %.0f CPUs", len(resampling),
                  len(runs), self.threads, ray.cluster_resources().get("CPU", 0))
@@ -244,7 +258,7 @@ class RayExecutor:
                     part = ray.get(resampling.pop(group))
                     cache.save(group, part)
                     log.info(resampled_message(names[group][0], len(data.train.y), part))
-                    infos[group] = part.info()
+                    infos[group] = part.info(data.task.classes)
                 except RayError:
                     pass  # its runs fail with the same error, and record it
             if spec is None:
@@ -259,25 +273,25 @@ class RayExecutor:
             recorder.succeeded(spec, infos[group], result)
 
 
-def _pack_worker(model: str, members: list[tuple[int, str, str]], held_out: tuple, cfg: TrainConfig,
-                 verbose: bool) -> tuple[list, list[dict]]:
+def _pack_worker(model: str, members: list[tuple[int, str]], held_out: tuple, cfg: TrainConfig,
+                 classes: tuple[str, ...], verbose: bool) -> tuple[list, list[dict]]:
     """In a worker process: train one pack from cached parts; (results, info of each member's part)."""
     from benchmark.running.packed import PackMember, train_pack
-    from resampling import loss_weights
 
     loaded: dict[str, Resampled] = {}
-    for _, _, path in members:
+    for _, path in members:
         if path not in loaded:
             loaded[path] = load_part(Path(path))
             if loaded[path] is None:
                 raise FileNotFoundError(f"{path}: resampled training part missing or corrupt")
-    pack = [PackMember(seed, loaded[path].x, loaded[path].y, loss_weights(resampler, loaded[path].y))
-            for seed, resampler, path in members]
+    pack = [PackMember(seed, loaded[path].x, loaded[path].y, loaded[path].weights) for seed, path in members]
     if verbose:
         from benchmark.logs import setup
         setup(verbose=True)
-    results = train_pack(model, pack, *held_out, cfg)
-    return results, [loaded[path].info() for _, _, path in members]
+    results = train_pack(model, pack, *held_out, cfg, n_classes=len(classes))
+    ran_on = where_this_runs()
+    return ([r if isinstance(r, Exception) else {**r, "ran_on": ran_on} for r in results],
+            [loaded[path].info(classes) for _, path in members])
 
 
 @dataclass(frozen=True)
@@ -314,8 +328,16 @@ class PackedExecutor:
                     parts[spec.resample_key] = None
             except ResamplingError as exc:
                 parts[spec.resample_key] = exc
+        from benchmark.estimators import estimator_class
+
         by_model: dict[str, list] = {}
+        alone = [s for s in pending if not estimator_class(s.model).packable]
+        if alone:  # a scikit-learn model, say: trained one run at a time, here
+            log.info("%d run(s) of models that do not pack: trained one at a time", len(alone))
+            LocalExecutor(jit=False).run(alone, data, grid, cache, recorder, verbose)
         for spec in pending:
+            if spec in alone:
+                continue
             if isinstance(parts[spec.resample_key], Exception):
                 recorder.failed(spec, parts[spec.resample_key], "")
             else:
@@ -326,21 +348,22 @@ class PackedExecutor:
             self._in_processes(packs, data, grid, cache, recorder, verbose)
             return
         from benchmark.running.packed import PackMember, train_pack
-        from resampling import loss_weights
 
         val_x, val_y, test_x, test_y = data.held_out()
         for n, (model, specs) in enumerate(packs, 1):
             log.info("[pack %d/%d] %s: %d runs together", n, len(packs), model, len(specs))
             members = [PackMember(s.seed, parts[s.resample_key].x, parts[s.resample_key].y,
-                                  loss_weights(s.resampler, parts[s.resample_key].y)) for s in specs]
+                                  parts[s.resample_key].weights) for s in specs]
             try:
-                results = train_pack(model, members, val_x, val_y, test_x, test_y, grid.train)
+                results = train_pack(model, members, val_x, val_y, test_x, test_y, grid.train, data.task.n_classes)
             except Exception as exc:  # the whole pack failed: each of its runs records why
                 trace = traceback.format_exc(limit=5)
                 for spec in specs:
                     recorder.failed(spec, exc, trace)
                 continue
-            self._record(specs, results, [parts[s.resample_key].info() for s in specs], recorder)
+            ran_on = where_this_runs()
+            results = [r if isinstance(r, Exception) else {**r, "ran_on": ran_on} for r in results]
+            self._record(specs, results, [parts[s.resample_key].info(data.task.classes) for s in specs], recorder)
 
     def _in_processes(self, packs, data, grid, cache, recorder, verbose) -> None:
         import multiprocessing
@@ -352,8 +375,9 @@ class PackedExecutor:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {}
             for n, (model, specs) in enumerate(packs, 1):
-                members = [(s.seed, s.resampler, str(cache.path(s.resample_key))) for s in specs]
-                futures[pool.submit(_pack_worker, model, members, held_out, grid.train, verbose)] = (n, model, specs)
+                members = [(s.seed, str(cache.path(s.resample_key))) for s in specs]
+                futures[pool.submit(_pack_worker, model, members, held_out, grid.train, data.task.classes,
+                                    verbose)] = (n, model, specs)
             for future in as_completed(futures):
                 n, model, specs = futures[future]
                 log.info("[pack %d/%d] %s: %d runs finished", n, len(packs), model, len(specs))

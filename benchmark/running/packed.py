@@ -6,15 +6,15 @@ Packing stacks the weights of K runs of the same registered model and trains the
 between two validation checks), so one launch does K runs' work. Nothing about the model is written
 twice: any builder in ``models`` packs.
 
-Every packed run is the run it would have been alone (``benchmark.running.trainer``):
+Every packed run is the run it would have been alone (``benchmark.estimators.KerasEstimator``):
 
 - its model is built right after ``keras.utils.set_random_seed(seed)``, as alone, so it starts from
   the same initial weights and the same dropout seed state;
 - its batches come from its own training part through the same seeded ``batch_indices``;
 - the loss is Keras' ``sparse_categorical_crossentropy`` averaged over the batch, and the optimizer is
   Keras' Adam with its ``ExponentialDecay`` schedule, written out here with Keras' own formulas;
-- validation macro F1 every ``eval_every`` steps, its own best weights and its own early stop: a run
-  that has stopped is masked (its weights, optimizer state and step counter no longer change) while
+- validation macro F1 every ``eval_every`` steps, its own best weights and its own early stop, by the
+  same loop as alone (``benchmark.estimators.base.early_stopping_loop``): a run that has stopped is masked (its weights, optimizer state and step counter no longer change) while
   the others go on; the pack ends when every run has stopped or the budget is spent;
 - its test part is scored once, with its best weights.
 
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmark.config import TrainConfig
+from benchmark.estimators.base import early_stopping_loop, training_report
+from benchmark.estimators.keras_estimator import PREDICT_BATCH, batch_indices
 from benchmark.metrics.evaluator import evaluate, macro_f1
-from benchmark.running.saving import PREDICT_BATCH
-from benchmark.running.trainer import batch_indices
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def _stack(trees):
 
 
 def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x, test_y,
-               cfg: TrainConfig) -> list[dict | Exception]:
+               cfg: TrainConfig, n_classes: int = 5) -> list[dict | Exception]:
     """Train the ``members`` together; one result per member, as ``train_and_evaluate`` returns it.
 
     A member whose loss becomes non-finite gets a ``FloatingPointError`` in its place; the others go on.
@@ -161,14 +161,14 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
     models = []
     for member in members:
         keras.utils.set_random_seed(member.seed)  # as alone: same initial weights and dropout seed state
-        models.append(build_model(model_name, input_shape=member.x.shape[1:]))
+        models.append(build_model(model_name, input_shape=member.x.shape[1:], n_classes=n_classes))
     template = models[0]
-    trainable = _stack([[v.value for v in m.trainable_variables] for m in models])
-    non_trainable = _stack([[v.value for v in m.non_trainable_variables] for m in models])
+    state = {"trainable": _stack([[v.value for v in m.trainable_variables] for m in models]),
+             "non_trainable": _stack([[v.value for v in m.non_trainable_variables] for m in models])}
     n_params = int(template.count_params())
     del models
-    zeros = [jnp.zeros_like(w) for w in trainable]
-    opt = (zeros, [jnp.zeros_like(w) for w in trainable], jnp.zeros((k,), jnp.int32))
+    state["opt"] = ([jnp.zeros_like(w) for w in state["trainable"]],
+                    [jnp.zeros_like(w) for w in state["trainable"]], jnp.zeros((k,), jnp.int32))
     fns = _PackFunctions(template, cfg)
 
     # every distinct training part once on the device; a member's batches index into it
@@ -183,91 +183,63 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
     y_all = jnp.asarray(np.concatenate([p[2] for p in parts.values()]).astype(np.int32))
     w_all = jnp.asarray(np.concatenate([p[3] for p in parts.values()]).astype(np.float32))
     batches = [batch_indices(len(m.y), cfg.steps, cfg.batch_size, np.random.default_rng(m.seed)) for m in members]
+    best = {"trainable": [w.copy() for w in state["trainable"]],
+            "non_trainable": [w.copy() for w in state["non_trainable"]]}
 
-    best_trainable = [w.copy() for w in trainable]
-    best_non_trainable = [w.copy() for w in non_trainable]
-    active = np.ones(k, bool)
-    failed: list[Exception | None] = [None] * k
-    history = [[] for _ in range(k)]
-    best = [{"val_macro_f1": -1.0, "step": 0} for _ in range(k)]
-    stale, steps_trained = [0] * k, [0] * k
-    train_time = val_time = 0.0
-    chunk_seconds: list[float] = []  # the first holds the compilation
-    step = 0
-    while step < cfg.steps and active.any():
-        chunk = min(cfg.eval_every, cfg.steps - step)
-        idx = np.zeros((chunk, k, cfg.batch_size), np.int32)
-        for i in range(k):
-            if active[i]:
-                idx[:, i] = np.stack([next(batches[i]) for _ in range(chunk)]) + offsets[i]
-        start = time.perf_counter()
-        trainable, non_trainable, opt, losses = fns.chunk(trainable, non_trainable, opt, x_all, y_all, w_all,
-                                                          jnp.asarray(idx), jnp.asarray(active))
-        losses = np.asarray(losses)  # waits for the chunk
-        chunk_seconds.append(time.perf_counter() - start)
-        train_time += chunk_seconds[-1]
-        step += chunk
-        start = time.perf_counter()
-        val_pred = fns.labels(trainable, non_trainable, val_x)
-        improved = np.zeros(k, bool)
+    def train_chunk(steps, active):
+        idx = np.zeros((steps, k, cfg.batch_size), np.int32)
         for i in np.flatnonzero(active):
-            loss = _epoch_loss(losses[:, i], cfg.batch_size)
-            val_f1 = macro_f1(val_y, val_pred[i])
-            history[i].append({"step": step, "train_loss": loss, "val_macro_f1": val_f1})
-            steps_trained[i] = step
-            if not np.isfinite(loss):
-                failed[i] = FloatingPointError(f"training loss became {loss} at step {step}")
-                active[i] = False
-            elif val_f1 > best[i]["val_macro_f1"]:
-                best[i], improved[i], stale[i] = {"val_macro_f1": val_f1, "step": step}, True, 0
-            else:
-                stale[i] += 1
-                if stale[i] >= cfg.patience:
-                    active[i] = False
-        if improved.any():
-            mask = jnp.asarray(improved)
-            best_trainable = fns.keep_best(best_trainable, trainable, mask)
-            best_non_trainable = fns.keep_best(best_non_trainable, non_trainable, mask)
-        val_time += time.perf_counter() - start
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(f"    step {step}/{cfg.steps}: {int(active.sum())}/{k} runs still training, val macro F1 "
-                      + " ".join(f"{h[-1]['val_macro_f1']:.3f}" for h in history if h and h[-1]["step"] == step))
-    iterations = np.asarray(opt[2])
-    from benchmark.running.saving import model_bytes, model_from_bytes, predict_probabilities
+            idx[:, i] = np.stack([next(batches[i]) for _ in range(steps)]) + offsets[i]
+        state["trainable"], state["non_trainable"], state["opt"], losses = fns.chunk(
+            state["trainable"], state["non_trainable"], state["opt"], x_all, y_all, w_all, jnp.asarray(idx),
+            jnp.asarray(active))
+        losses = np.asarray(losses)  # waits for the chunk
+        return [_epoch_loss(losses[:, i], cfg.batch_size) for i in range(k)]
+
+    def validate(active):
+        val_pred = fns.labels(state["trainable"], state["non_trainable"], val_x)
+        return [macro_f1(val_y, val_pred[i], n_classes) if active[i] else float("nan") for i in range(k)]
+
+    def keep_best(improved):
+        mask = jnp.asarray(improved)
+        best["trainable"] = fns.keep_best(best["trainable"], state["trainable"], mask)
+        best["non_trainable"] = fns.keep_best(best["non_trainable"], state["non_trainable"], mask)
+
+    records, times = early_stopping_loop(k, cfg, train_chunk, validate, keep_best)
+    iterations = np.asarray(state["opt"][2])
+    from benchmark.estimators.keras_estimator import model_bytes, model_from_bytes, predict_probabilities
 
     # Each member's test predictions are its saved model's, predicted alone: on a GPU the pack's batched
     # graph runs other kernels than one model does, and would differ from `evaluate` in a few beats.
-    saved, test_pred, infer_time = {}, {}, 0.0
+    saved, test_proba, infer_time = {}, {}, 0.0
     for i in range(k):
-        if failed[i] is None:
+        if records[i].failed is None:
             saved[i] = model_bytes(model_name, members[i].x.shape[1:],
-                                   _member_weights(template, best_trainable, best_non_trainable, i))
+                                   _member_weights(template, best["trainable"], best["non_trainable"], i), n_classes)
             model = model_from_bytes(saved[i])
             start = time.perf_counter()
-            test_pred[i] = np.argmax(predict_probabilities(model, test_x), axis=1)
+            test_proba[i] = predict_probabilities(model, test_x)
             infer_time += time.perf_counter() - start
     results: list[dict | Exception] = []
     for i in range(k):
-        if failed[i] is not None:
-            results.append(failed[i])
+        if records[i].failed is not None:
+            results.append(records[i].failed)
             continue
+        test_pred = np.argmax(test_proba[i], axis=1)
+        # the pack's time, shared equally: what one run cost
+        seconds = {"train": times.train / k, "validation": times.validation / k, "inference": infer_time / len(saved)}
         results.append({
-            "test": evaluate(test_y, test_pred[i]),
-            "test_predictions": test_pred[i].astype(np.int8),
-            "best_step": best[i]["step"],
-            "best_val_macro_f1": best[i]["val_macro_f1"],
-            "steps_trained": steps_trained[i],
-            "optimizer_steps": int(iterations[i]),
-            "stopped_early": steps_trained[i] < cfg.steps,
-            "history": history[i],
-            "n_params": n_params,
-            # the pack's time, shared equally: what one run cost
-            "seconds": {"train": train_time / k, "validation": val_time / k, "inference": infer_time / len(saved)},
+            "test": evaluate(test_y, test_pred, n_classes),
+            "test_predictions": test_pred.astype(np.int8),
+            "test_probabilities": test_proba[i].astype(np.float16),
+            **training_report(records[i], cfg, int(iterations[i]), n_params, seconds),
             "test_samples_per_second": len(test_y) * len(saved) / infer_time if infer_time else None,
-            "packing": {"runs": k, "pack_seconds": {"train": train_time, "validation": val_time,
+            "packing": {"runs": k, "pack_seconds": {"train": times.train, "validation": times.validation,
                                                     "inference": infer_time},
-                        "chunk_steps": cfg.eval_every, "chunk_seconds": chunk_seconds},
+                        "chunk_steps": cfg.eval_every, "chunk_seconds": times.chunks},
+            "estimator": "keras",
             "model": saved[i],
+            "model_suffix": ".keras",
         })
     return results
 

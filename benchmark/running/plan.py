@@ -20,7 +20,8 @@ import numpy as np
 
 from benchmark.config import GRIDS, Grid, config_hash
 from benchmark.data.beats import BeatSet
-from benchmark.data.splits import SPLIT_SEED, Split, stratified_subset
+from benchmark.data.splits import SPLIT_SEED, Split, contents_key, stratified_subset
+from benchmark.tasks import Task, get_task
 
 PROJECT = Path(__file__).resolve().parents[2]
 PACKAGES = ("benchmark", "models", "resampling")  # whose modules count as the project's code
@@ -48,13 +49,16 @@ class RunSpec:
 
 @dataclass
 class GridData:
-    """The parts a grid trains on: beats shaped (n, length, 1), and their identity."""
+    """The parts a grid trains on, labelled for its task, and their identity: ``key`` digests the beats,
+    labels and records of all three parts and the task, so any change to what a split holds (or to the
+    code that carves it) makes new runs and new cached parts."""
 
     train: BeatSet
     val: BeatSet
     test: BeatSet
     key: str
     source: str
+    task: Task = get_task("aami5")
 
     def held_out(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(validation x, y, test x, y), shaped for the models."""
@@ -62,20 +66,26 @@ class GridData:
 
 
 def prepare_data(split: Split, grid: Grid) -> GridData:
+    """The grid's parts (its stratified subset, if any) and their content key."""
+    task = get_task(grid.data.task)
+    if split.task != task.name:
+        raise ValueError(f"the {split.name} split was labelled for task {split.task!r}, the grid asks for "
+                         f"{task.name!r}; load it with task={task.name!r}")
     parts = [split.train, split.val, split.test]
     if grid.data.subset:
         parts = [stratified_subset(p, n, SPLIT_SEED) for p, n in zip(parts, grid.data.subset)]
-    key = config_hash(split.key, grid.data.as_dict())
-    return GridData(*parts, key=key, source=split.source)
+    return GridData(*parts, key=contents_key(parts, task.name), source=split.source, task=task)
 
 
 def grid_directory(grid: Grid) -> str:
     """The name of a grid's directory in the run store: the preset's name when its budget and data are the
-    preset's own, else the name and a hash of what was changed, so a customised grid never mixes with it."""
+    preset's own (and its task is aami5), else the name with the task and a hash of what was changed, so a
+    customised grid never mixes with it."""
     preset = GRIDS.get(grid.name)
+    name = grid.name if grid.data.task == "aami5" else f"{grid.name}-{grid.data.task}"
     if preset is not None and preset.train == grid.train and preset.data.subset == grid.data.subset:
-        return grid.name
-    return f"{grid.name}-{config_hash(grid.train.as_dict(), grid.data.subset)}"
+        return name
+    return f"{name}-{config_hash(grid.train.as_dict(), grid.data.subset)}"
 
 
 # ---------------------------------------------------------------------- code identity
@@ -157,7 +167,7 @@ def resampling_identity(data: GridData, resampler: str, seed: int) -> dict:
 def run_identity(grid: Grid, data: GridData, model: str, resampler: str, seed: int) -> dict:
     from models import builder_arguments
 
-    return {"model": model, "builder": builder_arguments(model),
+    return {"model": model, "builder": builder_arguments(model), "task": data.task.as_dict(),
             "resampling": resampling_identity(data, resampler, seed),
             "seed": seed, "train": grid.train.as_dict(), "data": grid.data.as_dict(), "data_key": data.key,
             "code": {"model": model_code(model), "training": training_code()}}

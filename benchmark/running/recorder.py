@@ -7,7 +7,6 @@ import time
 from datetime import datetime, timezone
 
 from benchmark.config import Grid
-from benchmark.data.beats import CLASSES
 from benchmark.logs import progress
 from benchmark.running.plan import GridData, RunSpec
 from benchmark.store import GridStore
@@ -57,20 +56,23 @@ class RunRecorder:
 
     def succeeded(self, spec: RunSpec, resampling: dict, result: dict) -> None:
         predictions = result.pop("test_predictions")
+        probabilities = result.pop("test_probabilities", None)
         model = result.pop("model", None)
+        model_suffix = result.pop("model_suffix", ".keras")
         self.store.write_run(spec.run_id, {
             "split": spec.split, "model": spec.model, "resampler": spec.resampler, "seed": spec.seed,
             "config": spec.config, "run_id": spec.run_id, "grid": self.grid.name, "grid_directory": self.store.name,
             "identity": self.identities[spec.run_id], "train_config": self.grid.train.as_dict(),
             "data_config": self.grid.data.as_dict(), "data_key": self.data.key, "resampling": resampling,
             **result, "provenance": self.provenance,
+            "task": self.data.task.name,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }, predictions, model)
+        }, predictions, model, probabilities, model_suffix)
         self.outcome.done.append(spec.run_id)
         self.bar.update()
         t = result["test"]
         log.info("  test macro F1 %.4f, recall %s; %d steps in %.0f s", t["macro_f1"],
-                 " ".join(f"{c} {t['recall'][c]:.2f}" for c in CLASSES), result["steps_trained"],
+                 " ".join(f"{c} {t['recall'][c]:.2f}" for c in self.data.task.classes), result["steps_trained"],
                  result["seconds"]["train"])
 
     def failed(self, spec: RunSpec, exc: BaseException, trace: str) -> None:

@@ -17,13 +17,14 @@ import logging
 from pathlib import Path
 
 from benchmark.config import Grid
-from benchmark.data.beats import CLASSES
+import numpy as np
+
 from benchmark.data.records import default_cache_dir
 from benchmark.data.splits import Split
 from benchmark.running.executors import LocalExecutor, PackedExecutor, RayExecutor
 from benchmark.running.plan import GridData, RunSpec, grid_directory, prepare_data, run_specs
 from benchmark.running.recorder import GridOutcome, RunRecorder, _fmt
-from benchmark.store import GridStore, ResampleCache, RunStore, StoreError
+from benchmark.store import GridStore, ResampleCache, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,15 @@ def _cells(manifest: dict) -> dict[str, str]:
 
 
 def update_manifest(store: GridStore, grid: Grid, data: GridData, specs: list[RunSpec], provenance: dict) -> dict:
-    """The grid's manifest with these runs' cells added; refuses a grid directory of other data."""
+    """The grid's manifest with these runs' cells added. Its test part never changes (the store refuses
+    that); when its training or validation part has, the data key says so and every cell gets a new run."""
     old = store.manifest() if store.exists() else {}
-    if old and old.get("data_key") != data.key:
-        raise StoreError(f"{store.path}: holds runs on other data (data key {old.get('data_key')}, now {data.key}); "
-                         "runs of two data sets never share a grid directory. Use another --results-dir")
+    previous_keys = list(old.get("previous_data_keys", []))
+    if old and old.get("data_key") != data.key:  # the test part is the same (write_test_part checked it)
+        log.warning("%s: the training or validation part changed since its runs were made (data key %s, now %s); "
+                    "its cells are trained again and the old runs are kept as superseded", store.path,
+                    old.get("data_key"), data.key)
+        previous_keys.append(old.get("data_key"))
     cells, superseded = _cells(old), list(old.get("superseded", []))
     for spec in specs:
         previous = cells.get(spec.cell)
@@ -63,11 +68,14 @@ def update_manifest(store: GridStore, grid: Grid, data: GridData, specs: list[Ru
         "grid": grid.name, "directory": store.name, "split": grid.data.split,
         "models": models, "resamplers": resamplers, "seeds": seeds,
         "train": grid.train.as_dict(), "data": grid.data.as_dict(), "data_key": data.key, "data_source": data.source,
-        "class_counts": {name: dict(zip(CLASSES, part.class_counts().tolist()))
+        "task": data.task.as_dict(),
+        "class_counts": {name: dict(zip(data.task.classes,
+                                        np.bincount(part.y, minlength=data.task.n_classes).tolist()))
                          for name, part in (("train", data.train), ("validation", data.val), ("test", data.test))},
         "train_records": sorted(set(data.train.record.tolist())),
         "validation_records": sorted(set(data.val.record.tolist())),
-        "cells": cells, "runs": runs, "superseded": superseded, "provenance": provenance,
+        "cells": cells, "runs": runs, "superseded": superseded, "previous_data_keys": previous_keys,
+        "provenance": provenance,
     }
     store.write_manifest(manifest)
     return manifest
@@ -88,8 +96,8 @@ def run_grid(grid: Grid, split: Split, results_dir: Path, cache_dir: Path | None
     store = RunStore(results_dir).grid(grid.data.split, grid_directory(grid))
     cache = ResampleCache(Path(cache_dir) if cache_dir else default_cache_dir())
     provenance = {**(provenance or {}), "executor": executor.describe()}
+    store.write_test_part(data.test.y, data.test.record)  # before the manifest: a refused test part writes nothing
     update_manifest(store, grid, data, specs, provenance)
-    store.write_test_part(data.test.y, data.test.record)
     pending = [s for s in specs if overwrite or not store.is_done(s.run_id)]
     recorder = RunRecorder(grid, data, store, identities, len(pending), provenance)
     recorder.outcome.skipped = [s.run_id for s in specs if s not in pending]

@@ -1,0 +1,124 @@
+"""The protocol every estimator kind follows, and the one early-stopping loop of the benchmark."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, ClassVar
+
+import numpy as np
+
+from benchmark.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+class Estimator:
+    """One run's model: trained once by :meth:`fit`, then used by :meth:`predict_proba`.
+
+    ``fit`` returns the training report every run records (``history``, ``best_step``,
+    ``best_val_macro_f1``, ``steps_trained``, ``optimizer_steps``, ``stopped_early``, ``n_params``,
+    ``seconds`` with ``train`` and ``validation``). ``save`` gives the bytes of the model file (never a
+    pickle); :meth:`load` reads them back.
+    """
+
+    kind: ClassVar[str]
+    packable: ClassVar[bool]  # can be trained with other runs in one compiled step (benchmark.running.packed)
+    uses_steps: ClassVar[bool]  # trained for TrainConfig.steps optimizer updates (else its own budget)
+    suffix: ClassVar[str]  # of the saved model's file name
+
+    def __init__(self, model_name: str, input_shape: tuple[int, ...], n_classes: int, seed: int):
+        self.model_name, self.input_shape, self.n_classes, self.seed = model_name, tuple(input_shape), n_classes, seed
+
+    def fit(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, val_x: np.ndarray, val_y: np.ndarray,
+            cfg: TrainConfig, jit_compile: bool = False) -> dict:
+        raise NotImplementedError
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, n_classes) of beats ``x``, (n, length) or (n, length, 1)."""
+        raise NotImplementedError
+
+    def save(self) -> bytes:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, model_name: str, path: Path, n_classes: int | None = None) -> "Estimator":
+        """The model saved at ``path``; ``n_classes``: the task's (a saved model may not say)."""
+        raise NotImplementedError
+
+
+@dataclass
+class MemberRecord:
+    """One run's validation record while it trains (alone, or as a member of a pack)."""
+
+    history: list = field(default_factory=list)
+    best_val_macro_f1: float = -1.0
+    best_step: int = 0
+    stale: int = 0
+    steps_trained: int = 0
+    failed: Exception | None = None
+
+
+@dataclass
+class LoopTimes:
+    train: float = 0.0
+    validation: float = 0.0
+    chunks: list = field(default_factory=list)  # seconds of each training chunk (the first holds compilation)
+
+
+def early_stopping_loop(k: int, cfg: TrainConfig, train_chunk: Callable[[int, np.ndarray], np.ndarray],
+                        validate: Callable[[np.ndarray], np.ndarray],
+                        keep_best: Callable[[np.ndarray], None]) -> tuple[list[MemberRecord], LoopTimes]:
+    """Train ``k`` runs for ``cfg.steps`` optimizer steps, checking validation macro F1 every ``eval_every``.
+
+    ``train_chunk(steps, active)`` trains the active runs for ``steps`` steps and returns each run's
+    mean training loss over them; ``validate(active)`` returns each run's validation macro F1;
+    ``keep_best(improved)`` keeps the current weights of the improved runs as their best. A run stops
+    after ``patience`` checks without improvement, or fails when its loss becomes non-finite; the others
+    go on. The one loop behind training alone (k = 1) and in packs.
+    """
+    records = [MemberRecord() for _ in range(k)]
+    active = np.ones(k, bool)
+    times = LoopTimes()
+    step = 0
+    while step < cfg.steps and active.any():
+        chunk = min(cfg.eval_every, cfg.steps - step)
+        start = time.perf_counter()
+        losses = np.asarray(train_chunk(chunk, active.copy()), dtype=float)
+        times.chunks.append(time.perf_counter() - start)
+        times.train += times.chunks[-1]
+        step += chunk
+        start = time.perf_counter()
+        scores = validate(active.copy())
+        improved = np.zeros(k, bool)
+        for i in np.flatnonzero(active):
+            record, loss, score = records[i], float(losses[i]), float(scores[i])
+            record.history.append({"step": step, "train_loss": loss, "val_macro_f1": score})
+            record.steps_trained = step
+            if not np.isfinite(loss):
+                record.failed = FloatingPointError(f"training loss became {loss} at step {step}")
+                active[i] = False
+            elif score > record.best_val_macro_f1:
+                record.best_val_macro_f1, record.best_step, record.stale, improved[i] = score, step, 0, True
+            else:
+                record.stale += 1
+                if record.stale >= cfg.patience:
+                    active[i] = False
+        if improved.any():
+            keep_best(improved)
+        times.validation += time.perf_counter() - start
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(f"    step {step}/{cfg.steps}: {int(active.sum())}/{k} run(s) still training, val macro F1 "
+                      + " ".join(f"{r.history[-1]['val_macro_f1']:.3f}" for r in records
+                                 if r.history and r.history[-1]["step"] == step))
+    return records, times
+
+
+def training_report(record: MemberRecord, cfg: TrainConfig, optimizer_steps: int, n_params: int,
+                    times: dict) -> dict:
+    """What a run records of its training (``Estimator.fit``'s return value)."""
+    return {"best_step": record.best_step, "best_val_macro_f1": record.best_val_macro_f1,
+            "steps_trained": record.steps_trained, "optimizer_steps": optimizer_steps,
+            "stopped_early": record.steps_trained < cfg.steps, "history": record.history, "n_params": n_params,
+            "seconds": times}

@@ -1,0 +1,130 @@
+"""The Keras estimator: a registered builder's model, compiled and trained for a fixed number of optimizer
+steps with early stopping on validation macro F1, saved in Keras' native format (no pickle).
+
+Only ``keras.*`` is used, so it trains on the TensorFlow, JAX and PyTorch backends. Several runs of one
+model can also train together in one compiled JAX step (``benchmark.running.packed``), through the same
+early-stopping loop (``benchmark.estimators.base.early_stopping_loop``).
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.config import TrainConfig
+from benchmark.estimators.base import Estimator, early_stopping_loop, training_report
+from benchmark.metrics.evaluator import macro_f1
+
+PREDICT_BATCH = 2048
+
+
+def batch_indices(n: int, steps: int, batch_size: int, rng: np.random.Generator):
+    """Yield index arrays of ``batch_size`` for ``steps`` steps: epochs of fresh permutations."""
+    order, pos = rng.permutation(n), 0
+    for _ in range(steps):
+        if pos + batch_size > n:  # start a new epoch; the tail of the old one is carried over
+            order, pos = np.concatenate([order[pos:], rng.permutation(n)]), 0
+        yield order[pos:pos + batch_size]
+        pos += batch_size
+
+
+def compile_model(model, cfg: TrainConfig, jit_compile: bool = False):
+    import keras
+
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        cfg.learning_rate, decay_steps=cfg.lr_decay_steps, decay_rate=cfg.lr_decay, staircase=True)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, beta_1=0.9, beta_2=0.999),
+                  loss="sparse_categorical_crossentropy", jit_compile=jit_compile)
+    return model
+
+
+def predict_probabilities(model, x: np.ndarray) -> np.ndarray:
+    """Class probabilities (n, classes) of beats ``x``, (n, length) or (n, length, 1): the one function that
+    predicts with a trained Keras model (trainer, packs and ``evaluate``), so a saved model reproduces its
+    run's predictions exactly on the same backend and hardware."""
+    x = x[..., None] if x.ndim == 2 else x
+    return np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
+
+
+def model_bytes(model_name: str, input_shape: tuple[int, ...], weights: list, n_classes: int = 5) -> bytes:
+    """The ``.keras`` file of a fresh, uncompiled ``model_name`` holding ``weights`` (``get_weights`` order)."""
+    from models import build_model
+
+    model = build_model(model_name, input_shape=input_shape, n_classes=n_classes)
+    model.set_weights(weights)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "saved.keras"  # Keras needs the suffix
+        model.save(path)
+        return path.read_bytes()
+
+
+def load_model(path: Path):
+    import keras
+
+    return keras.saving.load_model(path, compile=False)
+
+
+def model_from_bytes(data: bytes):
+    """The model of a ``.keras`` file's bytes (``model_bytes``), loaded as ``load_model`` loads a file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "saved.keras"
+        path.write_bytes(data)
+        return load_model(path)
+
+
+class KerasEstimator(Estimator):
+    """A fresh model built and compiled for every run (no optimizer state carried over), seeded, trained on
+    successive seeded permutations of the training part for ``cfg.steps`` optimizer updates whatever its
+    size, validated every ``eval_every`` steps; the best validation weights are the ones kept and saved."""
+
+    kind, packable, uses_steps, suffix = "keras", True, True, ".keras"
+
+    def __init__(self, model_name, input_shape, n_classes, seed, model=None):
+        super().__init__(model_name, input_shape, n_classes, seed)
+        self.model = model
+        self.weights: list | None = None
+
+    def fit(self, x, y, weights, val_x, val_y, cfg, jit_compile=False) -> dict:
+        import keras
+
+        from models import build_model
+
+        keras.utils.set_random_seed(self.seed)
+        model = compile_model(build_model(self.model_name, input_shape=self.input_shape, n_classes=self.n_classes),
+                              cfg, jit_compile)
+        batches = batch_indices(len(y), cfg.steps, cfg.batch_size, np.random.default_rng(self.seed))
+        best: list = []
+
+        def train_chunk(steps, active):
+            idx = np.concatenate([next(batches) for _ in range(steps)])
+            fit = model.fit(x[idx], y[idx], batch_size=cfg.batch_size, epochs=1, shuffle=False, verbose=0,
+                            sample_weight=None if weights is None else weights[idx])
+            return [fit.history["loss"][-1]]
+
+        def validate(active):
+            return [macro_f1(val_y, np.argmax(predict_probabilities(model, val_x), axis=1), self.n_classes)]
+
+        def keep_best(improved):
+            best[:] = [model.get_weights()]
+
+        [record], times = early_stopping_loop(1, cfg, train_chunk, validate, keep_best)
+        if record.failed is not None:
+            raise record.failed
+        model.set_weights(best[0])
+        self.model, self.weights = model, best[0]
+        return training_report(record, cfg, int(model.optimizer.iterations), int(model.count_params()),
+                               {"train": times.train, "validation": times.validation})
+
+    def predict_proba(self, x):
+        return predict_probabilities(self.model, x)
+
+    def save(self) -> bytes:
+        """The ``.keras`` file of the kept weights in a fresh build of the model (no optimizer state)."""
+        weights = self.weights if self.weights is not None else self.model.get_weights()
+        return model_bytes(self.model_name, self.input_shape, weights, self.n_classes)
+
+    @classmethod
+    def load(cls, model_name, path, n_classes=None):
+        model = load_model(Path(path))
+        return cls(model_name, tuple(model.input_shape[1:]), int(model.output_shape[-1]), seed=0, model=model)
