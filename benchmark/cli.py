@@ -56,10 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="intra: Kaggle-style beat-level 80/20; inter: de Chazal DS1→DS2; kaggle: your CSVs "
                         "(--kaggle-dir). Default: intra; for `data` and `report`: every split available")
     budget = p.add_argument_group("training budget (default: the grid's)")
-    budget.add_argument("--steps", type=int, help="optimizer steps per run, the same for every resampler")
-    budget.add_argument("--batch-size", type=int)
-    budget.add_argument("--eval-every", type=int, help="steps between validation macro-F1 checks")
-    budget.add_argument("--patience", type=int, help="checks without improvement before stopping early")
+    budget.add_argument("--steps", type=_positive, help="optimizer steps per run, the same for every resampler")
+    budget.add_argument("--batch-size", type=_positive)
+    budget.add_argument("--eval-every", type=_positive, help="steps between validation macro-F1 checks")
+    budget.add_argument("--patience", type=_positive, help="checks without improvement before stopping early")
     where = p.add_argument_group("where data and results live")
     where.add_argument("--data-dir", help="directory of PhysioNet mitdb records (else $MITDB_DIR, else the "
                                           "cache; downloaded when missing)")
