@@ -11,7 +11,7 @@ from benchmark.config import GRIDS, customise
 from benchmark.data.external import EXTERNAL
 from benchmark.data.splits import SPLITS, histogram_table, load_split
 from benchmark.errors import DataError
-from benchmark.running.compute import JIT_MODES
+from benchmark.running.compute import JIT_MODES, available_cores
 
 log = logging.getLogger("benchmark.cli")
 # run and evaluate write your runs to results/local (git-ignored): the committed results under results/ are
@@ -182,7 +182,7 @@ def make_executor(args, device: dict):
             raise ValueError(f"--executor packed needs the JAX backend (KERAS_BACKEND=jax), not {backend}")
         if args.jit == "off":
             raise ValueError("--executor packed always compiles; drop --jit off")
-        return PackedExecutor(args.pack_size, args.resample_workers or len(os.sched_getaffinity(0)),
+        return PackedExecutor(args.pack_size, args.resample_workers or available_cores(),
                               args.pack_processes)
     jit = resolve_jit(args.jit, backend, kind)
     if name == "ray":
@@ -293,7 +293,7 @@ def _early_settings(argv: list[str] | None) -> None:
     early.add_argument("--threads", type=_positive)
     early.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True)
     known, _ = early.parse_known_args(argv)
-    os.environ.update(thread_env(known.threads or len(os.sched_getaffinity(0))))
+    os.environ.update(thread_env(known.threads or available_cores()))
     configure(known.deterministic)
 
 
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup(verbose=args.verbose)
     args.results_dir = args.results_dir or DEFAULT_RESULTS[args.command]
-    args.threads = args.threads or len(os.sched_getaffinity(0))
+    args.threads = args.threads or available_cores()
     if args.executor != "ray" and (args.ray_address or args.ray_workers):
         parser.error("--ray-address and --ray-workers go with --executor ray")
     if args.ray_address and args.ray_workers:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from benchmark.config import Grid, TrainConfig
 from benchmark.logs import progress
+from benchmark.running.compute import available_cores
 from benchmark.running.plan import GridData, RunSpec
 from benchmark.running.recorder import RunRecorder
 from benchmark.store import ResampleCache, Resampled, load_part, save_part
@@ -86,7 +87,7 @@ def prefetch_resampled(data: GridData, specs: list[RunSpec], cache: ResampleCach
     if workers <= 1 or len(missing) <= 1:
         return
     workers = min(workers, len(missing))
-    threads = max(1, len(os.sched_getaffinity(0)) // workers)
+    threads = max(1, available_cores() // workers)
     log.info("resampling %d training parts in %d processes (%d thread(s) each) ...", len(missing), workers, threads)
     start = time.perf_counter()
     train_x, train_y = data.train.x[..., None], data.train.y
