@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "default: this machine's cores")
     p.add_argument("--refresh", action="store_true", help="download the records again")
     p.add_argument("--overwrite", action="store_true", help="rerun runs that are already done")
-    p.add_argument("--verbose", action="store_true", help="print every validation check")
+    p.add_argument("--verbose", action="store_true",
+                   help="print every validation check (TensorFlow's start-up messages: set TF_CPP_MIN_LOG_LEVEL=0)")
     return p
 
 
@@ -298,13 +299,17 @@ def _early_settings(argv: list[str] | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmark.logs import setup
+    from benchmark.logs import import_without_noise, quiet_backend_logs, setup
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
     _early_settings(argv)
+    quiet = quiet_backend_logs()
+    if quiet:
+        import_without_noise(("keras",))  # before build_parser imports the models, and with them Keras
     parser = build_parser()
     args = parser.parse_args(argv)
     setup(verbose=args.verbose)
+    if quiet and args.command in ("run", "evaluate"):
+        import_without_noise(("tensorflow",))  # Keras seeds TensorFlow when it is installed, whatever the backend
     args.results_dir = args.results_dir or DEFAULT_RESULTS[args.command]
     args.threads = args.threads or available_cores()
     if args.executor != "ray" and (args.ray_address or args.ray_workers):
