@@ -11,7 +11,7 @@ from benchmark.config import GRIDS, customise
 from benchmark.data.external import EXTERNAL
 from benchmark.data.splits import SPLITS, histogram_table, load_split
 from benchmark.errors import DataError
-from benchmark.running.compute import JIT_MODES
+from benchmark.running.compute import JIT_MODES, available_cores
 
 log = logging.getLogger("benchmark.cli")
 # run and evaluate write your runs to results/local (git-ignored): the committed results under results/ are
@@ -60,10 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="intra: Kaggle-style beat-level 80/20; inter: de Chazal DS1→DS2; kaggle: your CSVs "
                         "(--kaggle-dir). Default: intra; for `data` and `report`: every split available")
     budget = p.add_argument_group("training budget (default: the grid's)")
-    budget.add_argument("--steps", type=int, help="optimizer steps per run, the same for every resampler")
-    budget.add_argument("--batch-size", type=int)
-    budget.add_argument("--eval-every", type=int, help="steps between validation macro-F1 checks")
-    budget.add_argument("--patience", type=int, help="checks without improvement before stopping early")
+    budget.add_argument("--steps", type=_positive, help="optimizer steps per run, the same for every resampler")
+    budget.add_argument("--batch-size", type=_positive)
+    budget.add_argument("--eval-every", type=_positive, help="steps between validation macro-F1 checks")
+    budget.add_argument("--patience", type=_positive, help="checks without improvement before stopping early")
     where = p.add_argument_group("where data and results live")
     where.add_argument("--data-dir", help="directory of PhysioNet mitdb records (else $MITDB_DIR, else the "
                                           "cache; downloaded when missing)")
@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "default: this machine's cores")
     p.add_argument("--refresh", action="store_true", help="download the records again")
     p.add_argument("--overwrite", action="store_true", help="rerun runs that are already done")
-    p.add_argument("--verbose", action="store_true", help="print every validation check")
+    p.add_argument("--verbose", action="store_true",
+                   help="print every validation check (TensorFlow's start-up messages: set TF_CPP_MIN_LOG_LEVEL=0)")
     return p
 
 
@@ -186,7 +187,7 @@ def make_executor(args, device: dict):
             raise ValueError(f"--executor packed needs the JAX backend (KERAS_BACKEND=jax), not {backend}")
         if args.jit == "off":
             raise ValueError("--executor packed always compiles; drop --jit off")
-        return PackedExecutor(args.pack_size, args.resample_workers or len(os.sched_getaffinity(0)),
+        return PackedExecutor(args.pack_size, args.resample_workers or available_cores(),
                               args.pack_processes)
     jit = resolve_jit(args.jit, backend, kind)
     if name == "ray":
@@ -317,20 +318,24 @@ def _early_settings(argv: list[str] | None) -> None:
     early.add_argument("--threads", type=_positive)
     early.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True)
     known, _ = early.parse_known_args(argv)
-    os.environ.update(thread_env(known.threads or len(os.sched_getaffinity(0))))
+    os.environ.update(thread_env(known.threads or available_cores()))
     configure(known.deterministic)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmark.logs import setup
+    from benchmark.logs import import_without_noise, quiet_backend_logs, setup
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
     _early_settings(argv)
+    quiet = quiet_backend_logs()
+    if quiet:
+        import_without_noise(("keras",))  # before build_parser imports the models, and with them Keras
     parser = build_parser()
     args = parser.parse_args(argv)
     setup(verbose=args.verbose)
+    if quiet and args.command in ("run", "evaluate"):
+        import_without_noise(("tensorflow",))  # Keras seeds TensorFlow when it is installed, whatever the backend
     args.results_dir = args.results_dir or DEFAULT_RESULTS[args.command]
-    args.threads = args.threads or len(os.sched_getaffinity(0))
+    args.threads = args.threads or available_cores()
     if args.executor != "ray" and (args.ray_address or args.ray_workers):
         parser.error("--ray-address and --ray-workers go with --executor ray")
     if args.ray_address and args.ray_workers:

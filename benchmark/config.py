@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 from dataclasses import asdict, dataclass, replace
 
 
@@ -21,6 +22,14 @@ class TrainConfig:
     learning_rate: float = 1e-3
     lr_decay: float = 0.75  # Kachuee et al.: lr × 0.75 every 10,000 steps
     lr_decay_steps: int = 10_000
+
+    def __post_init__(self):
+        # a count of 0 fails every run late (--steps 0) or divides by zero (--eval-every 0 makes packed runs NaN)
+        for name in ("steps", "batch_size", "eval_every", "patience", "lr_decay_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be a whole number of at least 1, got {value!r}; "
+                                 f"give it a positive count (e.g. {name}={getattr(TrainConfig, name)})")
 
     def as_dict(self) -> dict:
         return asdict(self)

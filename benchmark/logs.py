@@ -7,11 +7,23 @@ the log lines (which carry counts and an ETA themselves) are all that is written
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import os
+import re
 import sys
+import tempfile
 
 LOGGERS = ("benchmark", "models", "resampling")
+# What TensorFlow's C++ libraries write to stderr as they load on a machine without a GPU, whatever
+# TF_CPP_MIN_LOG_LEVEL says (absl logs before it is initialised): informational lines, not errors.
+STARTUP_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|^[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] "  # absl's INFO and WARNING lines
+    r"|^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] "  # TensorFlow's own INFO and WARNING lines
+    r"|Unable to register cu(DNN|FFT|BLAS) factory|failed call to cuInit|oneDNN custom operations are on"
+    r"|^To enable the following instructions: .* rebuild TensorFlow")
 
 
 class _TqdmHandler(logging.Handler):
@@ -34,6 +46,40 @@ def setup(verbose: bool = False) -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def quiet_backend_logs() -> bool:
+    """TensorFlow's C++ logging (read once, when it loads) and absl's Python logger to errors only, so a
+    CPU machine's cuInit errors stay off stderr; False, changing nothing, when the user set
+    TF_CPP_MIN_LOG_LEVEL (their level is theirs)."""
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return False
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    return True
+
+
+def import_without_noise(modules: tuple[str, ...]) -> None:
+    """Import ``modules`` (those installed and not yet imported), passing on every line they write to
+    stderr but :data:`STARTUP_NOISE`, which TensorFlow writes as it loads whatever its log level."""
+    todo = [m for m in modules if m not in sys.modules and importlib.util.find_spec(m) is not None]
+    if not todo:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)  # the C++ libraries write to file descriptor 2, not to sys.stderr
+        try:
+            for name in todo:
+                importlib.import_module(name)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not STARTUP_NOISE.search(line)))
+            sys.stderr.flush()
 
 
 def bars_enabled() -> bool:

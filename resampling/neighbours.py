@@ -19,9 +19,9 @@ in its sort's order, which can differ.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from benchmark.running.compute import available_cores
 
 _MARGIN = 1e-5  # absolute slack on distance bounds, far above the float64 rounding of beats' distances
 
@@ -33,7 +33,7 @@ def kneighbors(x: np.ndarray, k: int, bound_dims: int = 16, cluster_size: int = 
     n = len(x)
     if not 1 <= k <= n:
         raise ValueError(f"k must be between 1 and the number of points ({n}), got {k}")
-    workers = workers or len(os.sched_getaffinity(0))
+    workers = workers or available_cores()
     rng = np.random.default_rng(seed)
     x64 = np.ascontiguousarray(x, dtype=np.float64).reshape(n, -1)
     w = _bound_vectors(x64, min(bound_dims, x64.shape[1]), rng)

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from benchmark.cli import main
+from benchmark.cli import build_parser, main
 
 
 def test_help_documents_the_grids_and_flags(capsys):
@@ -142,3 +142,12 @@ def test_ray_options_need_the_ray_executor(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--ray-address", "auto"])
     assert exit_.value.code == 2 and "--executor ray" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--steps", "--batch-size", "--eval-every", "--patience"])
+@pytest.mark.parametrize("value", ["0", "-3", "2.5"])
+def test_budget_flags_must_be_positive_and_the_error_names_the_flag(flag, value, capsys):
+    with pytest.raises(SystemExit) as exit_:  # the parser alone: were the value accepted, main would run a grid
+        build_parser().parse_args([flag, value])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"argument {flag}: expected a whole number of at least 1" in err

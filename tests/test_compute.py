@@ -4,7 +4,7 @@ import os
 import pytest
 
 from benchmark.cli import main
-from benchmark.running.compute import XLA_DETERMINISTIC, configure, determinism, resolve_jit
+from benchmark.running.compute import XLA_DETERMINISTIC, available_cores, configure, determinism, resolve_jit
 
 
 @pytest.mark.parametrize("mode, backend, kind, expected", [
@@ -79,3 +79,21 @@ def test_the_gpu_driver_and_its_cuda_are_read_from_nvidia_smi(monkeypatch):
 
     monkeypatch.setattr(compute.subprocess, "run", fake_run)
     assert compute._nvidia_smi() == {"driver": "580.159.04", "memory": "143771 MiB", "driver_cuda": "13.0"}
+
+
+def test_without_cpu_affinity_as_on_macos_the_cores_are_counted_and_the_cli_starts(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    from benchmark.provenance import machine
+    from resampling.neighbours import kneighbors
+
+    assert available_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert available_cores() == 3 and machine()["cores"] == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # "undeterminable", says the os module
+    assert available_cores() == 1
+    x = np.random.default_rng(0).normal(size=(40, 8))
+    assert (kneighbors(x, 3)[:, 0] == np.arange(40)).all()
+    assert main(["report", "--results-dir", str(tmp_path)]) == 1, "start-up got as far as looking for results"
+    assert "no grid results found" in capsys.readouterr().err

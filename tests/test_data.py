@@ -118,6 +118,34 @@ def test_bad_kaggle_csv_is_named(tmp_path, problem, match):
         read_kaggle_csv(_write_csv(tmp_path / "mitbih_test.csv", rows))
 
 
+@pytest.mark.parametrize("problem, match", [
+    ("short", r"mitbih_test\.csv: row 3 has 150 values, expected 188 \(187 samples and the class\)"),
+    ("short_first", r"mitbih_test\.csv: row 1 has 150 values, expected 188 \(187 samples and the class\)"),
+    ("long", r"mitbih_test\.csv: row 4 has 190 values, expected 188 \(187 samples and the class\)"),
+    ("named_header", r"mitbih_test\.csv: row 1 looks like a header \(non-numeric values 'c0', 'c1', 'c2', \.\.\.\); "
+                     r"the Kaggle CSVs have no header row"),
+    ("numbered_header", r"mitbih_test\.csv: row 1 looks like a header \(its values are the column numbers "
+                        r"0\.\.187\); the Kaggle CSVs have no header row"),
+])
+def test_a_short_row_or_a_header_row_is_named_as_such(tmp_path, problem, match):
+    rows = np.hstack([np.random.default_rng(0).random((5, 187)), np.zeros((5, 1))])
+    lines = [",".join(f"{v:.6e}" for v in row) for row in rows]
+    if problem == "short":
+        lines[2] = ",".join(lines[2].split(",")[:150])
+    elif problem == "short_first":
+        lines[0] = ",".join(lines[0].split(",")[:150])
+    elif problem == "long":
+        lines[3] += ",0,0"
+    elif problem == "named_header":
+        lines.insert(0, ",".join([f"c{i}" for i in range(187)] + ["label"]))
+    else:  # pandas' to_csv with its default header and no index writes this
+        lines.insert(0, ",".join(str(i) for i in range(188)))
+    path = tmp_path / "mitbih_test.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=match):
+        read_kaggle_csv(path)
+
+
 def test_kaggle_split_uses_the_users_files(tmp_path, cache_dir):
     rng = np.random.default_rng(0)
     for name, n in (("mitbih_train.csv", 200), ("mitbih_test.csv", 50)):

@@ -1,7 +1,11 @@
-"""Progress bars only on an interactive terminal outside CI; log lines always."""
+"""Progress bars only on an interactive terminal outside CI; log lines always; TensorFlow's start-up noise
+never."""
 import io
 import logging
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 from benchmark import logs
 
@@ -32,3 +36,45 @@ def test_setup_writes_plain_lines_to_stderr_and_debug_only_when_verbose(monkeypa
     logging.getLogger("benchmark.anything").debug("a validation check")
     assert capsys.readouterr().err == "a validation check\n"
     logs.setup(verbose=False)
+
+
+# what TensorFlow 2.16+ prints at start-up on a machine without a GPU, and Keras' and absl's own notices
+NOISE = ("absl::InitializeLog", "cudart_stub", "cuda drivers", "cuInit", "cuDNN", "cuFFT", "cuBLAS", "oneDNN",
+         "cpu_feature_guard", "TF-TRT", "WARNING:absl")
+
+
+def test_the_cli_starts_without_tensorflows_start_up_noise():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user runs it
+    done = subprocess.run([sys.executable, "run_benchmark.py", "data", "--help"], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], env={**env, "KERAS_BACKEND": "tensorflow"},
+                          timeout=300)
+    assert done.returncode == 0 and "usage: run_benchmark.py" in done.stdout
+    assert [line for line in done.stderr.splitlines() if any(n in line for n in NOISE)] == []
+    # main can only quieten what loads after it starts: importing the CLI must not load Keras or TensorFlow
+    loaded = subprocess.run([sys.executable, "-c", "import sys, benchmark.cli; "
+                             "print(sorted({'keras', 'tensorflow', 'jax'} & set(sys.modules)))"],
+                            capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], env=env,
+                            timeout=120)
+    assert loaded.stdout.strip() == "[]", loaded.stderr
+
+
+def test_an_import_keeps_its_real_errors_and_loses_only_the_noise(tmp_path, monkeypatch, capfd):
+    (tmp_path / "noisy_backend.py").write_text(
+        "import os\n"
+        "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n"
+        "os.write(2, b'I0000 00:00:1796114876.067139   19872 cudart_stub.cc:31] Could not find cuda drivers\\n')\n"
+        "os.write(2, b'E0000 00:00:1796114291.329457    3958 cuda_platform.cc:52] failed call to cuInit: 303\\n')\n"
+        "os.write(2, b'E0000 00:00:1796114291.329457    3958 disk.cc:52] cannot read the kernel library\\n')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "noisy_backend", raising=False)
+    logs.import_without_noise(("noisy_backend", "no_such_module_here"))
+    assert "noisy_backend" in sys.modules
+    assert capfd.readouterr().err == "E0000 00:00:1796114291.329457    3958 disk.cc:52] cannot read the kernel library\n"
+
+
+def test_a_log_level_the_user_set_is_theirs(monkeypatch):
+    monkeypatch.setattr(logging.getLogger("absl"), "level", logging.getLogger("absl").level)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    assert logs.quiet_backend_logs() is False and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
+    assert logs.quiet_backend_logs() is True and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"

@@ -182,9 +182,35 @@ def read_kaggle_csv(path: Path) -> BeatSet:
 
     if not path.exists():
         raise DataError(f"{path}: file not found")
+
+    def rows():  # (row number, values as text) of the file's non-blank lines, read only to explain an error
+        with path.open(errors="replace") as lines:
+            yield from ((i, line.strip().split(",")) for i, line in enumerate(lines, 1) if line.strip())
+
+    def check_row_lengths():  # pandas pads a short row with NaN and stops at a long one: name the row
+        for i, fields in rows():
+            if len(fields) != 188:
+                raise DataError(f"{path}: row {i} has {len(fields)} values, expected 188 (187 samples and the "
+                                "class); fix or remove that row")
+
+    def is_number(text: str) -> bool:
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+
+    first_row, first = next(rows(), (1, []))
+    words = [f for f in first if f.strip() and not is_number(f)]
+    if words or (len(first) > 1 and first == [str(i) for i in range(len(first))]):
+        what = (f"non-numeric values {', '.join(repr(w) for w in words[:3])}{', ...' if len(words) > 3 else ''}"
+                if words else f"its values are the column numbers 0..{len(first) - 1}")
+        raise DataError(f"{path}: row {first_row} looks like a header ({what}); the Kaggle CSVs have no header row, "
+                        "so remove it")
     try:
         frame = pd.read_csv(path, header=None, dtype=np.float64)
     except Exception as exc:
+        check_row_lengths()
         raise DataError(f"{path}: not a numeric CSV ({exc})") from exc
     values = frame.to_numpy()
     if values.ndim != 2 or values.shape[1] != 188:
@@ -192,6 +218,7 @@ def read_kaggle_csv(path: Path) -> BeatSet:
                         f"{values.shape[1] if values.ndim == 2 else 0}")
     bad = ~np.isfinite(values)
     if bad.any():
+        check_row_lengths()
         row, col = np.argwhere(bad)[0]
         raise DataError(f"{path}: NaN or infinite value at row {row + 1}, column {col + 1}")
     labels = values[:, -1]

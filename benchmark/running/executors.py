@@ -19,6 +19,7 @@ import numpy as np
 
 from benchmark.config import Grid, TrainConfig
 from benchmark.logs import progress
+from benchmark.running.compute import available_cores
 from benchmark.running.plan import GridData, RunSpec
 from benchmark.running.recorder import RunRecorder
 from benchmark.store import ResampleCache, Resampled, load_part, save_part
@@ -90,27 +91,40 @@ def _resample_worker(train_x: np.ndarray, train_y: np.ndarray, resampler: str, s
 def prefetch_resampled(data: GridData, specs: list[RunSpec], cache: ResampleCache, workers: int) -> None:
     """Compute the uncached training parts of ``specs`` into the cache, ``workers`` processes at a time.
 
-    Each process gets ``cores // workers`` BLAS threads. A group that fails is left uncached; its runs
-    fail with the same error when they ask the cache for it.
+    Each process gets ``cores // workers`` BLAS threads. A part that fails for any reason (a resampler's
+    error, a full disk, out of memory, a worker that died and broke the pool) is left uncached; its runs
+    resample it again when they ask the cache for it, and fail with their own reason if that fails too.
     """
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import BrokenExecutor, ProcessPoolExecutor, as_completed
 
     missing = list({s.resample_key: s for s in specs if not cache.path(s.resample_key).exists()}.values())
     if workers <= 1 or len(missing) <= 1:
         return
     workers = min(workers, len(missing))
-    threads = max(1, len(os.sched_getaffinity(0)) // workers)
+    threads = max(1, available_cores() // workers)
     log.info("resampling %d training parts in %d processes (%d thread(s) each) ...", len(missing), workers, threads)
     start = time.perf_counter()
     train_x, train_y = data.train.x[..., None], data.train.y
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_resample_worker, train_x, train_y, s.resampler, s.seed,
-                               str(cache.path(s.resample_key)), threads): s for s in missing}
+        futures = {}
+        for s in missing:
+            try:
+                futures[pool.submit(_resample_worker, train_x, train_y, s.resampler, s.seed,
+                                    str(cache.path(s.resample_key)), threads)] = s
+            except BrokenExecutor as exc:
+                log.warning("  the resampling processes stopped (%s); %d part(s) left for their runs to resample",
+                            exc, len(missing) - len(futures))
+                break
         for future in progress(as_completed(futures), total=len(futures), desc="resampling", unit="part"):
-            spec, outcome = futures[future], future.result()
+            spec = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as exc:  # this part's runs fail (or resample it themselves), never the grid
+                outcome = f"{type(exc).__name__}: {exc}"
             if isinstance(outcome, str):
-                log.info("  %s (seed %d) failed: %s", spec.resampler, spec.seed, outcome)
+                log.warning("  %s (seed %d) failed: %s; left uncached for its runs", spec.resampler, spec.seed,
+                            outcome)
             else:
                 log.info("  %s (seed %d): %d → %d beats in %.1f s", spec.resampler, spec.seed, len(train_y),
                          outcome[1], outcome[0])
