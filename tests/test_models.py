@@ -75,12 +75,43 @@ def test_keras_model_is_seeded_and_its_saved_file_predicts_the_same(name, tmp_pa
     assert np.array_equal(load_model(path).predict(x, verbose=0), a.predict(x, verbose=0))
 
 
+def _other(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    return f"{value}-other"
+
+
 @pytest.mark.parametrize("name", list_models())
-def test_every_hyperparameter_has_a_default_and_is_part_of_the_identity(name):
+def test_every_hyperparameter_has_a_default_and_is_part_of_the_identity(name, monkeypatch):
+    import inspect
+
+    from benchmark.config import GRIDS
+    from benchmark.running.plan import GridData, run_identity
+    from benchmark.config import config_hash
+    from models import registry
+
     args = builder_arguments(name)
     assert all(v is not None for v in args.values())
     with pytest.raises(TypeError, match="no hyperparameter"):
         builder_arguments(name, not_a_hyperparameter=1)
+    beats = clustered_beats(n_per_class=(10, 2, 2, 2, 2))
+    data = GridData(beats, beats, beats, key="k", source="synthetic")
+    grid = GRIDS["smoke"]
+    base = run_identity(grid, data, name, "none", 0)
+    assert base["builder"] == args
+    entry = registry._MODELS[name]
+    for param, value in args.items():  # a builder whose default differs is another run
+        signature = inspect.signature(entry.builder)
+        changed = signature.replace(parameters=[p.replace(default=_other(value)) if p.name == param else p
+                                                for p in signature.parameters.values()])
+        wrapper = lambda **kw: entry.builder(**kw)  # noqa: E731
+        wrapper.__signature__ = changed
+        monkeypatch.setitem(registry._MODELS, name, registry.ModelEntry(wrapper, entry.estimator))
+        other = run_identity(grid, data, name, "none", 0)
+        assert other["builder"][param] == _other(value) and config_hash(other) != config_hash(base), param
+    monkeypatch.setitem(registry._MODELS, name, entry)
 
 
 def test_unknown_model_lists_the_known_ones():

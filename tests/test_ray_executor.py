@@ -1,5 +1,6 @@
 """Ray executor: the same runs as in process, bit for bit, in the same run store; skipped without Ray."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,8 @@ def test_ray_runs_equal_in_process_runs_and_each_resumes_the_other(ray_instance,
         assert metrics["history"] == expected["history"], run_id  # every training loss, to the last bit
         assert metrics["resampling"]["train_class_counts"] == expected["resampling"]["train_class_counts"]
         assert np.array_equal(predictions, expected_predictions), run_id
+        assert metrics["ran_on"]["process"] != os.getpid(), "the machine and device of the worker that trained it"
+        assert metrics["ran_on"]["device"]["backend"] and metrics["ran_on"]["machine"]["cpu"]
         assert metrics["provenance"]["executor"] == {"name": "ray", "address": "local instance", "threads": 1,
                                                      "jit_compile": False}
         assert expected["provenance"]["executor"] == {"name": "local", "threads": 1, "jit_compile": False}

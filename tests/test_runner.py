@@ -1,6 +1,7 @@
 """Runner and run store: one folder per grid, skip on rerun, failures recorded, a complete run identity,
 saved models, and tables rebuilt from saved runs."""
 import json
+import os
 import shutil
 from dataclasses import replace
 
@@ -57,6 +58,12 @@ def test_grid_writes_runs_and_a_rerun_trains_nothing(split, trained, tmp_path, m
                                                   ["resnet", "none", "seed0"], ["resnet", "random", "seed0"]]
     run_id = next(r for r in runs if r.startswith("mlp__random"))
     metrics = store.metrics(run_id)
+    assert metrics["ran_on"]["process"] == os.getpid() and metrics["ran_on"]["device"]["kind"] == "cpu"
+    probabilities = store.probabilities(run_id)
+    assert probabilities.dtype == np.float16 and probabilities.shape == (len(store.test_labels()), 5)
+    assert np.array_equal(np.argmax(probabilities, axis=1), store.predictions(run_id)) or \
+        np.mean(np.argmax(probabilities, axis=1) == store.predictions(run_id)) > 0.99, "float16 of the same argmax"
+    assert metrics["resampling"]["trained_prior"]["N"] == pytest.approx(0.2), "oversampled to five equal classes"
     counts = metrics["resampling"]["train_class_counts"]
     assert len(set(counts.values())) == 1, "random oversampling balanced the training part"
     predictions = store.predictions(run_id)

@@ -42,8 +42,8 @@ def where_this_runs() -> dict:
     from benchmark.provenance import machine
     from benchmark.running.compute import describe_device
 
-    return {"machine": machine(), "device": describe_device("xla_gpu_deterministic_ops=true"
-                                                            in os.environ.get("XLA_FLAGS", ""))}
+    return {"machine": machine(), "process": os.getpid(),
+            "device": describe_device("xla_gpu_deterministic_ops=true" in os.environ.get("XLA_FLAGS", ""))}
 
 
 def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int, n_classes: int,
