@@ -69,9 +69,7 @@ def _reading(g) -> list[str]:
     return lines
 
 
-def _ranks_section(g, paths: list[Path], split_dir: Path) -> list[str]:
-    """Average ranks as a description; a diagram drawn when ranks were tested is appended to ``paths``,
-    and one the analysis no longer supports is deleted, so no stale one is left beside the report."""
+def _ranks_section(g) -> list[str]:
     lines = [
         "## Average ranks", "",
         "Within each block the treatments are ranked by test macro F1 (1 = highest). The blocks of this grid "
@@ -80,18 +78,7 @@ def _ranks_section(g, paths: list[Path], split_dir: Path) -> list[str]:
         "above decide.", "",
     ]
     for a in g.ranks.values():
-        path = split_dir / "figures" / f"critical_difference_{a.treatment}s.png"
         lines += [f"### {a.treatment.capitalize()}s", "", *rank_lines(a), ""]
-        if a.significant:
-            title = (f"{g.split} split: {a.treatment}s ranked by test macro F1 (1 = best)\n"
-                     f"within {a.n_blocks} {a.block} blocks; Friedman p = {a.p_value:.4f}\n"
-                     f"bars: no significant difference (ranks at most CD = {a.cd:.2f} apart; "
-                     f"Nemenyi, α = {a.alpha})")
-            paths.append(figures.critical_difference(a, path, title))
-            lines += [f"![critical-difference diagram of the {a.treatment}s]"
-                      f"({path.relative_to(split_dir).as_posix()})", ""]
-        else:
-            path.unlink(missing_ok=True)
     return lines
 
 
@@ -112,7 +99,7 @@ def write_full_report(g: SavedGrid) -> list[Path]:
             ids = runs[(runs.model == model) & (runs.resampler == top)].run_id
             best_cm[model] = (top, np.sum([g.metrics[i]["test"]["confusion_matrix"] for i in ids], axis=0))
     figs = {
-        "heatmap": figures.heatmap(g.summary, g.models, g.resamplers, fig_dir / "macro_f1_heatmap.png",
+        "heatmap": figures.heatmap(g.summary, g.failed, g.models, g.resamplers, fig_dir / "macro_f1_heatmap.png",
                                    f"{g.split} split: test macro F1"),
         "recall": figures.recall_bars(g.summary, g.models, g.resamplers, fig_dir / "recall_by_resampler.png"),
         "confusion": figures.confusion_matrices(best_cm, fig_dir / "confusion_best.png"),
@@ -120,7 +107,7 @@ def write_full_report(g: SavedGrid) -> list[Path]:
         "cost": figures.cost_vs_f1(runs, g.models, g.resamplers, fig_dir / "cost_vs_macro_f1.png"),
     }
     paths = list(figs.values())
-    ranks = _ranks_section(g, paths, split_dir)
+    ranks = _ranks_section(g)
     noise, drawn = shifts.noise_section(g, g.evaluations.get("nstdb"), fig_dir / "noise_curves.png")
     paths += drawn
     img = lambda alt, name: f"![{alt}]({figs[name].relative_to(split_dir).as_posix()})"  # noqa: E731

@@ -66,7 +66,8 @@ class SavedGrid:
     store: GridStore
     manifest: dict
     runs: pd.DataFrame
-    errors: dict[str, str]
+    errors: dict[str, str]  # run_id -> why it has no result
+    failed: dict[str, str]  # the runs of ``errors`` that failed, and why
     metrics: dict[str, dict]
     summary: pd.DataFrame
     comparisons: pd.DataFrame | None
@@ -111,7 +112,7 @@ def read_grid(store: GridStore, n_boot: int = N_BOOT, compare: bool = True) -> S
                                     manifest["resamplers"], n_boot=n_boot, groups=tidy.records)
     ranks = rank_analyses(runs, manifest["models"], manifest["resamplers"])
     evaluations = {name: e for name in EVALUATED if (e := store.evaluation(name)) is not None}
-    return SavedGrid(store, manifest, runs, tidy.errors, tidy.metrics, summary, comparisons, why, ranks,
+    return SavedGrid(store, manifest, runs, tidy.errors, tidy.failed, tidy.metrics, summary, comparisons, why, ranks,
                      tidy.predictions, evaluations)
 
 
@@ -133,7 +134,7 @@ def macro_table(g: SavedGrid) -> str:
         for resampler in g.resamplers:
             c = g.cell(model, resampler)
             if c is None:
-                row.append("failed" if any(r.startswith(f"{model}__{resampler}__") for r in g.errors) else "—")
+                row.append("failed" if any(r.startswith(f"{model}__{resampler}__") for r in g.failed) else "—")
                 continue
             text = _pm(c.macro_f1_mean, c.macro_f1_std)
             row.append((f"**{text}**" if c.best_for_model else text) + marks.get((model, resampler), ""))
@@ -200,19 +201,10 @@ def rank_lines(a: RankAnalysis) -> list[str]:
     if not a.computed:
         return [f"{what}: not computed, {a.reason}."]
     dropped = f", {a.n_incomplete} more dropped for a missing run" if a.n_incomplete else ""
-    words = f"{what} ({a.n_blocks} blocks{dropped}; rank 1 = highest, ties share the mean rank). "
-    if a.p_value is None:
-        words += ("Descriptive only: every block is scored on the same test beats, so the blocks are not "
-                  "independent data sets and no rank test is made; the paired record-level tests carry the "
-                  "inference.")
-    elif a.significant:
-        pairs = ", ".join(f"{x} > {y}" for x, y in a.different_pairs()) or "none"
-        words += (f"{a.test} (α = {a.alpha}): Friedman p = {a.p_value:.4f}, so the {a.treatment}s do not all "
-                  f"rank alike; critical difference CD = {a.cd:.2f}. Pairs whose average ranks differ by more "
-                  f"than CD (better first): {pairs}.")
-    else:
-        words += (f"{a.test} (α = {a.alpha}): Friedman p = {a.p_value:.4f} ≥ {a.alpha}: no evidence that the "
-                  f"{a.treatment}s rank differently, so no post-hoc test and no diagram (Demšar 2006).")
+    words = (f"{what} ({a.n_blocks} blocks{dropped}; rank 1 = highest, ties share the mean rank). "
+             "Descriptive only: every block is scored on the same test beats, so the blocks are not "
+             "independent data sets and no rank test is made; the paired record-level tests carry the "
+             "inference.")
     table = tabulate([[name, f"{rank:.2f}"] for name, rank in a.mean_ranks.items()],
                      headers=[a.treatment, "average rank"], tablefmt="github", disable_numparse=True)
     return [words, "", table]

@@ -22,7 +22,8 @@ LITERATURE_CLASSES = ("N", "S", "V", "F")  # what the inter-patient literature r
 class TidyGrid:
     manifest: dict
     runs: pd.DataFrame  # one row per finished run
-    errors: dict[str, str]  # run_id -> why it has no result
+    errors: dict[str, str]  # run_id -> why it has no result ("not run yet" unless it failed)
+    failed: dict[str, str]  # the runs of ``errors`` that failed (they have an error.json), and why
     metrics: dict[str, dict]  # run_id -> metrics.json, its "test" recomputed from the predictions
     predictions: dict[str, np.ndarray]  # run_id -> predicted class of every test beat
     y_true: np.ndarray | None
@@ -48,11 +49,14 @@ def run_row(run_id: str, m: dict) -> dict:
 def load_grid(store: GridStore) -> TidyGrid:
     manifest = store.manifest()
     y_true = store.test_labels()
-    rows, errors, metrics, predictions = [], {}, {}, {}
+    rows, errors, failed, metrics, predictions = [], {}, {}, {}, {}
     for run_id in manifest["runs"]:
         m = store.metrics(run_id)
         if m is None:
-            errors[run_id] = store.error(run_id) or "not run yet"
+            error = store.error(run_id)
+            if error is not None:
+                failed[run_id] = error
+            errors[run_id] = error or "not run yet"
             continue
         pred = store.predictions(run_id)
         if pred is not None:
@@ -62,4 +66,4 @@ def load_grid(store: GridStore) -> TidyGrid:
             m = {**m, "test": evaluate(y_true, pred)}
         metrics[run_id] = m
         rows.append(run_row(run_id, m))
-    return TidyGrid(manifest, pd.DataFrame(rows), errors, metrics, predictions, y_true, store.test_records())
+    return TidyGrid(manifest, pd.DataFrame(rows), errors, failed, metrics, predictions, y_true, store.test_records())
