@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 from benchmark.config import GRIDS, customise
-from benchmark.data.external import EXTERNAL
 from benchmark.data.splits import SPLITS, histogram_table, load_split
 from benchmark.errors import DataError
 from benchmark.running.compute import JIT_MODES
@@ -20,6 +19,7 @@ DEFAULT_RESULTS = {"run": "results/local", "evaluate": "results/local", "report"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from benchmark.external import external_sets
     from models import list_models
     from resampling import list_resamplers
 
@@ -46,11 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="models to run, any registered one (default: the grid's)")
     p.add_argument("--resamplers", nargs="+", choices=list_resamplers(),
                    help="resamplers, any registered one (default: the grid's)")
-    p.add_argument("--on", default="test", choices=["test", *EXTERNAL],
+    p.add_argument("--on", default="test", choices=["test", *(e.name for e in external_sets())],
                    help="evaluate: the test set to score the saved models on; test: the grid's own test part, "
-                        "which must reproduce the saved predictions exactly; svdb: the MIT-BIH Supraventricular "
-                        "Arrhythmia Database (78 other patients); nstdb: the noise-stress records (118 and "
-                        "119 with noise at 24 … −6 dB; only for grids whose models never saw those records)")
+                        "which must reproduce the saved predictions exactly; "
+                        + "; ".join(f"{e.name}: {e.help}" for e in external_sets()))
     p.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the grid's)")
     p.add_argument("--split", choices=[*SPLITS, "all"], default=None,
                    help="intra: Kaggle-style beat-level 80/20; inter: de Chazal DS1→DS2; kaggle: your CSVs "
@@ -63,10 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     where = p.add_argument_group("where data and results live")
     where.add_argument("--data-dir", help="directory of PhysioNet mitdb records (else $MITDB_DIR, else the "
                                           "cache; downloaded when missing)")
-    where.add_argument("--svdb-dir", help="directory of PhysioNet svdb records (else $SVDB_DIR, else the cache; "
-                                          "downloaded when missing)")
-    where.add_argument("--nstdb-dir", help="directory of PhysioNet nstdb records (else $NSTDB_DIR, else the cache; "
-                                           "downloaded when missing)")
+    for e in external_sets():
+        where.add_argument(e.dir_option, help=f"directory of PhysioNet {e.name} records (else ${e.dir_variable}, "
+                                              "else the cache; downloaded when missing)")
     where.add_argument("--kaggle-dir", help="directory with mitbih_train.csv and mitbih_test.csv (kaggle split)")
     where.add_argument("--cache-dir", help="cache for downloads, built beats and resampled sets "
                                            "(else $ECG_BENCH_CACHE, else ~/.cache/ecg-oversampling-bench)")

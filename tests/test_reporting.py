@@ -4,7 +4,8 @@ import numpy as np
 
 from benchmark.reporting import figures
 from benchmark.reporting.report import write_report
-from benchmark.reporting.tables import read_grid, macro_table
+from benchmark.reporting.analysis import read_grid
+from benchmark.reporting.tables import macro_table
 from tests.synthetic_store import write_synthetic_grid
 
 

@@ -6,8 +6,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.data.beats import CLASSES
-
 DPI = 120
 
 
@@ -76,7 +74,9 @@ def heatmap(summary: pd.DataFrame, failed_runs, models, resamplers, path: Path, 
     return _save(fig, path)
 
 
-def recall_bars(summary: pd.DataFrame, models, resamplers, path: Path) -> Path:
+def recall_bars(summary: pd.DataFrame, models, resamplers, path: Path, classes) -> Path:
+    """Mean test recall of each of the task's ``classes``, a bar per resampler, a panel per model."""
+    classes = list(classes)
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.2), sharey=True, squeeze=False)
     width = 0.8 / len(resamplers)
@@ -87,12 +87,12 @@ def recall_bars(summary: pd.DataFrame, models, resamplers, path: Path) -> Path:
             if not len(cell):
                 continue
             c = cell.iloc[0]
-            means = [c[f"recall_{x}_mean"] for x in CLASSES]
-            stds = [c[f"recall_{x}_std"] for x in CLASSES]
-            ax.bar(np.arange(len(CLASSES)) + (k - (len(resamplers) - 1) / 2) * width, means, width,
+            means = [c[f"recall_{x}_mean"] for x in classes]
+            stds = [c[f"recall_{x}_std"] for x in classes]
+            ax.bar(np.arange(len(classes)) + (k - (len(resamplers) - 1) / 2) * width, means, width,
                    yerr=None if np.isnan(stds).all() else stds, label=resampler if model == models[0] else None,
                    color=colours(k), capsize=1.5)
-        ax.set_xticks(range(len(CLASSES)), CLASSES)
+        ax.set_xticks(range(len(classes)), classes)
         ax.set_title(model)
         ax.set_xlabel("class")
         ax.set_ylim(0, 1.05)
@@ -101,20 +101,21 @@ def recall_bars(summary: pd.DataFrame, models, resamplers, path: Path) -> Path:
     return _save(fig, path)
 
 
-def confusion_matrices(best: dict[str, tuple[str, np.ndarray]], path: Path) -> Path:
-    """``best``: model -> (resampler, confusion matrix summed over seeds)."""
+def confusion_matrices(best: dict[str, tuple[str, np.ndarray]], path: Path, classes) -> Path:
+    """``best``: model -> (resampler, confusion matrix summed over seeds); ``classes``: the task's."""
+    classes = list(classes)
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(best), figsize=(3.1 * len(best), 3.6), squeeze=False)
     for ax, (model, (resampler, cm)) in zip(axes[0], best.items()):
         cm = np.asarray(cm, dtype=float)
         rates = np.divide(cm, cm.sum(axis=1, keepdims=True), out=np.zeros_like(cm), where=cm.sum(axis=1, keepdims=True) > 0)
         ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-        for i in range(len(CLASSES)):
-            for j in range(len(CLASSES)):
+        for i in range(len(classes)):
+            for j in range(len(classes)):
                 ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=7,
                         color="white" if rates[i, j] > 0.5 else "black")
-        ax.set_xticks(range(len(CLASSES)), CLASSES)
-        ax.set_yticks(range(len(CLASSES)), CLASSES)
+        ax.set_xticks(range(len(classes)), classes)
+        ax.set_yticks(range(len(classes)), classes)
         ax.set_xlabel("predicted class")
         ax.set_ylabel("true class")
         ax.set_title(f"{model} × {resampler}")
