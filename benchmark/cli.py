@@ -253,7 +253,7 @@ def cmd_evaluate(args) -> int:
                             f"{store.manifest().get('data_key')}, these records give {data.key})")
         beats, source = data.test, f"the grid's own test part ({grid.data.split} split)"
     else:
-        from benchmark.data.external import load_external
+        from benchmark.external import load_external
         from benchmark.running.evaluate import check_fair
 
         check_fair(store, args.on)  # before fetching and building any beats

@@ -22,7 +22,8 @@ def write_synthetic_grid(root: Path, task: str = "aami5", models=("mlp",), resam
     t = get_task(task)
     rng = np.random.default_rng(rng_seed)
     store = RunStore(root).grid(split, "synthetic")
-    y = rng.integers(0, t.n_classes, n_test).astype(np.int8)
+    prior = np.r_[0.6, np.full(t.n_classes - 1, 0.4 / (t.n_classes - 1))]  # class 0 (N, normal) the commonest
+    y = rng.choice(t.n_classes, n_test, p=prior).astype(np.int8)
     records = np.array([f"{100 + i % 8}" for i in range(n_test)])
     store.write_test_part(y, records)
     counts = {c: int(n) for c, n in zip(t.classes, np.bincount(y, minlength=t.n_classes))}

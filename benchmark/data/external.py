@@ -75,12 +75,3 @@ def load_database_beats(database, data_dir=None, cache_dir=None, refresh: bool =
     beats, key, cached = load_beats(source, params, cache_dir)
     return beats, f"{source.describe()}; beat set {key} ({'cache' if cached else 'built now'})"
 
-
-def load_external(name: str, data_dir=None, cache_dir=None, refresh: bool = False,
-                  params: BuildParams = BuildParams()) -> tuple[BeatSet, str]:
-    """The beats of a registered external test set (``benchmark.external``), and where they came from."""
-    from benchmark.external import get_external, list_external
-
-    if name not in list_external():
-        raise ValueError(f"unknown external test set {name!r}; known: {', '.join(list_external())}")
-    return get_external(name).load(data_dir, cache_dir, refresh, params)

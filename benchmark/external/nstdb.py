@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from benchmark.data.external import load_database_beats, nstdb_records_seen, snr_of
 from benchmark.data.records import NSTDB
-from benchmark.external import ExternalSet, register_external
+from benchmark.external.registry import ExternalSet, register_external
 
 
 def _refused(manifest: dict) -> str | None:

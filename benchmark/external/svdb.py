@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from benchmark.data.external import load_database_beats
 from benchmark.data.records import SVDB
-from benchmark.external import ExternalSet, register_external
+from benchmark.external.registry import ExternalSet, register_external
 
 
 def _section(g, evaluation, figure_dir):

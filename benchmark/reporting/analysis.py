@@ -3,7 +3,7 @@ no Markdown (``tables``, ``narrative``, ``shift_sections`` and ``report`` render
 
 :func:`read_grid` gathers from one grid: the tidy table (``benchmark.reporting.tidy``), the summary over
 seeds, the paired tests, the average ranks, the evaluations of saved models (the grid's own test part,
-prior correction and every registered external test set) and who computed them.
+prior correction and the external test sets named) and who computed them.
 """
 from __future__ import annotations
 
@@ -20,13 +20,6 @@ from benchmark.store import PRIOR_CORRECTED, GridStore
 from benchmark.tasks import Task, task_of
 
 FEW_TEST_BEATS = 30  # below this, a class's F1 rests on a handful of beats
-
-
-def evaluated() -> tuple[str, ...]:
-    """The evaluations of saved models the report reads: prior correction, then every external test set."""
-    from benchmark.external import list_external
-
-    return (PRIOR_CORRECTED, *list_external())
 
 
 def summary_metrics(task: Task) -> list[str]:
@@ -99,7 +92,10 @@ class SavedGrid:
         return found.iloc[0] if len(found) else None
 
 
-def read_grid(store: GridStore, n_boot: int = N_BOOT, compare: bool = True) -> SavedGrid:
+def read_grid(store: GridStore, n_boot: int = N_BOOT, compare: bool = True,
+              external: tuple[str, ...] = ()) -> SavedGrid:
+    """``external``: the external test sets whose evaluations to read (the caller names them from
+    ``benchmark.external``, which renders them; the data model stays independent of that registry)."""
     tidy = load_grid(store)
     runs, manifest = tidy.runs, tidy.manifest
     task = task_of(manifest)
@@ -118,8 +114,9 @@ def read_grid(store: GridStore, n_boot: int = N_BOOT, compare: bool = True) -> S
                                     manifest["resamplers"], n_boot=n_boot, groups=tidy.records,
                                     n_classes=task.n_classes)
     ranks = rank_analyses(runs, manifest["models"], manifest["resamplers"])
-    evaluations = {name: e for name in evaluated() if (e := store.evaluation(name)) is not None}
-    about = {name: a for name in ("test", *evaluated()) if (a := store.evaluation_about(name))}
+    evaluated = (PRIOR_CORRECTED, *external)
+    evaluations = {name: e for name in evaluated if (e := store.evaluation(name)) is not None}
+    about = {name: a for name in ("test", *evaluated) if (a := store.evaluation_about(name))}
     path = store.evaluation_path("test")
     reproduction = pd.read_csv(path) if path.exists() else None
     return SavedGrid(store, manifest, task, runs, tidy.errors, tidy.failed, tidy.metrics, summary, comparisons, why,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmark.data.splits import SPLITS
-from benchmark.external import external_sets
+from benchmark.external import external_sets, list_external
 from benchmark.files import write_text
 from benchmark.reporting.analysis import read_grid
 from benchmark.reporting.narrative import write_full_report
@@ -19,7 +19,7 @@ from benchmark.store import GridStore, RunStore
 
 def write_report(store: GridStore, figures: bool = True) -> list[Path]:
     """Write the tables (and REPORT.md with figures) of one grid; returns the files written."""
-    g = read_grid(store)
+    g = read_grid(store, external=tuple(list_external()))
     paths = [store.file("runs.csv"), store.file("summary.csv"), store.file("summary.md")]
     write_text(paths[0], g.runs.to_csv(index=False, float_format="%.6f"))
     write_text(paths[1], g.summary.to_csv(index=False, float_format="%.6f"))
@@ -48,7 +48,7 @@ def write_overview(results: RunStore) -> Path | None:
 
     order = {split: i for i, split in enumerate(SPLITS)}
     stores = sorted(results.grids(), key=lambda s: (order.get(s.split, len(order)), s.split, s.name))
-    grids = {f"{s.split}/{s.name}": read_grid(s, compare=False) for s in stores}
+    grids = {f"{s.split}/{s.name}": read_grid(s, compare=False, external=tuple(list_external())) for s in stores}
     if not grids:
         return None
     cells: dict[tuple[str, str], dict[str, float]] = {}

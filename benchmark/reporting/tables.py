@@ -100,8 +100,9 @@ def task_metrics_section(g: SavedGrid) -> list[str]:
     rows = [[c.model, c.resampler, c.n_seeds, _pm(c.macro_f1_mean, c.macro_f1_std), *[value(c, m) for m in extra]]
             for _, c in g.summary.iterrows()]
     names = [METRIC_NAMES.get(m, m) for m in extra]
-    return [f"## {', '.join(names).capitalize()} (task `{g.task.name}`)", "",
-            f"The {g.task.name} task's metrics ({g.task.description}), mean ± sample std over seeds: sensitivity is "
+    title = ", ".join(names)
+    return [f"## {title[:1].upper() + title[1:]} (task `{g.task.name}`)", "",
+            f"The {g.task.name} task's own metrics, mean ± sample std over seeds: sensitivity is "
             f"the recall of {g.task.classes[1]}, specificity that of {g.task.classes[0]}, AUROC is computed from each "
             f"run's stored probability of {g.task.classes[1]} (— where a run kept none).", "",
             tabulate(rows, headers=["model", "resampler", "seeds", "macro F1", *names], tablefmt="github",
