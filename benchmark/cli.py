@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 from benchmark.config import GRIDS, customise
-from benchmark.data.external import EXTERNAL
 from benchmark.data.splits import SPLITS, histogram_table, load_split
 from benchmark.errors import DataError
 from benchmark.running.compute import JIT_MODES, available_cores
@@ -20,6 +19,7 @@ DEFAULT_RESULTS = {"run": "results/local", "evaluate": "results/local", "report"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from benchmark.external import external_sets
     from benchmark.tasks import get_task, list_tasks
     from models import list_models
     from resampling import list_resamplers
@@ -47,11 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="models to run, any registered one (default: the grid's)")
     p.add_argument("--resamplers", nargs="+", choices=list_resamplers(),
                    help="resamplers, any registered one (default: the grid's)")
-    p.add_argument("--on", default="test", choices=["test", *EXTERNAL],
+    p.add_argument("--on", default="test", choices=["test", *(e.name for e in external_sets())],
                    help="evaluate: the test set to score the saved models on; test: the grid's own test part, "
-                        "which must reproduce the saved predictions exactly; svdb: the MIT-BIH Supraventricular "
-                        "Arrhythmia Database (78 other patients); nstdb: the noise-stress records (118 and "
-                        "119 with noise at 24 … −6 dB; only for grids whose models never saw those records)")
+                        "which must reproduce the saved predictions exactly; "
+                        + "; ".join(f"{e.name}: {e.help}" for e in external_sets()))
     p.add_argument("--task", choices=list_tasks(), default=None,
                    help="what a beat's label is: " + "; ".join(f"{t}: {get_task(t).description}" for t in list_tasks())
                         + ". Default: the grid's (aami5); a grid of another task has its own folder (<grid>-<task>)")
@@ -67,10 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     where = p.add_argument_group("where data and results live")
     where.add_argument("--data-dir", help="directory of PhysioNet mitdb records (else $MITDB_DIR, else the "
                                           "cache; downloaded when missing)")
-    where.add_argument("--svdb-dir", help="directory of PhysioNet svdb records (else $SVDB_DIR, else the cache; "
-                                          "downloaded when missing)")
-    where.add_argument("--nstdb-dir", help="directory of PhysioNet nstdb records (else $NSTDB_DIR, else the cache; "
-                                           "downloaded when missing)")
+    for e in external_sets():
+        where.add_argument(e.dir_option, help=f"directory of PhysioNet {e.name} records (else ${e.dir_variable}, "
+                                              "else the cache; downloaded when missing)")
     where.add_argument("--kaggle-dir", help="directory with mitbih_train.csv and mitbih_test.csv (kaggle split)")
     where.add_argument("--cache-dir", help="cache for downloads, built beats and resampled sets "
                                            "(else $ECG_BENCH_CACHE, else ~/.cache/ecg-oversampling-bench)")
@@ -260,11 +258,15 @@ def cmd_evaluate(args) -> int:
         check_same_test_part(store, data)
         beats, source = data.test, f"the grid's own test part ({grid.data.split} split)"
     else:
-        from benchmark.data.external import load_external
+        from benchmark.external import load_external
         from benchmark.running.evaluate import check_fair
 
         check_fair(store, args.on)  # before fetching and building any beats
         beats, source = load_external(args.on, getattr(args, f"{args.on}_dir"), _cache(args), args.refresh)
+        from benchmark.data.splits import relabelled
+        from benchmark.tasks import task_of
+
+        beats = relabelled(beats, task_of(store.manifest()))  # built with AAMI classes, scored in the grid's task
         log.info("%s: %d beats; %s", args.on, len(beats), source)
     from benchmark.provenance import provenance
     from benchmark.running.compute import describe_device

@@ -3,7 +3,8 @@ built by mitdb's procedure, fetched and verified like mitdb, and scored by saved
 import numpy as np
 import pytest
 
-from benchmark.data.external import in_noise, load_external, snr_of
+from benchmark.data.external import in_noise, snr_of
+from benchmark.external import load_external
 from benchmark.errors import DataError
 from tests.conftest import FS, synthetic_ecg, write_database, write_record
 

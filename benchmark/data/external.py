@@ -1,4 +1,5 @@
-"""Test sets beyond MIT-BIH's own split: the external ``svdb`` and the noise-stress ``nstdb``.
+"""The beats of test sets beyond MIT-BIH's own split (the registry of them is ``benchmark.external``): the
+external ``svdb`` and the noise-stress ``nstdb``.
 
 Their beats are built by the same procedure as mitdb's (``benchmark.data.beats``): the first channel
 (svdb: ECG1, the lead the database lists first; nstdb: MLII, as mitdb's), resampled to 125 Hz
@@ -19,7 +20,6 @@ import numpy as np
 from benchmark.data.beats import BeatSet, BuildParams
 from benchmark.errors import DataError
 
-EXTERNAL = ("svdb", "nstdb")
 NSTDB_BASE_RECORDS = ("118", "119")  # the mitdb records under the noise: a fair curve needs models that never saw them
 NSTDB_FS = 360
 CLEAN_SECONDS = 300  # the first 5 minutes of every nstdb record are clean
@@ -62,18 +62,16 @@ def in_noise(sample: np.ndarray, fs: float = NSTDB_FS) -> np.ndarray:
     return (after >= 0) & (np.floor(after / SEGMENT_SECONDS) % 2 == 0)
 
 
-def load_external(name: str, data_dir=None, cache_dir=None, refresh: bool = False,
-                  params: BuildParams = BuildParams()) -> tuple[BeatSet, str]:
-    """The beats of every annotated record of ``svdb`` or ``nstdb`` (cached like mitdb's), and where they
-    came from in words."""
+def load_database_beats(database, data_dir=None, cache_dir=None, refresh: bool = False,
+                        params: BuildParams = BuildParams(), check_record=None) -> tuple[BeatSet, str]:
+    """The beats of every annotated record of a PhysioNet ``database`` (a ``records.Database``), cached like
+    mitdb's, and where they came from in words; ``check_record(name)`` may refuse a record name first."""
     from benchmark.data.records import locate_records
     from benchmark.data.splits import load_beats
 
-    if name not in EXTERNAL:
-        raise ValueError(f"unknown external test set {name!r}; known: {', '.join(EXTERNAL)}")
-    source = locate_records(data_dir, cache_dir, refresh, database=name)
-    if name == "nstdb":
-        for record in source.records:
-            snr_of(record)
+    source = locate_records(data_dir, cache_dir, refresh, database=database)
+    for record in source.records if check_record else ():
+        check_record(record)
     beats, key, cached = load_beats(source, params, cache_dir)
     return beats, f"{source.describe()}; beat set {key} ({'cache' if cached else 'built now'})"
+

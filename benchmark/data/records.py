@@ -101,9 +101,10 @@ def resolve_data_dir(data_dir: str | os.PathLike | None, cache_dir: Path | None 
 
 
 def locate_records(data_dir=None, cache_dir: Path | None = None, refresh: bool = False,
-                   database: str = "mitdb") -> RecordSource:
-    """Return the verified record directory, downloading the records first where they are missing."""
-    db = DATABASES[database]
+                   database: "str | Database" = "mitdb") -> RecordSource:
+    """Return the verified record directory, downloading the records first where they are missing;
+    ``database``: a known database's name, or a :class:`Database` (an external test set's own)."""
+    db = database if isinstance(database, Database) else DATABASES[database]
     directory, origin = resolve_data_dir(data_dir, cache_dir, db)
     if refresh or not _has_any_record(directory):
         download(directory, db)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from benchmark.metrics.evaluator import DEFAULT_N_CLASSES
 from benchmark.metrics.stats import holm, paired_bootstrap
 
 ALPHA = 0.05  # family-wise error rate of the Holm-adjusted tests
@@ -26,9 +27,10 @@ def _cell(runs: pd.DataFrame, model: str, resampler: str) -> pd.DataFrame:
 
 def compare_cells(runs: pd.DataFrame, summary: pd.DataFrame, predictions: dict[str, np.ndarray],
                   y_true: np.ndarray, models, resamplers, n_boot: int = N_BOOT,
-                  groups: np.ndarray | None = None) -> pd.DataFrame:
+                  groups: np.ndarray | None = None, n_classes: int = DEFAULT_N_CLASSES) -> pd.DataFrame:
     """One row per comparison: cells A and B, the macro-F1 difference A − B, its bootstrap 95%
-    interval, raw and Holm-adjusted p-values, and the verdict ('gain', 'loss' or 'no evidence')."""
+    interval, raw and Holm-adjusted p-values, and the verdict ('gain', 'loss' or 'no evidence');
+    ``n_classes``: the task's, which macro F1 averages over."""
     pairs = []
     if "none" in resamplers:
         pairs += [("resampler vs none", (m, r), (m, "none")) for m in models for r in resamplers if r != "none"]
@@ -44,7 +46,7 @@ def compare_cells(runs: pd.DataFrame, summary: pd.DataFrame, predictions: dict[s
         if not seeds:
             continue
         pick = lambda cell: [predictions[i] for i in cell[cell.seed.isin(seeds)].run_id]  # noqa: E731
-        result = paired_bootstrap(y_true, pick(cell_a), pick(cell_b), n_boot=n_boot, groups=groups)
+        result = paired_bootstrap(y_true, pick(cell_a), pick(cell_b), n_boot=n_boot, groups=groups, n_classes=n_classes)
         rows.append({"family": family, "model_a": a[0], "resampler_a": a[1], "model_b": b[0],
                      "resampler_b": b[1], **result})
     return holm_verdicts(rows)

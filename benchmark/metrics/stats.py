@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.data.beats import CLASSES
-from benchmark.metrics.evaluator import macro_f1_of_counts, per_class_f1
+from benchmark.metrics.evaluator import DEFAULT_N_CLASSES, macro_f1_of_counts, per_class_f1
 
 CONFIDENCE = 0.95  # of every interval the benchmark reports (t over seeds, bootstrap percentile)
 
@@ -86,7 +85,7 @@ def _verdict(observed: float, diffs: np.ndarray, n_boot: int) -> dict:
 
 
 def paired_bootstrap(y_true, preds_a, preds_b, n_boot: int = 2000, seed: int = 0,
-                     n_classes: int = len(CLASSES), chunk: int = 250, groups=None, classes=None) -> dict:
+                     n_classes: int = DEFAULT_N_CLASSES, chunk: int = 250, groups=None, classes=None) -> dict:
     """Bootstrap test of mean macro F1 (over seeds) of cell A minus cell B.
 
     ``preds_a`` / ``preds_b``: one prediction array per seed, paired by seed. ``groups``: the record of

@@ -6,8 +6,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.data.beats import CLASSES
-
 DPI = 120
 
 
@@ -30,20 +28,43 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def heatmap(summary: pd.DataFrame, models, resamplers, path: Path, title: str) -> Path:
-    plt = _pyplot()
+FAILED, NOT_RUN = "failed", "not run"  # what a heatmap cell without a score says
+
+
+def heatmap_cells(summary: pd.DataFrame, failed_runs, models, resamplers) -> tuple[np.ndarray, list[list[str]]]:
+    """(mean macro F1 of every model × resampler cell, NaN without a score; what each cell without a score
+    is: "failed" when one of its runs failed, "not run" when none was tried, "" for a scored cell), so a
+    failure is never read as a cell that simply has not been run yet."""
     grid = np.full((len(models), len(resamplers)), np.nan)
     for _, r in summary.iterrows():
         grid[models.index(r.model), resamplers.index(r.resampler)] = r.macro_f1_mean
+    status = [["" if np.isfinite(grid[i, j]) else
+               FAILED if any(run.startswith(f"{m}__{r}__") for run in failed_runs) else NOT_RUN
+               for j, r in enumerate(resamplers)] for i, m in enumerate(models)]
+    return grid, status
+
+
+def heatmap(summary: pd.DataFrame, failed_runs, models, resamplers, path: Path, title: str) -> Path:
+    """Mean macro F1 per cell; a failed cell hatched and marked "failed", a cell never run left blank."""
+    from matplotlib.patches import Rectangle
+
+    plt = _pyplot()
+    grid, status = heatmap_cells(summary, failed_runs, models, resamplers)
     fig, ax = plt.subplots(figsize=(1.3 * len(resamplers) + 2, 0.6 * len(models) + 1.6))
     vmin = float(np.nanmin(grid)) if np.isfinite(grid).any() else 0.0
     im = ax.imshow(grid, cmap="viridis", vmin=vmin, vmax=1)
     for i in range(len(models)):
         for j in range(len(resamplers)):
-            text = "failed" if np.isnan(grid[i, j]) else f"{grid[i, j]:.3f}"
+            if status[i][j]:
+                if status[i][j] == FAILED:
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="tab:red",
+                                           lw=0))
+                ax.text(j, i, status[i][j], ha="center", va="center", color="black",
+                        fontweight="bold" if status[i][j] == FAILED else "normal")
+                continue
             # viridis is dark below ~60% of its range: white text there, black above
-            light = np.isnan(grid[i, j]) or (grid[i, j] - vmin) < 0.6 * (1 - vmin)
-            ax.text(j, i, text, ha="center", va="center", color="white" if light else "black")
+            light = (grid[i, j] - vmin) < 0.6 * (1 - vmin)
+            ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", color="white" if light else "black")
     ax.set_xticks(range(len(resamplers)), resamplers)
     ax.set_yticks(range(len(models)), models)
     ax.set_xlabel("resampler")
@@ -53,7 +74,9 @@ def heatmap(summary: pd.DataFrame, models, resamplers, path: Path, title: str) -
     return _save(fig, path)
 
 
-def recall_bars(summary: pd.DataFrame, models, resamplers, path: Path) -> Path:
+def recall_bars(summary: pd.DataFrame, models, resamplers, path: Path, classes) -> Path:
+    """Mean test recall of each of the task's ``classes``, a bar per resampler, a panel per model."""
+    classes = list(classes)
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.2), sharey=True, squeeze=False)
     width = 0.8 / len(resamplers)
@@ -64,12 +87,12 @@ def recall_bars(summary: pd.DataFrame, models, resamplers, path: Path) -> Path:
             if not len(cell):
                 continue
             c = cell.iloc[0]
-            means = [c[f"recall_{x}_mean"] for x in CLASSES]
-            stds = [c[f"recall_{x}_std"] for x in CLASSES]
-            ax.bar(np.arange(len(CLASSES)) + (k - (len(resamplers) - 1) / 2) * width, means, width,
+            means = [c[f"recall_{x}_mean"] for x in classes]
+            stds = [c[f"recall_{x}_std"] for x in classes]
+            ax.bar(np.arange(len(classes)) + (k - (len(resamplers) - 1) / 2) * width, means, width,
                    yerr=None if np.isnan(stds).all() else stds, label=resampler if model == models[0] else None,
                    color=colours(k), capsize=1.5)
-        ax.set_xticks(range(len(CLASSES)), CLASSES)
+        ax.set_xticks(range(len(classes)), classes)
         ax.set_title(model)
         ax.set_xlabel("class")
         ax.set_ylim(0, 1.05)
@@ -78,20 +101,21 @@ def recall_bars(summary: pd.DataFrame, models, resamplers, path: Path) -> Path:
     return _save(fig, path)
 
 
-def confusion_matrices(best: dict[str, tuple[str, np.ndarray]], path: Path) -> Path:
-    """``best``: model -> (resampler, confusion matrix summed over seeds)."""
+def confusion_matrices(best: dict[str, tuple[str, np.ndarray]], path: Path, classes) -> Path:
+    """``best``: model -> (resampler, confusion matrix summed over seeds); ``classes``: the task's."""
+    classes = list(classes)
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(best), figsize=(3.1 * len(best), 3.6), squeeze=False)
     for ax, (model, (resampler, cm)) in zip(axes[0], best.items()):
         cm = np.asarray(cm, dtype=float)
         rates = np.divide(cm, cm.sum(axis=1, keepdims=True), out=np.zeros_like(cm), where=cm.sum(axis=1, keepdims=True) > 0)
         ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-        for i in range(len(CLASSES)):
-            for j in range(len(CLASSES)):
+        for i in range(len(classes)):
+            for j in range(len(classes)):
                 ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=7,
                         color="white" if rates[i, j] > 0.5 else "black")
-        ax.set_xticks(range(len(CLASSES)), CLASSES)
-        ax.set_yticks(range(len(CLASSES)), CLASSES)
+        ax.set_xticks(range(len(classes)), classes)
+        ax.set_yticks(range(len(classes)), classes)
         ax.set_xlabel("predicted class")
         ax.set_ylabel("true class")
         ax.set_title(f"{model} × {resampler}")
@@ -162,20 +186,3 @@ def noise_curves(curves: dict[tuple[str, str], dict], models, resamplers, snrs: 
     axes[0][-1].legend(fontsize=7, loc="lower right")
     return _save(fig, path)
 
-
-def critical_difference(analysis, path: Path, title: str) -> Path:
-    """Demšar's critical-difference diagram of a :class:`benchmark.metrics.ranks.RankAnalysis` whose omnibus
-    test is significant: average ranks on the axis (1 = best, at the right), treatments whose ranks
-    differ by no more than the critical difference joined by a bar."""
-    if not analysis.significant:
-        raise ValueError(f"no critical-difference diagram for the {analysis.treatment}s: "
-                         f"{analysis.reason or f'omnibus p = {analysis.p_value:.4f} >= {analysis.alpha}'}")
-    _pyplot()  # selects the non-interactive backend before autorank imports pyplot
-    from autorank import plot_stats
-
-    result = analysis.result
-    labelled = result.rankdf.rename(index=lambda name: f"{name} ({result.rankdf.meanrank[name]:.2f})")
-    ax = plot_stats(result._replace(rankdf=labelled), width=6)
-    ax.figure.set_layout_engine("none")  # autorank places its one axes by hand
-    ax.set_title(title, pad=2)
-    return _save(ax.figure, path)

@@ -1,5 +1,6 @@
 """REPORT.md of one grid: tables, figures, a factual reading and caveats. Every sentence is computed
-from the saved runs (through ``benchmark.reporting.tables``); figures are drawn here and referred to
+from the saved runs (the data model of ``benchmark.reporting.analysis``, rendered by ``tables``,
+``shift_sections`` and each external test set's own section); figures are drawn here and referred to
 by name."""
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.config import GRIDS
-from benchmark.data.beats import CLASSES
+from benchmark.external import external_sets
 from benchmark.metrics.comparisons import N_BOOT
 from benchmark.metrics.stats import CONFIDENCE
-from benchmark.reporting import figures, shifts
-from benchmark.reporting.tables import (FEW_TEST_BEATS, SavedGrid, data_section, literature_section, macro_table,
-                                        mark_legend, provenance_section, rank_lines, recall_table,
-                                        significance_table, spread_words, test_unit)
+from benchmark.reporting import figures, shift_sections
+from benchmark.reporting.analysis import FEW_TEST_BEATS, SavedGrid, rare_classes
+from benchmark.reporting.tables import (data_section, literature_section, macro_table, mark_legend,
+                                        provenance_section, rank_lines, recall_table, significance_table,
+                                        spread_words, task_metrics_section, test_unit)
+from benchmark.store import PRIOR_CORRECTED
 
 CAVEATS = {
     "intra": "The intra-patient split puts beats of the same patient on both sides (the Kaggle protocol), "
@@ -32,7 +35,7 @@ CAVEATS = {
 def _caveats(g: SavedGrid) -> str:
     """The split's caveat, and the classes with a handful of training beats, counted."""
     counts = g.manifest.get("class_counts", {}).get("train", {})
-    few = [f"{counts[k]} {k}" for k in CLASSES if k in counts and counts[k] < FEW_TEST_BEATS]
+    few = [f"{counts[k]} {k}" for k in g.task.classes if k in counts and counts[k] < FEW_TEST_BEATS]
     rare = (f" Its training part has only {' and '.join(few)} beats, so "
             f"{'those scores rest' if len(few) > 1 else 'that score rests'} on a handful of beats." if few else "")
     return CAVEATS.get(g.split, "") + rare
@@ -54,7 +57,7 @@ def _reading(g) -> list[str]:
             f" ({top.macro_f1_mean - base.macro_f1_mean:+.3f} over none)"
         lines.append(f"- {model}: best resampler {top.resampler}, macro F1 {top.macro_f1_mean:.3f}{gain}; "
                      f"range over resamplers {cells.macro_f1_mean.min():.3f}–{cells.macro_f1_mean.max():.3f}.")
-    for k in ("S", "F"):
+    for k in rare_classes(g):
         col = f"recall_{k}_mean"
         lo, hi = s.loc[s[col].idxmin()], s.loc[s[col].idxmax()]
         lines.append(f"- {k} recall ranges from {lo[col]:.2f} ({lo.model} × {lo.resampler}) to "
@@ -69,9 +72,7 @@ def _reading(g) -> list[str]:
     return lines
 
 
-def _ranks_section(g, paths: list[Path], split_dir: Path) -> list[str]:
-    """Average ranks as a description; a diagram drawn when ranks were tested is appended to ``paths``,
-    and one the analysis no longer supports is deleted, so no stale one is left beside the report."""
+def _ranks_section(g) -> list[str]:
     lines = [
         "## Average ranks", "",
         "Within each block the treatments are ranked by test macro F1 (1 = highest). The blocks of this grid "
@@ -80,18 +81,7 @@ def _ranks_section(g, paths: list[Path], split_dir: Path) -> list[str]:
         "above decide.", "",
     ]
     for a in g.ranks.values():
-        path = split_dir / "figures" / f"critical_difference_{a.treatment}s.png"
         lines += [f"### {a.treatment.capitalize()}s", "", *rank_lines(a), ""]
-        if a.significant:
-            title = (f"{g.split} split: {a.treatment}s ranked by test macro F1 (1 = best)\n"
-                     f"within {a.n_blocks} {a.block} blocks; Friedman p = {a.p_value:.4f}\n"
-                     f"bars: no significant difference (ranks at most CD = {a.cd:.2f} apart; "
-                     f"Nemenyi, α = {a.alpha})")
-            paths.append(figures.critical_difference(a, path, title))
-            lines += [f"![critical-difference diagram of the {a.treatment}s]"
-                      f"({path.relative_to(split_dir).as_posix()})", ""]
-        else:
-            path.unlink(missing_ok=True)
     return lines
 
 
@@ -112,17 +102,21 @@ def write_full_report(g: SavedGrid) -> list[Path]:
             ids = runs[(runs.model == model) & (runs.resampler == top)].run_id
             best_cm[model] = (top, np.sum([g.metrics[i]["test"]["confusion_matrix"] for i in ids], axis=0))
     figs = {
-        "heatmap": figures.heatmap(g.summary, g.models, g.resamplers, fig_dir / "macro_f1_heatmap.png",
+        "heatmap": figures.heatmap(g.summary, g.failed, g.models, g.resamplers, fig_dir / "macro_f1_heatmap.png",
                                    f"{g.split} split: test macro F1"),
-        "recall": figures.recall_bars(g.summary, g.models, g.resamplers, fig_dir / "recall_by_resampler.png"),
-        "confusion": figures.confusion_matrices(best_cm, fig_dir / "confusion_best.png"),
+        "recall": figures.recall_bars(g.summary, g.models, g.resamplers, fig_dir / "recall_by_resampler.png",
+                                      g.task.classes),
+        "confusion": figures.confusion_matrices(best_cm, fig_dir / "confusion_best.png", g.task.classes),
         "validation": figures.validation_curves(histories, g.models, g.resamplers, fig_dir / "validation_curves.png"),
         "cost": figures.cost_vs_f1(runs, g.models, g.resamplers, fig_dir / "cost_vs_macro_f1.png"),
     }
     paths = list(figs.values())
-    ranks = _ranks_section(g, paths, split_dir)
-    noise, drawn = shifts.noise_section(g, g.evaluations.get("nstdb"), fig_dir / "noise_curves.png")
-    paths += drawn
+    ranks = _ranks_section(g)
+    external = []  # every registered external test set's section, in registry order
+    for entry in external_sets():
+        lines, drawn = entry.section(g, g.evaluations.get(entry.name), fig_dir)
+        external += lines
+        paths += drawn
     img = lambda alt, name: f"![{alt}]({figs[name].relative_to(split_dir).as_posix()})"  # noqa: E731
     full = GRIDS["full"]
     text = [
@@ -141,12 +135,11 @@ def write_full_report(g: SavedGrid) -> list[Path]:
         significance_table(g), "",
         *ranks,
         "## Per-class recall", "", img("recall by resampler", "recall"), "", recall_table(g), "",
-        *literature_section(g),
+        *task_metrics_section(g), *literature_section(g),
         f"Error bars: sample std over seeds (none with one seed). {CONFIDENCE:.0%} CI: Student-t interval of the "
         "mean over seeds.", "",
-        *shifts.prior_section(g, g.evaluations.get(shifts.PRIOR_CORRECTED)),
-        *shifts.external_section(g, "svdb", g.evaluations.get("svdb"), g.summary),
-        *noise,
+        *shift_sections.prior_section(g, g.evaluations.get(PRIOR_CORRECTED)),
+        *external,
         "## Confusion matrices of each model's best cell", "", img("confusion matrices", "confusion"), "",
         "Counts summed over seeds; shading is the row-normalised rate (recall on the diagonal).", "",
         "## Validation curves", "", img("validation curves", "validation"), "",

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmark.data.beats import CLASSES
 from benchmark.data.splits import SPLITS
+from benchmark.external import external_sets, list_external
 from benchmark.files import write_text
+from benchmark.reporting.analysis import read_grid
 from benchmark.reporting.narrative import write_full_report
-from benchmark.reporting.shifts import noisy_scores, shifted_scores
-from benchmark.reporting.tables import read_grid, summary_markdown
+from benchmark.reporting.tables import summary_markdown
 from benchmark.store import GridStore, RunStore
 
 
 def write_report(store: GridStore, figures: bool = True) -> list[Path]:
     """Write the tables (and REPORT.md with figures) of one grid; returns the files written."""
-    g = read_grid(store)
+    g = read_grid(store, external=tuple(list_external()))
     paths = [store.file("runs.csv"), store.file("summary.csv"), store.file("summary.md")]
     write_text(paths[0], g.runs.to_csv(index=False, float_format="%.6f"))
     write_text(paths[1], g.summary.to_csv(index=False, float_format="%.6f"))
@@ -48,22 +48,22 @@ def write_overview(results: RunStore) -> Path | None:
 
     order = {split: i for i, split in enumerate(SPLITS)}
     stores = sorted(results.grids(), key=lambda s: (order.get(s.split, len(order)), s.split, s.name))
-    grids = {f"{s.split}/{s.name}": read_grid(s, compare=False) for s in stores}
+    grids = {f"{s.split}/{s.name}": read_grid(s, compare=False, external=tuple(list_external())) for s in stores}
     if not grids:
         return None
     cells: dict[tuple[str, str], dict[str, float]] = {}
     for name, g in grids.items():
         for _, c in g.summary.iterrows():
             cells.setdefault((c.model, c.resampler), {})[name] = c.macro_f1_mean
-    external = {}  # column name -> its cells' scores, for grids whose saved models were scored on svdb, nstdb
+    external, noted = {}, []  # column name -> its cells' scores, for grids scored on an external test set
     for name, g in grids.items():
-        lowest, noisy = noisy_scores(g, g.evaluations.get("nstdb"))
-        for column, scores in ((f"{name} → svdb", shifted_scores(g, g.evaluations.get("svdb"))),
-                               (f"{name} → nstdb {lowest} dB", noisy)):
+        for entry in external_sets():
+            label, scores = entry.overview(g, g.evaluations.get(entry.name))
             if scores:
-                external[column] = scores
+                external[f"{name} {label}"] = scores
+                noted += [entry] if entry not in noted else []
                 for cell, value in scores.items():
-                    cells.setdefault(cell, {})[column] = value
+                    cells.setdefault(cell, {})[f"{name} {label}"] = value
     names = [*grids, *external]
     both = [n.split("/", 1)[1] for n in names if n.startswith("intra/") and f"inter/{n.split('/', 1)[1]}" in grids]
     headers = ["model", "resampler", *[f"{n} macro F1" for n in names],
@@ -77,11 +77,7 @@ def write_overview(results: RunStore) -> Path | None:
         rows.append(row)
     lines = ["# Results", "",
              "Test macro F1 of every model × resampler in each grid (mean over seeds)"
-             + ("; `→ svdb`: the same saved models on the external svdb database, macro F1 over the classes with "
-                "enough beats there (see the grid's report)" if any("→ svdb" in c for c in external) else "")
-             + ("; `→ nstdb … dB`: the same saved models on nstdb's noisy segments at its lowest SNR, macro F1 over "
-                "the classes with enough beats there (2 patients: the grid's report has the whole curve)"
-                if any("→ nstdb" in c for c in external) else "")
+             + "".join(f"; {entry.overview_note}" for entry in sorted(noted, key=external_sets().index))
              + ". Each grid's `REPORT.md` has the per-class recall, significance tests, figures and provenance.", "",
              *[f"- [`{n}`]({n}/REPORT.md): grid `{g.manifest['grid']}`, seeds "
                f"{', '.join(map(str, g.manifest['seeds']))}, {len(g.runs)} runs, trained at commit "
@@ -90,7 +86,8 @@ def write_overview(results: RunStore) -> Path | None:
              tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
     for b in both:
         tests = {s: grids[f"{s}/{b}"].manifest.get("class_counts", {}).get("test", {}) for s in ("intra", "inter")}
-        mix = {s: {k: test[k] for k in CLASSES if k in test} for s, test in tests.items()}
+        classes = {s: grids[f"{s}/{b}"].task.classes for s in tests}
+        mix = {s: {k: test[k] for k in classes[s] if k in test} for s, test in tests.items()}
         words = "; ".join(f"{s}: " + ", ".join(f"{k} {n:,}" for k, n in m.items()) for s, m in mix.items() if m)
         fewest = min(mix["inter"], key=mix["inter"].get) if mix["inter"] else None
         lines += [f"`inter − intra ({b})`: the change from testing on unseen beats of seen patients to testing on "

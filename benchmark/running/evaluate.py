@@ -94,17 +94,13 @@ def score(store: GridStore, predictions: dict[str, np.ndarray], y: np.ndarray, t
 
 
 def check_fair(store: GridStore, test_set: str) -> None:
-    """Refuse a test set whose patients trained the models: nstdb's noise is added to mitdb's 118 and 119."""
-    from benchmark.data.external import nstdb_records_seen
+    """Refuse a test set whose patients trained the models, by its registry entry's fairness rule."""
     from benchmark.errors import DataError
+    from benchmark.external import get_external, list_external
 
-    if test_set != "nstdb":
-        return
-    overlap = nstdb_records_seen(store.manifest())
-    if overlap:
-        raise DataError(f"{store.path}: its models trained on mitdb record(s) {', '.join(overlap)}, the records "
-                        "nstdb adds its noise to, so their noise curve would score patients they have seen. Run a "
-                        "grid that holds them out (--split inter_ds2 trains on DS2) and evaluate that one")
+    reason = get_external(test_set).refused(store.manifest()) if test_set in list_external() else None
+    if reason:
+        raise DataError(f"{store.path}: {reason}")
 
 
 def evaluate_grid(store: GridStore, beats, test_set: str, about: dict | None = None) -> pd.DataFrame:

@@ -1,0 +1,143 @@
+"""The report's data model: everything a grid's report says, read from the run store and computed, with
+no Markdown (``tables``, ``narrative``, ``shift_sections`` and ``report`` render it).
+
+:func:`read_grid` gathers from one grid: the tidy table (``benchmark.reporting.tidy``), the summary over
+seeds, the paired tests, the average ranks, the evaluations of saved models (the grid's own test part,
+prior correction and the external test sets named) and who computed them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from benchmark.metrics.comparisons import MARKS, N_BOOT, compare_cells
+from benchmark.metrics.ranks import RankAnalysis, rank_analyses
+from benchmark.metrics.stats import t_interval
+from benchmark.reporting.tidy import extra_metrics, load_grid, reported_macro
+from benchmark.store import PRIOR_CORRECTED, GridStore
+from benchmark.tasks import Task, task_of
+
+FEW_TEST_BEATS = 30  # below this, a class's F1 rests on a handful of beats
+
+
+def summary_metrics(task: Task) -> list[str]:
+    """The tidy table's columns the summary gives a mean and standard deviation of, for ``task``."""
+    macro = reported_macro(task)
+    return ["macro_f1", *[f"recall_{c}" for c in task.classes], "accuracy", "balanced_accuracy",
+            "best_val_macro_f1", *[f"precision_{c}" for c in task.reported], *([macro] if macro else []),
+            *extra_metrics(task)]
+
+
+def summarise(runs: pd.DataFrame, models: list[str], resamplers: list[str], task: Task) -> pd.DataFrame:
+    """Mean, sample standard deviation and 95% t interval (macro F1) over seeds for every
+    (model, resampler) that has runs."""
+    out = []
+    for model in models:
+        for resampler in resamplers:
+            cell = runs[(runs.model == model) & (runs.resampler == resampler)] if len(runs) else runs
+            if not len(cell):
+                continue
+            row = {"model": model, "resampler": resampler, "n_seeds": len(cell)}
+            for m in summary_metrics(task):
+                row[f"{m}_mean"] = float(cell[m].mean())
+                row[f"{m}_std"] = float(cell[m].std(ddof=1)) if len(cell) > 1 else float("nan")
+            interval = t_interval(cell["macro_f1"])
+            row["macro_f1_ci_low"], row["macro_f1_ci_high"] = interval or (float("nan"), float("nan"))
+            out.append(row)
+    summary = pd.DataFrame(out)
+    if len(summary):
+        best = summary.groupby("model")["macro_f1_mean"].transform("max")
+        summary["best_for_model"] = summary["macro_f1_mean"] == best
+    return summary
+
+
+@dataclass
+class SavedGrid:
+    """Everything the report needs, read from one grid of the run store."""
+
+    store: GridStore
+    manifest: dict
+    task: Task
+    runs: pd.DataFrame
+    errors: dict[str, str]  # run_id -> why it has no result
+    failed: dict[str, str]  # the runs of ``errors`` that failed, and why
+    metrics: dict[str, dict]
+    summary: pd.DataFrame
+    comparisons: pd.DataFrame | None
+    no_comparisons: str  # why there are no paired tests, when there are none
+    ranks: dict[str, RankAnalysis]  # average ranks of the resamplers and of the models
+    predictions: dict  # run_id -> predicted class of every test beat
+    y_true: np.ndarray
+    evaluations: dict  # test set -> (labels, records, samples, {run_id: predictions}), from `evaluate`
+    about: dict  # test set -> who scored the saved models on it (command, commit, machine)
+    reproduction: pd.DataFrame | None  # `evaluate --on test`: per run, whether its saved model reproduced it
+
+    @property
+    def split(self) -> str:
+        return self.manifest.get("split", self.store.split)
+
+    @property
+    def models(self) -> list[str]:
+        return self.manifest["models"]
+
+    @property
+    def resamplers(self) -> list[str]:
+        return self.manifest["resamplers"]
+
+    def cell(self, model: str, resampler: str):
+        found = self.summary[(self.summary.model == model) & (self.summary.resampler == resampler)] \
+            if len(self.summary) else self.summary
+        return found.iloc[0] if len(found) else None
+
+
+def read_grid(store: GridStore, n_boot: int = N_BOOT, compare: bool = True,
+              external: tuple[str, ...] = ()) -> SavedGrid:
+    """``external``: the external test sets whose evaluations to read (the caller names them from
+    ``benchmark.external``, which renders them; the data model stays independent of that registry)."""
+    tidy = load_grid(store)
+    runs, manifest = tidy.runs, tidy.manifest
+    task = task_of(manifest)
+    summary = summarise(runs, manifest["models"], manifest["resamplers"], task)
+    comparisons, why = None, ""
+    missing = [r for r in runs.get("run_id", []) if r not in tidy.predictions]
+    if not compare:
+        why = "not computed"
+    elif not len(runs):
+        why = "no finished runs"
+    elif missing:
+        why = (f"{len(missing)} of {len(runs)} runs have no saved test predictions (runs trained before "
+               f"predictions were saved); rerun them with --overwrite to enable paired tests")
+    else:
+        comparisons = compare_cells(runs, summary, tidy.predictions, tidy.y_true, manifest["models"],
+                                    manifest["resamplers"], n_boot=n_boot, groups=tidy.records,
+                                    n_classes=task.n_classes)
+    ranks = rank_analyses(runs, manifest["models"], manifest["resamplers"])
+    evaluated = (PRIOR_CORRECTED, *external)
+    evaluations = {name: e for name in evaluated if (e := store.evaluation(name)) is not None}
+    about = {name: a for name in ("test", *evaluated) if (a := store.evaluation_about(name))}
+    path = store.evaluation_path("test")
+    reproduction = pd.read_csv(path) if path.exists() else None
+    return SavedGrid(store, manifest, task, runs, tidy.errors, tidy.failed, tidy.metrics, summary, comparisons, why,
+                     ranks, tidy.predictions, tidy.y_true, evaluations, about, reproduction)
+
+
+def cell_marks(g: SavedGrid) -> dict[tuple[str, str], str]:
+    """▲ / ▼ for cells significantly better / worse than the same model without resampling."""
+    if g.comparisons is None or not len(g.comparisons):
+        return {}
+    vs_none = g.comparisons[g.comparisons.family == "resampler vs none"]
+    return {(r.model_a, r.resampler_a): MARKS.get(r.verdict, "") for r in vs_none.itertuples()}
+
+
+def rare_classes(g: SavedGrid, n: int = 2) -> list[str]:
+    """The ``n`` reported classes with the fewest training beats, leaving out the most frequent one, in
+    class order (aami5: S and F): the ones whose recall the reading quotes."""
+    counts = g.manifest.get("class_counts", {}).get("train", {})
+    candidates = [c for c in g.task.reported if c in counts]
+    if not candidates:
+        return list(g.task.reported[1:1 + n])
+    commonest = max(candidates, key=counts.get)
+    chosen = sorted((c for c in candidates if c != commonest), key=counts.get)[:n]
+    return [c for c in g.task.classes if c in chosen]
