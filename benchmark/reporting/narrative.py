@@ -120,7 +120,8 @@ def write_full_report(g: SavedGrid) -> list[Path]:
     img = lambda alt, name: f"![{alt}]({figs[name].relative_to(split_dir).as_posix()})"  # noqa: E731
     full = GRIDS["full"]
     text = [
-        f"# Report: `{g.split}` split, grid `{g.manifest['grid']}`", "",
+        f"# Report: `{g.split}` split, grid `{g.manifest['grid']}`"
+        + ("" if g.task.name == "aami5" else f", task `{g.task.name}` ({g.task.description})"), "",
         f"{len(runs)} runs: {len(g.models)} models × {len(g.resamplers)} resamplers, {spread_words(g)}. "
         "All numbers are on the test part, which is the same for every run.", "",
         "## Reading", "", *_reading(g), "",

@@ -78,7 +78,7 @@ def score(store: GridStore, predictions: dict[str, np.ndarray], y: np.ndarray, t
     rows = []
     for run_id, pred in predictions.items():
         m = store.metrics(run_id)
-        t = evaluate(y, pred, len(classes))
+        t = evaluate(y, pred, classes=classes)
         row = {"run_id": run_id, "model": m["model"], "resampler": m["resampler"], "seed": m["seed"],
                "test_set": test_set, "macro_f1": t["macro_f1"],
                **{f"recall_{c}": t["recall"][c] for c in classes},
@@ -115,20 +115,26 @@ def evaluate_grid(store: GridStore, beats, test_set: str, about: dict | None = N
     predictions = labels_of(probabilities)
     table = score(store, predictions, beats.y, test_set)
     csv = table.to_csv(index=False, float_format="%.6f")
-    written = [test_set]
-    store.write_evaluation(test_set, beats.y, beats.record, beats.sample, predictions, csv, probabilities)
+    written, kept = [test_set], {}
     if test_set == "test":
-        kept = 0
         for run_id, p in probabilities.items():
-            if store.probabilities(run_id) is None:  # a run trained before probabilities were kept
+            stored = store.probabilities(run_id)
+            if stored is None:  # a run trained before probabilities were kept
                 store.write_probabilities(run_id, p)
-                kept += 1
+                kept[run_id] = "kept with the run"
+            elif not np.array_equal(stored, p.astype(np.float16)):
+                kept[run_id] = "differ from the run's own (another machine or backend)"
+        if kept and about is not None:
+            about = {**about, "probabilities": kept}
         if kept:
-            log.info("%d run(s) had no stored test probabilities; kept those of their saved models", kept)
-            if about is not None:
-                about = {**about, "probabilities_kept_for": kept}
-        if write_prior_corrected(store, beats):
-            written.append(PRIOR_CORRECTED)
+            log.info("%d run(s) had no stored test probabilities, or other ones than these; see the evaluation's "
+                     "record", len(kept))
+    # the test part's evaluation holds only the probabilities that are not already the runs' own
+    store.write_evaluation(test_set, beats.y, beats.record, beats.sample, predictions, csv,
+                           {r: p for r, p in probabilities.items()
+                            if test_set != "test" or kept.get(r, "").startswith("differ")})
+    if test_set == "test" and write_prior_corrected(store, beats):
+        written.append(PRIOR_CORRECTED)
     for name in written if about is not None else []:
         store.write_evaluation_about(name, about)
     return table

@@ -46,7 +46,7 @@ def where_this_runs() -> dict:
             "device": describe_device("xla_gpu_deterministic_ops=true" in os.environ.get("XLA_FLAGS", ""))}
 
 
-def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int, n_classes: int,
+def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int, classes: tuple[str, ...],
               jit_compile: bool = False, verbose: bool = False) -> dict:
     """Train and evaluate one fresh ``model`` on a treated training part (its loss weighted when the
     treatment gave weights); see ``train_and_evaluate``. ``verbose``: log every validation check (in a Ray
@@ -57,7 +57,7 @@ def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, se
         from benchmark.logs import setup
         setup(verbose=True)
     result = train_and_evaluate(model, part.x, part.y, *held_out, cfg, seed, jit_compile=jit_compile,
-                                sample_weight=part.weights, n_classes=n_classes)
+                                sample_weight=part.weights, classes=classes)
     return {**result, "ran_on": where_this_runs()}
 
 
@@ -182,7 +182,7 @@ class LocalExecutor:
                 if isinstance(resampled[group], Exception):
                     raise resampled[group]
                 result = train_run(spec.model, resampled[group], held_out, grid.train, spec.seed,
-                                   data.task.n_classes, jit_compile=self.jit)
+                                   data.task.classes, jit_compile=self.jit)
             except Exception as exc:  # a failed run is recorded and the grid goes on
                 recorder.failed(spec, exc, traceback.format_exc(limit=5))
                 continue
@@ -257,7 +257,7 @@ class RayExecutor:
                 log.info("  resampling the training part with %s (seed %d) as a Ray task", spec.resampler, spec.seed)
                 parts[group] = resampling[group] = resample_task.remote(train_x, train_y, spec.resampler, spec.seed)
         held_out = ray.put(data.held_out())
-        runs = {train_task.remote(s.model, parts[s.resample_key], held_out, grid.train, s.seed, data.task.n_classes,
+        runs = {train_task.remote(s.model, parts[s.resample_key], held_out, grid.train, s.seed, data.task.classes,
                                   self.jit, verbose): s for s in pending}
         del parts  # the runs hold their part, which the object store frees when they have finished
         log.info("on Ray: %d resampling and %d training tasks, %d thread(s) each, on %.0f CPUs", len(resampling),
@@ -302,7 +302,7 @@ def _pack_worker(model: str, members: list[tuple[int, str]], held_out: tuple, cf
     if verbose:
         from benchmark.logs import setup
         setup(verbose=True)
-    results = train_pack(model, pack, *held_out, cfg, n_classes=len(classes))
+    results = train_pack(model, pack, *held_out, cfg, classes=classes)
     ran_on = where_this_runs()
     return ([r if isinstance(r, Exception) else {**r, "ran_on": ran_on} for r in results],
             [loaded[path].info(classes) for _, path in members])
@@ -369,7 +369,7 @@ class PackedExecutor:
             members = [PackMember(s.seed, parts[s.resample_key].x, parts[s.resample_key].y,
                                   parts[s.resample_key].weights) for s in specs]
             try:
-                results = train_pack(model, members, val_x, val_y, test_x, test_y, grid.train, data.task.n_classes)
+                results = train_pack(model, members, val_x, val_y, test_x, test_y, grid.train, data.task.classes)
             except Exception as exc:  # the whole pack failed: each of its runs records why
                 trace = traceback.format_exc(limit=5)
                 for spec in specs:

@@ -33,6 +33,7 @@ from benchmark.config import TrainConfig
 from benchmark.estimators.base import early_stopping_loop, training_report
 from benchmark.estimators.keras_estimator import PREDICT_BATCH, batch_indices
 from benchmark.metrics.evaluator import evaluate, macro_f1
+from benchmark.tasks import AAMI_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def _stack(trees):
 
 
 def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x, test_y,
-               cfg: TrainConfig, n_classes: int = 5) -> list[dict | Exception]:
+               cfg: TrainConfig, classes: tuple[str, ...] = AAMI_CLASSES) -> list[dict | Exception]:
     """Train the ``members`` together; one result per member, as ``train_and_evaluate`` returns it.
 
     A member whose loss becomes non-finite gets a ``FloatingPointError`` in its place; the others go on.
@@ -157,7 +158,7 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
     if keras.backend.backend() != "jax":
         raise RuntimeError(f"packed training needs the JAX backend (KERAS_BACKEND=jax), not "
                            f"{keras.backend.backend()!r}")
-    k = len(members)
+    k, n_classes = len(members), len(classes)
     models = []
     for member in members:
         keras.utils.set_random_seed(member.seed)  # as alone: same initial weights and dropout seed state
@@ -229,7 +230,7 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
         # the pack's time, shared equally: what one run cost
         seconds = {"train": times.train / k, "validation": times.validation / k, "inference": infer_time / len(saved)}
         results.append({
-            "test": evaluate(test_y, test_pred, n_classes),
+            "test": evaluate(test_y, test_pred, classes=classes),
             "test_predictions": test_pred.astype(np.int8),
             "test_probabilities": test_proba[i].astype(np.float16),
             **training_report(records[i], cfg, int(iterations[i]), n_params, seconds),

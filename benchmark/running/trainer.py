@@ -16,29 +16,30 @@ import numpy as np
 
 from benchmark.config import TrainConfig
 from benchmark.metrics.evaluator import evaluate
+from benchmark.tasks import AAMI_CLASSES
 
 
 def train_and_evaluate(model_name: str, train_x, train_y, val_x, val_y, test_x, test_y,
                        cfg: TrainConfig, seed: int, jit_compile: bool = False, sample_weight=None,
-                       n_classes: int = 5) -> dict:
+                       classes: tuple[str, ...] = AAMI_CLASSES) -> dict:
     """Build, train and evaluate one model; returns its training report (``Estimator.fit``), its test
     metrics, predictions and class probabilities, and the saved model (``model``: the file's bytes,
     ``model_suffix``: its format's file suffix).
 
     ``jit_compile``: compile the train step with XLA (see ``benchmark.running.compute.resolve_jit``); it changes
     how fast a run goes and, by float rounding, its last bits, never what it computes. ``sample_weight``:
-    a loss weight per training beat (class weighting), or None.
+    a loss weight per training beat (class weighting), or None. ``classes``: the task's class names.
     """
     from benchmark.estimators import make_estimator
 
-    estimator = make_estimator(model_name, train_x.shape[1:], n_classes, seed)
+    estimator = make_estimator(model_name, train_x.shape[1:], len(classes), seed)
     report = estimator.fit(train_x, train_y, sample_weight, val_x, val_y, cfg, jit_compile)
     start = time.perf_counter()
     probabilities = estimator.predict_proba(test_x)
     infer_time = time.perf_counter() - start
     test_pred = np.argmax(probabilities, axis=1)
     return {
-        "test": evaluate(test_y, test_pred, n_classes),
+        "test": evaluate(test_y, test_pred, classes=classes),
         "test_predictions": test_pred.astype(np.int8),  # per beat, for paired tests over test beats
         "test_probabilities": probabilities.astype(np.float16),
         **report,
