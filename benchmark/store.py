@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.beats import CLASSES
+from benchmark.tasks import AAMI_CLASSES
 from benchmark.errors import DataError
 from benchmark.files import atomic_write, load_arrays, save_arrays, write_json
 
@@ -259,7 +259,7 @@ class Resampled:
     cached: bool = False
     weights: np.ndarray | None = None
 
-    def info(self, classes: tuple[str, ...] = CLASSES) -> dict:
+    def info(self, classes: tuple[str, ...] = AAMI_CLASSES) -> dict:
         """What a run records of its training part: class counts and the class prior it trained under."""
         from resampling import trained_prior
 

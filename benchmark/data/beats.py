@@ -27,9 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.errors import DataError
+from benchmark.tasks import AAMI_CLASSES, AAMI_SYMBOLS
 
-CLASSES = ("N", "S", "V", "F", "Q")
-AAMI = {sym: cls for cls, syms in enumerate(("NLRej", "AaJS", "VE", "F", "/fQ")) for sym in syms}
+CLASSES = AAMI_CLASSES  # the classes beats are built and cached with; a task groups them (benchmark.tasks)
+AAMI = {sym: label for label, cls in enumerate(AAMI_CLASSES) for sym in AAMI_SYMBOLS[cls]}
 
 
 @dataclass(frozen=True)
