@@ -31,3 +31,20 @@ def test_report_rebuilds_the_committed_reports_byte_identically(tmp_path):
                                   if p.is_file() and "local" not in p.relative_to(committed).parts}
     differing = [str(p) for p in files if comparable(copy / p) != comparable(committed / p)]
     assert not differing, f"rebuilt files differ from the committed ones: {differing}"
+
+
+@pytest.mark.slow  # ~1 min: .ci/run runs it deliberately
+@pytest.mark.parametrize("split", ["inter"])
+def test_the_committed_verdicts_do_not_depend_on_the_bootstraps_draw(split):
+    """Five other bootstrap seeds give every comparison of the committed grid the same verdict."""
+    from benchmark.reporting.analysis import read_grid
+    from benchmark.store import RunStore
+
+    store = RunStore(ROOT / "results").grid(split, "quick")
+    if not store.exists():
+        pytest.skip(f"no committed {split} quick grid")
+    columns = ["family", "model_a", "resampler_a", "model_b", "resampler_b", "verdict"]
+    verdicts = [read_grid(store, boot_seed=seed).comparisons[columns] for seed in range(6)]
+    assert len(verdicts[0]) > 0
+    for seed, table in enumerate(verdicts[1:], 1):
+        assert table.equals(verdicts[0]), f"bootstrap seed {seed} changes a verdict"

@@ -9,7 +9,11 @@
   the seeds as replicates of training), so training noise is part of the test; with one seed it is
   not, and the report says so. The statistic is the gap averaged over seeds; the p-value is
   two-sided, from the bootstrap distribution shifted to the null (Efron & Tibshirani 1993, §16.4).
-- :func:`holm`: Holm-Bonferroni adjustment of a family of p-values.
+  Every p-value comes with its Monte Carlo error (the binomial standard error of the bootstrap's own
+  estimate), so a caller can tell a p that is near a threshold by chance of the draw
+  (``benchmark.metrics.comparisons.decide`` draws more resamples until none is).
+- :func:`holm`: Holm-Bonferroni adjustment of a family of p-values; :func:`holm_with_error` also carries
+  each adjusted p's Monte Carlo error.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import numpy as np
 from benchmark.metrics.evaluator import DEFAULT_N_CLASSES, macro_f1_of_counts, per_class_f1
 
 CONFIDENCE = 0.95  # of every interval the benchmark reports (t over seeds, bootstrap percentile)
+CHUNK = 50_000  # bootstrap resamples drawn at a time (memory: CHUNK × records weights)
 
 
 def t_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
@@ -65,14 +70,18 @@ def _record_bootstrap(y_true, groups, preds_a, preds_b, n_boot, seed, n_classes,
     observed = float(np.mean([_macro_f1_cm(a.sum(0), n_classes, classes)[0]
                               - _macro_f1_cm(b.sum(0), n_classes, classes)[0] for a, b in zip(cm_a, cm_b)]))
     rng = np.random.default_rng(seed)
-    weights = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=n_boot).astype(float)
-    gaps = np.stack([_macro_f1_cm(weights @ a, n_classes, classes) - _macro_f1_cm(weights @ b, n_classes, classes)
-                     for a, b in zip(cm_a, cm_b)], axis=1)  # (n_boot, n_seeds)
-    if n_seeds > 1:
-        seed_counts = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot)
-        diffs = (seed_counts * gaps).sum(axis=1) / n_seeds
-    else:
-        diffs = gaps[:, 0]
+    diffs = []
+    for start in range(0, n_boot, CHUNK):  # one chunk draws exactly what a single draw of n_boot did
+        size = min(CHUNK, n_boot - start)
+        weights = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=size).astype(float)
+        gaps = np.stack([_macro_f1_cm(weights @ a, n_classes, classes) - _macro_f1_cm(weights @ b, n_classes, classes)
+                         for a, b in zip(cm_a, cm_b)], axis=1)  # (size, n_seeds)
+        if n_seeds > 1:
+            seed_counts = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=size)
+            diffs.append((seed_counts * gaps).sum(axis=1) / n_seeds)
+        else:
+            diffs.append(gaps[:, 0])
+    diffs = np.concatenate(diffs)
     return _verdict(observed, diffs, n_boot) | {"n_seeds": n_seeds, "unit": "record", "n_units": int(n_groups)}
 
 
@@ -81,7 +90,13 @@ def _verdict(observed: float, diffs: np.ndarray, n_boot: int) -> dict:
     tail = 100 * (1 - CONFIDENCE) / 2
     low, high = np.percentile(diffs, [tail, 100 - tail])
     return {"difference": observed, "ci_low": float(low), "ci_high": float(high), "p_value": float(p),
-            "n_boot": n_boot}
+            "p_mc_error": mc_error(p, n_boot), "n_boot": n_boot}
+
+
+def mc_error(p: float, n_boot: int) -> float:
+    """Monte Carlo standard error of a bootstrap p-value estimated from ``n_boot`` resamples (binomial);
+    at the smallest p a count can give, 1 / (n_boot + 1), it is about that p itself."""
+    return float(np.sqrt(p * (1 - p) / n_boot))
 
 
 def paired_bootstrap(y_true, preds_a, preds_b, n_boot: int = 2000, seed: int = 0,
@@ -115,6 +130,24 @@ def paired_bootstrap(y_true, preds_a, preds_b, n_boot: int = 2000, seed: int = 0
                               for a, b in zip(preds_a, preds_b)], axis=0))
     diffs = np.concatenate(diffs)
     return _verdict(observed, diffs, n_boot) | {"n_seeds": len(preds_a), "unit": "beat", "n_units": len(y_true)}
+
+
+def holm_with_error(p_values, errors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Holm-adjusted p-values, each one's Monte Carlo error, and the index of the raw p it comes from:
+    an adjusted p is (m − rank) × one raw p (the largest of those ranked before it), so its error is that
+    multiple of that p's error."""
+    p, err = np.asarray(p_values, dtype=float), np.asarray(errors, dtype=float)
+    order = np.argsort(p, kind="stable")
+    adjusted, adjusted_err, source = np.empty_like(p), np.empty_like(p), np.empty(len(p), dtype=int)
+    running, running_err, running_source = 0.0, 0.0, -1
+    for rank, i in enumerate(order):
+        scaled = (len(p) - rank) * p[i]
+        if scaled >= running:
+            running, running_err, running_source = scaled, (len(p) - rank) * err[i], i
+        # capped at 1, an adjusted p well above 1 is exactly 1 whatever the draw
+        capped_err = running_err if running < 1 else max(0.0, min(running_err, 1 - (running - running_err)))
+        adjusted[i], adjusted_err[i], source[i] = min(1.0, running), capped_err, running_source
+    return adjusted, adjusted_err, source
 
 
 def holm(p_values) -> np.ndarray:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from benchmark.metrics.comparisons import MARKS, N_BOOT, compare_cells
+from benchmark.metrics.comparisons import BOOT_SEED, MARKS, N_BOOT, compare_cells
 from benchmark.metrics.ranks import RankAnalysis, rank_analyses
 from benchmark.metrics.stats import t_interval
 from benchmark.reporting.tidy import extra_metrics, load_grid, reported_macro
@@ -73,6 +73,7 @@ class SavedGrid:
     evaluations: dict  # test set -> (labels, records, samples, {run_id: predictions}), from `evaluate`
     about: dict  # test set -> who scored the saved models on it (command, commit, machine)
     reproduction: pd.DataFrame | None  # `evaluate --on test`: per run, whether its saved model reproduced it
+    boot_seed: int = BOOT_SEED  # of every paired bootstrap of the report (its verdicts do not depend on it)
 
     @property
     def split(self) -> str:
@@ -93,7 +94,7 @@ class SavedGrid:
 
 
 def read_grid(store: GridStore, n_boot: int = N_BOOT, compare: bool = True,
-              external: tuple[str, ...] = ()) -> SavedGrid:
+              external: tuple[str, ...] = (), boot_seed: int = BOOT_SEED) -> SavedGrid:
     """``external``: the external test sets whose evaluations to read (the caller names them from
     ``benchmark.external``, which renders them; the data model stays independent of that registry)."""
     tidy = load_grid(store)
@@ -112,7 +113,7 @@ def read_grid(store: GridStore, n_boot: int = N_BOOT, compare: bool = True,
     else:
         comparisons = compare_cells(runs, summary, tidy.predictions, tidy.y_true, manifest["models"],
                                     manifest["resamplers"], n_boot=n_boot, groups=tidy.records,
-                                    n_classes=task.n_classes)
+                                    n_classes=task.n_classes, seed=boot_seed)
     ranks = rank_analyses(runs, manifest["models"], manifest["resamplers"])
     evaluated = (PRIOR_CORRECTED, *external)
     evaluations = {name: e for name in evaluated if (e := store.evaluation(name)) is not None}
@@ -120,7 +121,23 @@ def read_grid(store: GridStore, n_boot: int = N_BOOT, compare: bool = True,
     path = store.evaluation_path("test")
     reproduction = pd.read_csv(path) if path.exists() else None
     return SavedGrid(store, manifest, task, runs, tidy.errors, tidy.failed, tidy.metrics, summary, comparisons, why,
-                     ranks, tidy.predictions, tidy.y_true, evaluations, about, reproduction)
+                     ranks, tidy.predictions, tidy.y_true, evaluations, about, reproduction, boot_seed)
+
+
+COLLAPSED = " †"  # how a table marks a cell with a collapsed run (benchmark.metrics.collapse)
+
+
+def collapsed_cells(g: SavedGrid) -> dict[tuple[str, str], list[tuple[int, str]]]:
+    """{(model, resampler): [(seed, why), ...]} of every cell with a collapsed run."""
+    out: dict = {}
+    if len(g.runs) and "collapsed" in g.runs:
+        for r in g.runs[g.runs.collapsed].itertuples():
+            out.setdefault((r.model, r.resampler), []).append((int(r.seed), r.collapse_reason))
+    return out
+
+
+def collapse_mark(g: SavedGrid, model: str, resampler: str) -> str:
+    return COLLAPSED if (model, resampler) in collapsed_cells(g) else ""
 
 
 def cell_marks(g: SavedGrid) -> dict[tuple[str, str], str]:

@@ -10,11 +10,12 @@ import numpy as np
 
 from benchmark.config import GRIDS
 from benchmark.external import external_sets
-from benchmark.metrics.comparisons import N_BOOT
+from benchmark.literature import s_f1_sentence
+from benchmark.metrics.comparisons import ALPHA, MAX_BOOT, MC_MARGIN, N_BOOT
 from benchmark.metrics.stats import CONFIDENCE
 from benchmark.reporting import figures, shift_sections
-from benchmark.reporting.analysis import FEW_TEST_BEATS, SavedGrid, rare_classes
-from benchmark.reporting.tables import (data_section, literature_section, macro_table, mark_legend,
+from benchmark.reporting.analysis import FEW_TEST_BEATS, SavedGrid, collapsed_cells, rare_classes
+from benchmark.reporting.tables import (collapse_lines, data_section, literature_section, macro_table, mark_legend,
                                         provenance_section, rank_lines, recall_table, significance_table,
                                         spread_words, task_metrics_section, test_unit)
 from benchmark.store import PRIOR_CORRECTED
@@ -24,7 +25,7 @@ CAVEATS = {
              "so these numbers are optimistic: a model can recognise a patient's beat morphology rather than "
              "the arrhythmia. Compare with the inter-patient split before drawing clinical conclusions.",
     "inter": "The inter-patient split (de Chazal DS1 → DS2) tests on patients never seen in training, the "
-             "setting that matters clinically; published S-class F1 here is roughly 0.2–0.5.",
+             f"setting that matters clinically; {s_f1_sentence()}.",
     "inter_ds2": "The inter split's other direction (DS2 → DS1): unseen patients too, with the roles of the two "
                  "record sets swapped, so its models never saw records 118 and 119 (the nstdb noise-stress "
                  "records).",
@@ -41,34 +42,58 @@ def _caveats(g: SavedGrid) -> str:
     return CAVEATS.get(g.split, "") + rare
 
 
+def _tied_best(cells):
+    """The cells that share the highest mean macro F1 (a tie is reported as a tie, not won by order)."""
+    top = cells.macro_f1_mean.max()
+    return cells[cells.macro_f1_mean == top]
+
+
 def _reading(g) -> list[str]:
     s = g.summary
     if not len(s):
         return ["No finished runs yet."]
-    best = s.sort_values("macro_f1_mean", ascending=False).iloc[0]
-    lines = [f"- Best cell: **{best.model} × {best.resampler}**, macro F1 {best.macro_f1_mean:.3f}."]
+    best = _tied_best(s)
+    names = " = ".join(f"**{b.model} × {b.resampler}**" for b in best.itertuples())
+    lines = [f"- Best cell{'s (tied)' if len(best) > 1 else ''}: {names}, macro F1 {best.macro_f1_mean.iloc[0]:.3f}."]
     for model in g.models:
         cells = s[s.model == model]
         if not len(cells):
             continue
-        top = cells.sort_values("macro_f1_mean", ascending=False).iloc[0]
-        base = g.cell(model, "none")
-        gain = "" if base is None or top.resampler == "none" else \
+        tops = _tied_best(cells)
+        top, base = tops.iloc[0], g.cell(model, "none")
+        gain = "" if base is None or "none" in set(tops.resampler) else \
             f" ({top.macro_f1_mean - base.macro_f1_mean:+.3f} over none)"
-        lines.append(f"- {model}: best resampler {top.resampler}, macro F1 {top.macro_f1_mean:.3f}{gain}; "
+        which = (f"best resampler {top.resampler}" if len(tops) == 1 else
+                 f"best resamplers tied: {', '.join(tops.resampler)}")
+        lines.append(f"- {model}: {which}, macro F1 {top.macro_f1_mean:.3f}{gain}; "
                      f"range over resamplers {cells.macro_f1_mean.min():.3f}–{cells.macro_f1_mean.max():.3f}.")
     for k in rare_classes(g):
         col = f"recall_{k}_mean"
         lo, hi = s.loc[s[col].idxmin()], s.loc[s[col].idxmax()]
         lines.append(f"- {k} recall ranges from {lo[col]:.2f} ({lo.model} × {lo.resampler}) to "
                      f"{hi[col]:.2f} ({hi.model} × {hi.resampler}).")
+    collapsed = collapsed_cells(g)
     if g.comparisons is not None and len(g.comparisons):
         vs = g.comparisons[g.comparisons.family == "resampler vs none"]
+        failed = vs.apply(lambda r: (r.model_a, r.resampler_a) in collapsed or (r.model_b, r.resampler_b) in collapsed,
+                          axis=1).astype(bool) if len(vs) else vs.index.isin([])
+        fair = vs[~failed]
         for verdict, plural in (("gain", "gains"), ("loss", "losses")):
-            hits = vs[vs.verdict == verdict]
+            hits = fair[fair.verdict == verdict]
             names = ", ".join(f"{r.model_a} × {r.resampler_a}" for r in hits.itertuples()) or "none"
-            lines.append(f"- Significant {plural} over no resampling ({len(hits)} of {len(vs)}): {names}.")
+            lines.append(f"- Significant {plural} over no resampling ({len(hits)} of {len(fair)}"
+                         + (f" comparisons without a collapsed run" if failed.any() else "") + f"): {names}.")
+        undecided = fair[fair.verdict == "undecided"]
+        if len(undecided):
+            lines.append("- Undecided (adjusted p within the Monte Carlo margin of α at the most resamples): "
+                         + ", ".join(f"{r.model_a} × {r.resampler_a}" for r in undecided.itertuples()) + ".")
+        if failed.any():
+            lines.append(f"- Left out as failed trainings, not treatment effects ({int(failed.sum())} comparisons "
+                         "with a collapsed run): " + ", ".join(
+                             f"{r.model_a} × {r.resampler_a} ({r.verdict})" for r in vs[failed].itertuples()) + ".")
         lines.append(f"- Unit of these tests: {test_unit(g)}.")
+    elif collapsed:
+        lines.append(f"- Collapsed runs (failed trainings): {len(collapsed)} cell(s); see Collapsed runs.")
     return lines
 
 
@@ -128,12 +153,15 @@ def write_full_report(g: SavedGrid) -> list[Path]:
         "## Macro F1", "", img("macro F1 heatmap", "heatmap"), "", macro_table(g), "",
         "**Bold**: best resampler per model. " + (mark_legend(g) if g.comparisons is not None else ""), "",
         "## Is the difference real?", "",
-        f"{test_unit(g).capitalize()} ({N_BOOT:,} resamples; the same resample for both cells, the macro-F1 gap "
-        "averaged over seeds), p-values adjusted with Holm-Bonferroni over all comparisons below together. "
+        f"{test_unit(g).capitalize()} ({N_BOOT:,} resamples, and up to {MAX_BOOT:,} for a comparison whose adjusted "
+        f"p lies within {MC_MARGIN:g} Monte Carlo errors of α = {ALPHA}, until none does, so no verdict depends on "
+        "the bootstrap's draw; the same resample for both cells, the macro-F1 gap averaged over seeds), p-values "
+        "adjusted with Holm-Bonferroni over all comparisons below together. "
         "Two families: every resampler against none for each model, and for each resampler its best model "
         "by validation macro F1 against the others. The next section ranks resamplers and models over all "
         "cells.", "",
         significance_table(g), "",
+        *collapse_lines(g),
         *ranks,
         "## Per-class recall", "", img("recall by resampler", "recall"), "", recall_table(g), "",
         *task_metrics_section(g), *literature_section(g),

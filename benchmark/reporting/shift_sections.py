@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmark.metrics.comparisons import ALPHA, N_BOOT
+from benchmark.metrics.comparisons import ALPHA, MAX_BOOT, N_BOOT
 from benchmark.reporting.tables import count_word
 from benchmark.reporting.shifts import MIN_CLASS_BEATS, cell_noise_curves, external_scores, prior_correction
 
@@ -17,7 +17,8 @@ def _tabulate(rows, headers) -> str:
 
 
 def _unit(records, seeds: int) -> str:
-    return (f"paired bootstrap over the {len(set(records))} records, {N_BOOT:,} resamples"
+    return (f"paired bootstrap over the {len(set(records))} records, {N_BOOT:,} resamples (more, up to "
+            f"{MAX_BOOT:,}, near α until no verdict depends on the draw)"
             + (", and the seeds" if seeds > 1 else "; one seed, so training noise is untested"))
 
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from benchmark.metrics.comparisons import MARKS, N_BOOT, holm_verdicts
+from benchmark.metrics.comparisons import BOOT_SEED, MARKS, PairedTest, decide
 from benchmark.metrics.evaluator import confusion_matrix, per_class_f1, per_class_precision, per_class_recall
-from benchmark.metrics.stats import paired_bootstrap
 from benchmark.reporting.analysis import FEW_TEST_BEATS as MIN_CLASS_BEATS  # fewer: left out of macro F1
 
 NOISE_SENSITIVITY = ("S", "V")  # the arrhythmias of nstdb's records (118: S beats, 119: V beats)
@@ -29,13 +28,14 @@ def cells_of(runs: pd.DataFrame, predictions: dict[str, np.ndarray]) -> dict[tup
     return cells
 
 
-def paired_test(y, records, a: dict[int, np.ndarray], b: dict[int, np.ndarray], n_classes: int,
-                classes=None) -> dict | None:
+def paired_test(info: dict, y, records, a: dict[int, np.ndarray], b: dict[int, np.ndarray], n_classes: int,
+                classes=None) -> PairedTest | None:
+    """Cell A against cell B over the seeds both have, for :func:`benchmark.metrics.comparisons.decide`."""
     seeds = sorted(set(a) & set(b))
     if not seeds:
         return None
-    return paired_bootstrap(y, [a[s] for s in seeds], [b[s] for s in seeds], n_boot=N_BOOT, groups=records,
-                            n_classes=n_classes, classes=classes)
+    return PairedTest(info, y, [a[s] for s in seeds], [b[s] for s in seeds], records, n_classes,
+                      None if classes is None else tuple(classes))
 
 
 def macro(y, pred, classes, n_classes: int) -> float:
@@ -67,10 +67,10 @@ def prior_correction(g, evaluation) -> PriorCorrection | None:
         if base is None:
             continue
         for label, cell in (("as trained", raw[(model, resampler)]), ("prior-corrected", preds)):
-            result = paired_test(y, records, cell, base, n)
-            if result:
-                tested.append({"model": model, "resampler": resampler, "decision": label, **result})
-    tests = holm_verdicts(tested)
+            test = paired_test({"model": model, "resampler": resampler, "decision": label}, y, records, cell, base, n)
+            if test:
+                tested.append(test)
+    tests = decide(tested, getattr(g, "boot_seed", BOOT_SEED))
     f1 = lambda cell: float(np.mean([macro(y, p, range(n), n) for p in cell.values()]))  # noqa: E731
     rows = []
     for (model, resampler), preds in fixed.items():
@@ -136,10 +136,10 @@ def external_scores(g, evaluation) -> ExternalScores | None:
                      "ppv": np.mean([per_class_precision(cm) for cm in cms], axis=0)})
         base = cells.get((model, "none"))
         if resampler != "none" and base is not None:
-            result = paired_test(y, records, preds, base, n, classes=kept)
-            if result:
-                tests.append({"model": model, "resampler": resampler, **result})
-    verdicts = holm_verdicts(tests)
+            test = paired_test({"model": model, "resampler": resampler}, y, records, preds, base, n, classes=kept)
+            if test:
+                tests.append(test)
+    verdicts = decide(tests, getattr(g, "boot_seed", BOOT_SEED))
     marks = {(t.model, t.resampler): MARKS.get(t.verdict, "") for t in verdicts.itertuples()}
     for r in rows:
         r["mark"] = marks.get((r["model"], r["resampler"]), "")

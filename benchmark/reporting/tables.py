@@ -8,7 +8,7 @@ import numpy as np
 from benchmark.metrics.comparisons import ALPHA
 from benchmark.metrics.ranks import RankAnalysis
 from benchmark.metrics.stats import CONFIDENCE
-from benchmark.reporting.analysis import FEW_TEST_BEATS, SavedGrid, cell_marks
+from benchmark.reporting.analysis import COLLAPSED, FEW_TEST_BEATS, SavedGrid, cell_marks, collapse_mark, collapsed_cells
 from benchmark.reporting.provenance_section import provenance_section, validation_words
 from benchmark.reporting.tidy import extra_metrics, reported_macro
 
@@ -39,7 +39,8 @@ def macro_table(g: SavedGrid) -> str:
                 row.append("failed" if any(r.startswith(f"{model}__{resampler}__") for r in g.failed) else "—")
                 continue
             text = _pm(c.macro_f1_mean, c.macro_f1_std)
-            row.append((f"**{text}**" if c.best_for_model else text) + marks.get((model, resampler), ""))
+            row.append((f"**{text}**" if c.best_for_model else text) + marks.get((model, resampler), "")
+                       + collapse_mark(g, model, resampler))
         table.append(row)
     return tabulate(table, headers=["model", *g.resamplers], tablefmt="github", disable_numparse=True)
 
@@ -49,7 +50,7 @@ def recall_table(g: SavedGrid) -> str:
 
     rows = []
     for _, c in g.summary.iterrows():
-        name = f"**{c.resampler}**" if c.best_for_model else c.resampler
+        name = (f"**{c.resampler}**" if c.best_for_model else c.resampler) + collapse_mark(g, c.model, c.resampler)
         rows.append([c.model, name, c.n_seeds, _pm(c.macro_f1_mean, c.macro_f1_std),
                      _ci(c.macro_f1_ci_low, c.macro_f1_ci_high),
                      *[_pm(c[f"recall_{k}_mean"], c[f"recall_{k}_std"]) for k in g.task.classes]])
@@ -86,7 +87,26 @@ def literature_section(g: SavedGrid) -> list[str]:
             "Se = recall, +P = precision, mean over seeds, in the form the inter-patient literature reports "
             "(de Chazal et al. 2004 and after" + (f", which leave {' and '.join(left_out)} out" if left_out else "")
             + f"). {why}", "",
-            tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+            tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), "",
+            *published_beside(g)]
+
+
+def published_beside(g: SavedGrid) -> list[str]:
+    """On the inter split (DS1 → DS2, the literature's own), the published rows in their own form."""
+    from benchmark.literature import inter_patient_table
+
+    from benchmark.literature import INTRA_PATIENT
+
+    if g.task.name != "aami5":
+        return []
+    if g.split == "intra":
+        return [f"Published on the Kaggle beat set (an intra-patient split like this one): {p.source}, {p.venue}: "
+                f"macro F1 {p.values['macro F1'] / 100:.4f} ± {p.values['macro F1 sd'] / 100:.4f} ({p.note})."
+                for p in INTRA_PATIENT] + [""]
+    if g.split != "inter":
+        return []
+    return ["The published inter-patient results on the same split, in percent as published "
+            "(`benchmark/literature.py`):", "", inter_patient_table(), ""]
 
 
 def task_metrics_section(g: SavedGrid) -> list[str]:
@@ -114,11 +134,19 @@ def significance_table(g: SavedGrid) -> str:
 
     if g.comparisons is None:
         return f"No paired tests: {g.no_comparisons}."
-    rows = [[f"{r.model_a} × {r.resampler_a}", f"{r.model_b} × {r.resampler_b}", f"{r.difference:+.4f}",
-             f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]", f"{r.p_value:.4f}", f"{r.p_holm:.4f}", r.verdict]
+    rows = [[f"{r.model_a} × {r.resampler_a}{collapse_mark(g, r.model_a, r.resampler_a)}",
+             f"{r.model_b} × {r.resampler_b}{collapse_mark(g, r.model_b, r.resampler_b)}", f"{r.difference:+.4f}",
+             f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]", p_words(r.p_value, r.p_mc_error),
+             p_words(r.p_holm, r.p_holm_mc_error), f"{r.n_boot:,}", r.verdict]
             for r in g.comparisons.itertuples()]
-    return tabulate(rows, headers=["cell A", "cell B", "macro F1 A − B", f"{CONFIDENCE:.0%} bootstrap CI", "p", "p (Holm)",
-                                   "verdict"], tablefmt="github", disable_numparse=True)
+    return tabulate(rows, headers=["cell A", "cell B", "macro F1 A − B", f"{CONFIDENCE:.0%} bootstrap CI",
+                                   "p ± MC error", "p (Holm) ± MC error", "resamples", "verdict"],
+                    tablefmt="github", disable_numparse=True)
+
+
+def p_words(p: float, error: float) -> str:
+    """A bootstrap p-value with its Monte Carlo error, to the digits that error allows."""
+    return f"{p:.4f} ± {error:.4f}" if error >= 5e-5 else f"{p:.5f} ± {error:.5f}"
 
 
 def rank_lines(a: RankAnalysis) -> list[str]:
@@ -176,8 +204,10 @@ def test_unit(g: SavedGrid) -> str:
 
 
 def mark_legend(g: SavedGrid) -> str:
+    collapsed = (f"{COLLAPSED.strip()}: a collapsed run (a failed training; see Collapsed runs)."
+                 if collapsed_cells(g) else "")
     return (f"▲ / ▼: significantly better / worse than the same model without resampling ({test_unit(g)}; "
-            f"Holm-adjusted p < {ALPHA}).")
+            f"Holm-adjusted p < {ALPHA}). " + collapsed).rstrip()
 
 
 def class_legend(g: SavedGrid) -> str:
@@ -197,3 +227,19 @@ def summary_markdown(g: SavedGrid) -> str:
         class_legend(g), "",
     ]
     return "\n".join(lines + data_section(g) + provenance_section(g))
+
+
+def collapse_lines(g: SavedGrid) -> list[str]:
+    """The collapsed runs, each with why: failed trainings, not treatment effects."""
+    cells = collapsed_cells(g)
+    if not cells:
+        return []
+    lines = ["## Collapsed runs", "",
+             f"Marked{COLLAPSED} in the tables. A run that predicts one class for every test beat, or whose "
+             "validation macro F1 never rose above what predicting the commonest class scores, is a failed "
+             "training, not an effect of its treatment: the reading leaves comparisons with it out of its "
+             "gains and losses.", ""]
+    for (model, resampler), runs in cells.items():
+        for seed, why in runs:
+            lines.append(f"- {model} × {resampler}, seed {seed}: {why}.")
+    return lines + [""]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from benchmark.metrics.collapse import collapse_reason
 from benchmark.metrics.evaluator import binary_metrics, evaluate
 from benchmark.store import GridStore
 from benchmark.tasks import Task, task_of
@@ -44,8 +45,9 @@ class TidyGrid:
     records: np.ndarray | None  # the record of every test beat (None for grids saved before it was kept)
 
 
-def run_row(run_id: str, m: dict, task: Task, extra: dict | None = None) -> dict:
-    """One run's row; ``extra``: its values of :func:`extra_metrics`."""
+def run_row(run_id: str, m: dict, task: Task, extra: dict | None = None, collapsed: str | None = None) -> dict:
+    """One run's row; ``extra``: its values of :func:`extra_metrics`; ``collapsed``: why the run collapsed
+    (``benchmark.metrics.collapse``), or None."""
     t, classes, macro = m["test"], task.classes, reported_macro(task)
     return {
         "model": m["model"], "resampler": m["resampler"], "seed": m["seed"],
@@ -58,7 +60,8 @@ def run_row(run_id: str, m: dict, task: Task, extra: dict | None = None) -> dict
         "steps_trained": m["steps_trained"], "train_size": sum(m["resampling"]["train_class_counts"].values()),
         "resample_seconds": m["resampling"]["seconds"], "train_seconds": m["seconds"]["train"],
         "inference_seconds": m["seconds"]["inference"],
-        **{k: (np.nan if v is None else v) for k, v in (extra or {}).items()}, "run_id": run_id,
+        **{k: (np.nan if v is None else v) for k, v in (extra or {}).items()},
+        "collapsed": collapsed is not None, "collapse_reason": collapsed or "", "run_id": run_id,
     }
 
 
@@ -87,5 +90,6 @@ def load_grid(store: GridStore) -> TidyGrid:
                 if pred is not None and task.n_classes == 2 else {}  # the only extra metrics so far: binary ones
             extra = {k: values.get(k) for k in extra_metrics(task)}
         metrics[run_id] = m
-        rows.append(run_row(run_id, m, task, extra))
+        collapsed = collapse_reason(m, pred, task.classes, manifest.get("class_counts", {}).get("validation"))
+        rows.append(run_row(run_id, m, task, extra, collapsed))
     return TidyGrid(manifest, pd.DataFrame(rows), errors, failed, metrics, predictions, y_true, store.test_records())
