@@ -15,10 +15,11 @@ TRAIN = {"steps": 10, "batch_size": 4, "eval_every": 5, "patience": 2, "learning
 
 def write_synthetic_grid(root: Path, task: str = "aami5", models=("mlp",), resamplers=("none", "random"),
                          seeds=(0,), failed=(), not_run=(), n_test: int = 200, split: str = "inter",
-                         rng_seed: int = 0):
+                         rng_seed: int = 0, collapse=None):
     """A finished grid of ``task`` in ``root``: every (model, resampler, seed) run done with noisy but
     informative predictions and probabilities, except the cells in ``failed`` (an error.json) and
-    ``not_run`` (nothing on disk). Returns its GridStore."""
+    ``not_run`` (nothing on disk); ``collapse``: a (model, resampler) cell that predicts class 0 for every
+    beat. Returns its GridStore."""
     t = get_task(task)
     rng = np.random.default_rng(rng_seed)
     store = RunStore(root).grid(split, "synthetic")
@@ -40,6 +41,8 @@ def write_synthetic_grid(root: Path, task: str = "aami5", models=("mlp",), resam
                     continue
                 logits = np.eye(t.n_classes)[y] * 2 + rng.normal(0, 1, (n_test, t.n_classes))
                 proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+                if (model, resampler) == collapse:
+                    proba = np.tile(np.eye(t.n_classes)[0] * 0.9 + 0.1 / t.n_classes, (n_test, 1))
                 pred = proba.argmax(axis=1).astype(np.int8)
                 metrics = {"model": model, "resampler": resampler, "seed": seed,
                            "test": evaluate(y, pred, classes=t.classes), "best_val_macro_f1": 0.5,
