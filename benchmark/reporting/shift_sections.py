@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from benchmark.metrics.comparisons import ALPHA, MAX_BOOT, N_BOOT
+from benchmark.reporting.analysis import COLLAPSED, collapse_mark, collapsed_cells
 from benchmark.reporting.tables import count_word
 from benchmark.reporting.shifts import MIN_CLASS_BEATS, cell_noise_curves, external_scores, prior_correction
 
@@ -22,6 +25,27 @@ def _unit(records, seeds: int) -> str:
             + (", and the seeds" if seeds > 1 else "; one seed, so training noise is untested"))
 
 
+def _collapsed_pairs(g) -> set:
+    return set(collapsed_cells(g))
+
+
+def _with_collapse(g, tests) -> np.ndarray:
+    """Which tests (rows with model and resampler, against the same model without resampling) involve a
+    collapsed run on either side."""
+    pairs = _collapsed_pairs(g)
+    return np.array([(t.model, t.resampler) in pairs or (t.model, "none") in pairs for t in tests.itertuples()],
+                    dtype=bool)
+
+
+def _fair_words(g, rows) -> str:
+    left = {(r["model"], r["resampler"]) for r in rows} & _collapsed_pairs(g)
+    bases = {r["model"] for r in rows if (r["model"], "none") in _collapsed_pairs(g)}
+    if not left and not bases:
+        return ""
+    return (f" (cells with a collapsed run{COLLAPSED} on either side, a failed training rather than a treatment "
+            "effect, left out of these counts)")
+
+
 def prior_section(g, evaluation) -> list[str]:
     """Does resampling help beyond moving the decision threshold? Every re-weighted run's probabilities
     with the training prior divided out and the data's prior multiplied back in, against no resampling."""
@@ -30,15 +54,18 @@ def prior_section(g, evaluation) -> list[str]:
         return []
     verdict = lambda r, d: (f"{r['verdicts'][d][0]:+.3f} ({r['verdicts'][d][1]})"  # noqa: E731
                             if d in r["verdicts"] else "—")
-    table = [[r["model"], r["resampler"], f"{r['as_trained']:.3f}", f"{r['corrected']:.3f}", f"{r['none']:.3f}",
+    table = [[r["model"], r["resampler"] + collapse_mark(g, r["model"], r["resampler"]), f"{r['as_trained']:.3f}",
+              f"{r['corrected']:.3f}", f"{r['none']:.3f}" + collapse_mark(g, r["model"], "none"),
               verdict(r, "as trained"), verdict(r, "prior-corrected")] for r in p.rows]
-    tests = p.tests
-    counts = {d: {v: int(((tests.decision == d) & (tests.verdict == v)).sum()) for v in ("gain", "loss")}
+    tests, failed = p.tests, _with_collapse(g, p.tests)
+    fair = tests[~failed] if len(tests) else tests
+    counts = {d: {v: int(((fair.decision == d) & (fair.verdict == v)).sum()) for v in ("gain", "loss")}
               for d in ("as trained", "prior-corrected")}
-    n = len(table)
-    reading = (f"As trained, {counts['as trained']['loss']} of {n} re-weighted cells are significantly worse than "
-               f"no resampling and {counts['as trained']['gain']} better; with the prior corrected, "
-               f"{counts['prior-corrected']['loss']} worse and {counts['prior-corrected']['gain']} better.")
+    pairs = _collapsed_pairs(g)
+    n = sum(1 for r in p.rows if (r["model"], r["resampler"]) not in pairs and (r["model"], "none") not in pairs)
+    reading = (f"As trained, {counts['as trained']['loss']} of {n} re-weighted cells{_fair_words(g, p.rows)} are "
+               f"significantly worse than no resampling and {counts['as trained']['gain']} better; with the prior "
+               f"corrected, {counts['prior-corrected']['loss']} worse and {counts['prior-corrected']['gain']} better.")
     return [
         "## Prior correction: resampling or a moved threshold?", "",
         "A resampled (or class-weighted) training part teaches a model other class priors than the data's, which "
@@ -63,7 +90,8 @@ def external_section(g, name: str, evaluation) -> list[str]:
     classes = g.task.classes
     dropped = [f"{classes[i]} ({e.counts[i]} beats)" for i in range(len(classes)) if i not in e.kept]
     shown = [i for i in range(len(classes)) if classes[i] in g.task.reported and e.counts[i] > 0]
-    table = [[r["model"], r["resampler"], *[f"{r[m][i]:.3f}" for i in shown for m in ("se", "ppv")],
+    table = [[r["model"], r["resampler"] + collapse_mark(g, r["model"], r["resampler"]),
+              *[f"{r[m][i]:.3f}" for i in shown for m in ("se", "ppv")],
               f"{r['f1']:.3f}{r['mark']}"] for r in e.rows]
     headers = ["model", "resampler", *[f"{m} {classes[i]}" for i in shown for m in ("Se", "+P")],
                f"macro F1 ({' '.join(classes[i] for i in e.kept)})"]
@@ -71,7 +99,10 @@ def external_section(g, name: str, evaluation) -> list[str]:
                                                          f"not the same (test part: {before})")
                 for model, (here, before) in e.best.items()]
     verdicts = e.verdicts
-    n_gain, n_loss = int((verdicts.get("verdict") == "gain").sum()), int((verdicts.get("verdict") == "loss").sum())
+    fair = verdicts[~_with_collapse(g, verdicts)] if len(verdicts) else verdicts
+    n_gain, n_loss = int((fair.get("verdict") == "gain").sum()), int((fair.get("verdict") == "loss").sum())
+    left_out = (f" ({len(verdicts) - len(fair)} comparison(s) with a collapsed run{COLLAPSED} left out of these "
+                "counts: a failed training, not a treatment effect)" if len(fair) < len(verdicts) else "")
     return [
         f"## External test: {name}", "",
         f"Every saved model scored on {e.n_beats:,} beats of {e.n_records} {name} records (other patients, "
@@ -81,7 +112,8 @@ def external_section(g, name: str, evaluation) -> list[str]:
            f"or not in the literature's {count_word(len(g.task.reported))} classes." if dropped else "every class has enough beats."), "",
         _tabulate(table, headers), "",
         f"▲ / ▼: significantly better / worse than the same model without resampling on {name} "
-        f"({_unit(e.records, e.seeds)}; Holm over {len(verdicts)} tests, α = {ALPHA}): {n_gain} better, {n_loss} worse.",
+        f"({_unit(e.records, e.seeds)}; Holm over {len(verdicts)} tests, α = {ALPHA}): {n_gain} better, {n_loss} worse"
+        f"{left_out}.",
         "", "Does the ranking survive the shift? " + ("; ".join(survival) + "." if survival else "no cells."), "",
     ]
 
