@@ -87,7 +87,7 @@ def evaluation_lines(g: SavedGrid) -> list[str]:
             lines.append(f"- Evaluation `{name}`: `{about.get('command', 'unknown')}` at `{about.get('commit', '?')}`"
                          f" on {_machine_words(about)}" + (f"; {reproduction_words(g)}" if name == "test" else ""))
             kept = sum(1 for why in about.get("probabilities", {}).values() if why == "kept with the run")
-            if kept:
+            if kept and name == "test":
                 lines.append(f"  - {kept} run(s) had been stored without their test probabilities; these were computed "
                              "by this evaluation from the saved models (so on its machine), and prior correction "
                              "reads them")

@@ -98,11 +98,16 @@ def write_overview(results: RunStore) -> Path | None:
                   "(TensorFlow's CPU results differ slightly between CPU models); see each report.", ""]
     survival = []
     for name in names:
-        best = {}
+        best = {}  # model -> (its tied best resamplers, their score)
         for (model, resampler), v in cells.items():
-            if name in v and v[name] > best.get(model, ("", -1.0))[1]:
-                best[model] = (resampler, v[name])
-        survival.append(f"{name}: " + ", ".join(f"{m} {r}" for m, (r, _) in best.items()))
+            if name not in v:
+                continue
+            held = best.get(model, ([], -1.0))
+            if v[name] > held[1]:
+                best[model] = ([resampler], v[name])
+            elif v[name] == held[1]:
+                held[0].append(resampler)  # a tie is a tie, not won by order
+        survival.append(f"{name}: " + ", ".join(f"{m} {' = '.join(r)}" for m, (r, _) in best.items()))
     if len(names) > 1:
         lines += ["Highest macro F1 of each model, column by column (descriptive point estimates, no "
                   "test; does the ranking survive each shift? each report's record-level tests decide): "

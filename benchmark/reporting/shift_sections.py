@@ -140,7 +140,7 @@ def noise_section(g, evaluation, figure_path: Path) -> tuple[list[str], list]:
     snrs = sorted(next(iter(curves.values()))["snr"])
     path = figures.noise_curves(curves, g.models, g.resamplers, snrs, figure_path)
     se = list(next(iter(curves.values()))["se"])
-    rows = [[m, r, f"{c['clean']:.3f}", *[f"{c['snr'][s]:.3f}" for s in reversed(snrs)],
+    rows = [[m, r + collapse_mark(g, m, r), f"{c['clean']:.3f}", *[f"{c['snr'][s]:.3f}" for s in reversed(snrs)],
              " / ".join(f"{c['se'][k][snrs[0]]:.2f}" for k in se), f"{c['robustness']:.2f}"]
             for (m, r), c in curves.items()]
     headers = ["model", "resampler", "clean", *[f"{s} dB" for s in reversed(snrs)],
