@@ -5,6 +5,7 @@ Oversamplers raise every minority class to the size of the majority class ('auto
 from imblearn import FunctionSampler
 from imblearn.over_sampling import ADASYN, SMOTE, RandomOverSampler
 
+from resampling import variants  # noqa: F401  (registers the sv: family)
 from resampling.registry import register_resampler
 from resampling.smote_enn import FastSMOTEENN
 from resampling.weighting import ClassWeighting

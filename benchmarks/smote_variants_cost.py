@@ -1,0 +1,189 @@
+"""What smote_variants samplers cost on the intra training part, measured on growing subsets and extrapolated.
+
+    python benchmarks/smote_variants_cost.py [--data-dir DIR] [--sizes 2000 5000 10000 20000]
+                                             [--timeout 90] [--budget 100] [--out FILE.md]
+
+Each sampler runs through the harness (``resampling.treat("sv:NAME", ...)``, the package's default
+multiclass strategy) on stratified subsets of the intra training part (78,796 beats), one size at a
+time, each in a fresh process under ``timeout`` (so its peak memory is its own and nothing hangs). A
+sampler stops growing when the next size is predicted to overrun its time budget or one run times out.
+The growth exponent b is fitted to the sizes that took over 0.2 s (t ∝ n^b, least squares on logs) and
+the time on 78,796 beats extrapolated from the largest size measured. The machine is shared: the load
+average is recorded beside the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+FULL = 78_796  # beats in the intra training part
+SAMPLERS = ("polynom_fit_SMOTE_star", "ProWSyn", "SMOTE_IPF", "Borderline_SMOTE1", "Safe_Level_SMOTE",
+            "SMOTE_TomekLinks", "ADASYN", "Random_SMOTE", "SL_graph_SMOTE", "NRSBoundary_SMOTE")
+AFFORDABLE_S, SLOW_S = 15 * 60, 2 * 3600  # a cell's resampling under 15 min is affordable, under 2 h slow
+
+
+def one(name: str, size: int, data_dir: str, cache_dir: str) -> dict:
+    """Time one sampler on one subset (run in a child process)."""
+    import resource
+
+    from benchmark.data.splits import SPLIT_SEED, load_split, stratified_subset
+    from resampling import treat
+    from resampling.variants import known_oversamplers
+
+    known_oversamplers()  # the package's import (seconds) is not the sampler's cost
+    train = load_split("intra", data_dir, cache_dir=Path(cache_dir)).train
+    part = train if size >= len(train) else stratified_subset(train, size, SPLIT_SEED)
+    start = time.perf_counter()
+    treated = treat(f"sv:{name}", part.x[..., None], part.y, seed=0)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "beats_in": len(part.y), "beats_out": len(treated.y),
+            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def measure(name: str, sizes, timeout: float, budget: float, data_dir: str, cache_dir: str) -> list[dict]:
+    rows, spent = [], 0.0
+    for size in sizes:
+        if rows and "seconds" in rows[-1]:
+            last = rows[-1]
+            b = max(exponent(rows) or 2.0, 1.0)
+            predicted = last["seconds"] * (size / last["beats_in"]) ** b
+            if spent + predicted > budget or predicted > timeout:
+                rows.append({"size": size, "skipped": f"predicted {predicted:.0f} s"})
+                break
+        cmd = ["timeout", str(int(timeout)), sys.executable, __file__, "--one", name, str(size),
+               "--data-dir", data_dir, "--cache-dir", cache_dir]
+        start = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        spent += time.perf_counter() - start
+        if done.returncode == 124:
+            rows.append({"size": size, "failed": f"timed out after {timeout:.0f} s"})
+            break
+        lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+        if done.returncode or not lines:
+            reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            rows.append({"size": size, "failed": reason[:200]})
+            break
+        rows.append({"size": size, **json.loads(lines[-1])})
+        print(f"{name:24s} {rows[-1]['beats_in']:>7,} beats {rows[-1]['seconds']:8.2f} s", flush=True)
+    return rows
+
+
+def exponent(rows) -> float | None:
+    import numpy as np
+
+    timed = [r for r in rows if r.get("seconds", 0) > 0.2]
+    if len(timed) < 2:
+        return None
+    n = np.log([r["beats_in"] for r in timed])
+    t = np.log([r["seconds"] for r in timed])
+    return float(np.polyfit(n, t, 1)[0])
+
+
+def projection(rows) -> tuple[float | None, float | None]:
+    timed = [r for r in rows if "seconds" in r]
+    if not timed:
+        return None, None
+    b = exponent(rows)
+    last = timed[-1]
+    return b, last["seconds"] * (FULL / last["beats_in"]) ** (b if b is not None else 1.0)
+
+
+def verdict(rows, projected) -> str:
+    if projected is None:
+        return "fails: " + next((r["failed"] for r in rows if "failed" in r), "no run finished")
+    words = "affordable" if projected <= AFFORDABLE_S else "slow" if projected <= SLOW_S else "unaffordable"
+    if exponent(rows) is None:
+        words += " (one timing over 0.2 s at most: b taken as 1)"
+    failed = next((r["failed"] for r in rows if "failed" in r), None)
+    return words + (f" ({failed} at the next size)" if failed else "")
+
+
+def clock(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200 \
+        else f"{seconds / 3600:.1f} h"
+
+
+def machine() -> str:
+    model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                  if ln.startswith("model name")), platform.processor())
+    return f"{model}, {os.cpu_count()} CPU cores"
+
+
+def report(results: dict, sizes, args, started: float, loads) -> str:
+    from importlib.metadata import version
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip()
+    head = ["sampler", *[f"{s:,} beats" for s in sizes], "exponent b", f"projected on {FULL:,}", "peak MiB",
+            "verdict"]
+    lines = [f"# smote_variants samplers on the intra training part ({FULL:,} beats)", "",
+             f"Machine: {machine()} (shared with other work; load average {loads[0]:.2f} at the start, "
+             f"{loads[1]:.2f} at the end). Commit {commit}; smote-variants {version('smote-variants')}, "
+             f"numpy {version('numpy')}, scikit-learn {version('scikit-learn')}.",
+             f"`python benchmarks/smote_variants_cost.py --timeout {args.timeout:.0f} --budget {args.budget:.0f}` "
+             f"({(time.time() - started) / 60:.1f} min in all).", "",
+             "Seconds of `resampling.treat(\"sv:NAME\", ...)` (the package's default multiclass strategy, "
+             "every minority class raised to the majority's size) on stratified subsets, each in a fresh "
+             f"process under a {args.timeout:.0f} s timeout; a sampler stops growing when the next size is "
+             f"predicted to overrun {args.budget:.0f} s in all. Exponent b: t ∝ n^b fitted to the sizes "
+             "over 0.2 s; projected: the largest size measured scaled by (78,796 / n)^b. Verdict: affordable "
+             f"≤ {AFFORDABLE_S // 60} min for one cell's resampling, slow ≤ {SLOW_S // 3600} h, else "
+             "unaffordable.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, rows in results.items():
+        by_size = {r["size"]: r for r in rows}
+        cells = []
+        for s in sizes:
+            r = by_size.get(s)
+            cells.append("—" if r is None else f"{r['seconds']:.2f}" if "seconds" in r else
+                         "timeout" if "timed out" in r.get("failed", "") else
+                         "failed" if "failed" in r else "skipped")
+        b, projected = projection(rows)
+        peak = max((r["peak_mib"] for r in rows if "peak_mib" in r), default=None)
+        lines.append("| " + " | ".join([name, *cells, "—" if b is None else f"{b:.2f}",
+                                        "—" if projected is None else clock(projected),
+                                        "—" if peak is None else f"{peak:,.0f}", verdict(rows, projected)]) + " |")
+    failures = [(n, r) for n, rows in results.items() for r in rows if "failed" in r and "timed out" not in r["failed"]]
+    if failures:
+        lines += ["", "Failures (the sampler's own reason, as its cell would record it):", ""]
+        lines += [f"- {n} at {r['size']:,} beats: {r['failed']}" for n, r in failures]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--one", nargs=2, metavar=("NAME", "SIZE"), help=argparse.SUPPRESS)
+    p.add_argument("--samplers", nargs="+", default=list(SAMPLERS))
+    p.add_argument("--sizes", nargs="+", type=int, default=[2_000, 5_000, 10_000, 20_000])
+    p.add_argument("--timeout", type=float, default=90, help="seconds one run may take")
+    p.add_argument("--budget", type=float, default=100, help="seconds of runs per sampler in all")
+    p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "mitdb"))
+    p.add_argument("--cache-dir", default="/tmp/treat-cache")
+    p.add_argument("--out", type=Path)
+    args = p.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one[0], int(args.one[1]), args.data_dir, args.cache_dir)))
+        return
+    started, load_start = time.time(), os.getloadavg()[0]
+    results = {n: measure(n, args.sizes, args.timeout, args.budget, args.data_dir, args.cache_dir)
+               for n in args.samplers}
+    text = report(results, args.sizes, args, started, (load_start, os.getloadavg()[0]))
+    print(text)
+    if args.out:
+        tmp = args.out.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, args.out)
+
+
+if __name__ == "__main__":
+    main()
