@@ -1,15 +1,15 @@
 """What smote_variants samplers cost on the intra training part, measured on growing subsets and extrapolated.
 
     python benchmarks/smote_variants_cost.py [--data-dir DIR] [--sizes 2000 5000 10000 20000]
-                                             [--timeout 90] [--budget 100] [--out FILE.md]
+                                             [--timeout 45] [--budget 30] [--out FILE.md]
 
 Each sampler runs through the harness (``resampling.treat("sv:NAME", ...)``, the package's default
 multiclass strategy) on stratified subsets of the intra training part (78,796 beats), one size at a
 time, each in a fresh process under ``timeout`` (so its peak memory is its own and nothing hangs). A
 sampler stops growing when the next size is predicted to overrun its time budget or one run times out.
 The growth exponent b is fitted to the sizes that took over 0.2 s (t ∝ n^b, least squares on logs) and
-the time on 78,796 beats extrapolated from the largest size measured. The machine is shared: the load
-average is recorded beside the figures.
+the time on 78,796 beats extrapolated from the largest size measured; peak memory likewise. The machine
+is shared: the load average is recorded beside the figures. ``--out`` also writes the raw rows (.json).
 """
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ def one(name: str, size: int, data_dir: str, cache_dir: str) -> dict:
 
 
 def measure(name: str, sizes, timeout: float, budget: float, data_dir: str, cache_dir: str) -> list[dict]:
+    """Rows of one sampler, size by size; ``budget`` counts the sampler's own seconds (not the imports)."""
     rows, spent = [], 0.0
     for size in sizes:
         if rows and "seconds" in rows[-1]:
@@ -62,9 +63,7 @@ def measure(name: str, sizes, timeout: float, budget: float, data_dir: str, cach
                 break
         cmd = ["timeout", str(int(timeout)), sys.executable, __file__, "--one", name, str(size),
                "--data-dir", data_dir, "--cache-dir", cache_dir]
-        start = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True)
-        spent += time.perf_counter() - start
         if done.returncode == 124:
             rows.append({"size": size, "failed": f"timed out after {timeout:.0f} s"})
             break
@@ -74,6 +73,7 @@ def measure(name: str, sizes, timeout: float, budget: float, data_dir: str, cach
             rows.append({"size": size, "failed": reason[:200]})
             break
         rows.append({"size": size, **json.loads(lines[-1])})
+        spent += rows[-1]["seconds"]
         print(f"{name:24s} {rows[-1]['beats_in']:>7,} beats {rows[-1]['seconds']:8.2f} s", flush=True)
     return rows
 
@@ -89,6 +89,25 @@ def exponent(rows) -> float | None:
     return float(np.polyfit(n, t, 1)[0])
 
 
+def memory(rows) -> float | None:
+    """Peak MiB projected on the full part: the largest size's, scaled by the growth fitted over the sizes
+    (at least linear in the beats beyond the first size's, which is mostly the imports)."""
+    import numpy as np
+
+    timed = [r for r in rows if "peak_mib" in r]
+    if len(timed) < 2:
+        return None
+    base = timed[0]["peak_mib"]
+    grown = [r for r in timed[1:] if r["peak_mib"] > base * 1.05]
+    if not grown:
+        return timed[-1]["peak_mib"]
+    n = np.log([timed[0]["beats_in"], *[r["beats_in"] for r in grown]])
+    m = np.log([base, *[r["peak_mib"] for r in grown]])
+    b = max(float(np.polyfit(n, m, 1)[0]), 1.0) if len(grown) > 1 else 1.0
+    last = timed[-1]
+    return base + (last["peak_mib"] - base) * (FULL / last["beats_in"]) ** b
+
+
 def projection(rows) -> tuple[float | None, float | None]:
     timed = [r for r in rows if "seconds" in r]
     if not timed:
@@ -98,9 +117,14 @@ def projection(rows) -> tuple[float | None, float | None]:
     return b, last["seconds"] * (FULL / last["beats_in"]) ** (b if b is not None else 1.0)
 
 
-def verdict(rows, projected) -> str:
+def verdict(rows, projected, projected_mib, ram_mib) -> str:
     if projected is None:
-        return "fails: " + next((r["failed"] for r in rows if "failed" in r), "no run finished")
+        failed = next((r for r in rows if "failed" in r), None)
+        if failed and "timed out" in failed["failed"]:
+            return f"unaffordable: {failed['failed']} on {failed['size']:,} beats already"
+        return "fails: " + (failed["failed"] if failed else "no run finished")
+    if projected_mib is not None and projected_mib > ram_mib:
+        return f"unaffordable: ~{projected_mib / 1024:,.0f} GiB of memory projected (this machine: {ram_mib / 1024:.0f})"
     words = "affordable" if projected <= AFFORDABLE_S else "slow" if projected <= SLOW_S else "unaffordable"
     if exponent(rows) is None:
         words += " (one timing over 0.2 s at most: b taken as 1)"
@@ -116,29 +140,35 @@ def clock(seconds: float) -> str:
 def machine() -> str:
     model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                   if ln.startswith("model name")), platform.processor())
-    return f"{model}, {os.cpu_count()} CPU cores"
+    return f"{model}, {os.cpu_count()} CPU cores, {ram_mib() / 1024:.1f} GiB"
 
 
-def report(results: dict, sizes, args, started: float, loads) -> str:
+def ram_mib() -> float:
+    line = next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
+    return int(line.split()[1]) / 1024
+
+
+def report(results: dict, sizes, args, started: float, loads, commit: str) -> str:
     from importlib.metadata import version
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=ROOT).stdout.strip()
-    head = ["sampler", *[f"{s:,} beats" for s in sizes], "exponent b", f"projected on {FULL:,}", "peak MiB",
-            "verdict"]
+    head = ["sampler", *[f"{s:,} beats" for s in sizes], "exponent b", f"projected on {FULL:,}",
+            "peak MiB (largest size)", "projected MiB", "verdict"]
     lines = [f"# smote_variants samplers on the intra training part ({FULL:,} beats)", "",
              f"Machine: {machine()} (shared with other work; load average {loads[0]:.2f} at the start, "
              f"{loads[1]:.2f} at the end). Commit {commit}; smote-variants {version('smote-variants')}, "
              f"numpy {version('numpy')}, scikit-learn {version('scikit-learn')}.",
-             f"`python benchmarks/smote_variants_cost.py --timeout {args.timeout:.0f} --budget {args.budget:.0f}` "
+             f"`python benchmarks/smote_variants_cost.py --sizes {' '.join(map(str, sizes))} --timeout "
+             f"{args.timeout:.0f} --budget {args.budget:.0f}` "
              f"({(time.time() - started) / 60:.1f} min in all).", "",
              "Seconds of `resampling.treat(\"sv:NAME\", ...)` (the package's default multiclass strategy, "
              "every minority class raised to the majority's size) on stratified subsets, each in a fresh "
-             f"process under a {args.timeout:.0f} s timeout; a sampler stops growing when the next size is "
-             f"predicted to overrun {args.budget:.0f} s in all. Exponent b: t ∝ n^b fitted to the sizes "
-             "over 0.2 s; projected: the largest size measured scaled by (78,796 / n)^b. Verdict: affordable "
-             f"≤ {AFFORDABLE_S // 60} min for one cell's resampling, slow ≤ {SLOW_S // 3600} h, else "
-             "unaffordable.", "",
+             f"process under a {args.timeout:.0f} s timeout; a sampler stops growing (skipped) when the next size "
+             f"is predicted to overrun {args.budget:.0f} s of its own time in all. Exponent b: t ∝ n^b fitted "
+             "to the sizes over 0.2 s; projected: the largest size measured scaled by (78,796 / n)^b, and its "
+             "peak memory likewise (the process's, imports included). Verdict: affordable ≤ "
+             f"{AFFORDABLE_S // 60} min for one cell's resampling, slow ≤ {SLOW_S // 3600} h, else "
+             "unaffordable (also when its projected memory exceeds this machine's). Extrapolations from "
+             "a few small sizes on a shared machine: a guide to which samplers fit, not a precise cost.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, rows in results.items():
         by_size = {r["size"]: r for r in rows}
@@ -149,10 +179,12 @@ def report(results: dict, sizes, args, started: float, loads) -> str:
                          "timeout" if "timed out" in r.get("failed", "") else
                          "failed" if "failed" in r else "skipped")
         b, projected = projection(rows)
-        peak = max((r["peak_mib"] for r in rows if "peak_mib" in r), default=None)
+        peak = next((r["peak_mib"] for r in reversed(rows) if "peak_mib" in r), None)
+        mib = memory(rows)
         lines.append("| " + " | ".join([name, *cells, "—" if b is None else f"{b:.2f}",
                                         "—" if projected is None else clock(projected),
-                                        "—" if peak is None else f"{peak:,.0f}", verdict(rows, projected)]) + " |")
+                                        "—" if peak is None else f"{peak:,.0f}", "—" if mib is None else f"{mib:,.0f}",
+                                        verdict(rows, projected, mib, ram_mib())]) + " |")
     failures = [(n, r) for n, rows in results.items() for r in rows if "failed" in r and "timed out" not in r["failed"]]
     if failures:
         lines += ["", "Failures (the sampler's own reason, as its cell would record it):", ""]
@@ -164,9 +196,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--one", nargs=2, metavar=("NAME", "SIZE"), help=argparse.SUPPRESS)
     p.add_argument("--samplers", nargs="+", default=list(SAMPLERS))
-    p.add_argument("--sizes", nargs="+", type=int, default=[2_000, 5_000, 10_000, 20_000])
-    p.add_argument("--timeout", type=float, default=90, help="seconds one run may take")
-    p.add_argument("--budget", type=float, default=100, help="seconds of runs per sampler in all")
+    p.add_argument("--sizes", nargs="+", type=int, default=[1_000, 2_000, 5_000, 10_000, 20_000])
+    p.add_argument("--timeout", type=float, default=45, help="seconds one run may take")
+    p.add_argument("--budget", type=float, default=30, help="seconds of a sampler's own runs in all")
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--cache-dir", default="/tmp/treat-cache")
     p.add_argument("--out", type=Path)
@@ -175,14 +207,17 @@ def main():
         print(json.dumps(one(args.one[0], int(args.one[1]), args.data_dir, args.cache_dir)))
         return
     started, load_start = time.time(), os.getloadavg()[0]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip()
     results = {n: measure(n, args.sizes, args.timeout, args.budget, args.data_dir, args.cache_dir)
                for n in args.samplers}
-    text = report(results, args.sizes, args, started, (load_start, os.getloadavg()[0]))
+    text = report(results, args.sizes, args, started, (load_start, os.getloadavg()[0]), commit)
     print(text)
     if args.out:
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, args.out)
+        for path, content in ((args.out, text), (args.out.with_suffix(".json"), json.dumps(results, indent=1))):
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(content)
+            os.replace(tmp, path)
 
 
 if __name__ == "__main__":
