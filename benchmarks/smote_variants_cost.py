@@ -9,7 +9,7 @@ time, each in a fresh process under ``timeout`` (so its peak memory is its own a
 sampler stops growing when the next size is predicted to overrun its time budget or one run times out.
 The growth exponent b is fitted to the sizes that took over 0.2 s (t ∝ n^b, least squares on logs) and
 the time on 78,796 beats extrapolated from the largest size measured; peak memory likewise. The machine
-is shared: the load average is recorded beside the figures. ``--out`` also writes the raw rows (.json).
+is shared: the load average is recorded beside the figures. ``--out`` also writes the raw rows (.json); ``--from-json`` rewrites the table from them.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 FULL = 78_796  # beats in the intra training part
 SAMPLERS = ("polynom_fit_SMOTE_star", "ProWSyn", "SMOTE_IPF", "Borderline_SMOTE1", "Safe_Level_SMOTE",
             "SMOTE_TomekLinks", "ADASYN", "Random_SMOTE", "SL_graph_SMOTE", "NRSBoundary_SMOTE")
+MIN_TIMED_S = 0.5  # shorter runs are mostly fixed costs and noise: not used for the growth exponent
 AFFORDABLE_S, SLOW_S = 15 * 60, 2 * 3600  # a cell's resampling under 15 min is affordable, under 2 h slow
 
 
@@ -78,33 +79,33 @@ def measure(name: str, sizes, timeout: float, budget: float, data_dir: str, cach
     return rows
 
 
-def exponent(rows) -> float | None:
-    import numpy as np
+def _local(rows, value) -> float | None:
+    """The growth exponent between the two largest sizes: the small sizes are dominated by fixed costs, so a
+    fit over all of them understates how a quadratic sampler grows."""
+    import math
 
-    timed = [r for r in rows if r.get("seconds", 0) > 0.2]
-    if len(timed) < 2:
+    if len(rows) < 2:
         return None
-    n = np.log([r["beats_in"] for r in timed])
-    t = np.log([r["seconds"] for r in timed])
-    return float(np.polyfit(n, t, 1)[0])
+    a, b = rows[-2], rows[-1]
+    return math.log(value(b) / value(a)) / math.log(b["beats_in"] / a["beats_in"])
+
+
+def exponent(rows) -> float | None:
+    return _local([r for r in rows if r.get("seconds", 0) > MIN_TIMED_S], lambda r: r["seconds"])
 
 
 def memory(rows) -> float | None:
-    """Peak MiB projected on the full part: the largest size's, scaled by the growth fitted over the sizes
-    (at least linear in the beats beyond the first size's, which is mostly the imports)."""
-    import numpy as np
-
+    """Peak MiB projected on the full part: the smallest size's peak (mostly the imports) plus what the
+    largest size added to it, grown with the exponent between the two largest sizes (at least 1)."""
     timed = [r for r in rows if "peak_mib" in r]
     if len(timed) < 2:
         return None
     base = timed[0]["peak_mib"]
-    grown = [r for r in timed[1:] if r["peak_mib"] > base * 1.05]
+    grown = [r for r in timed[1:] if r["peak_mib"] > base + 20]
     if not grown:
-        return timed[-1]["peak_mib"]
-    n = np.log([timed[0]["beats_in"], *[r["beats_in"] for r in grown]])
-    m = np.log([base, *[r["peak_mib"] for r in grown]])
-    b = max(float(np.polyfit(n, m, 1)[0]), 1.0) if len(grown) > 1 else 1.0
-    last = timed[-1]
+        return timed[-1]["peak_mib"] + 0.0
+    b = max(_local(grown, lambda r: r["peak_mib"] - base) or 1.0, 1.0)
+    last = grown[-1]
     return base + (last["peak_mib"] - base) * (FULL / last["beats_in"]) ** b
 
 
@@ -127,7 +128,7 @@ def verdict(rows, projected, projected_mib, ram_mib) -> str:
         return f"unaffordable: ~{projected_mib / 1024:,.0f} GiB of memory projected (this machine: {ram_mib / 1024:.0f})"
     words = "affordable" if projected <= AFFORDABLE_S else "slow" if projected <= SLOW_S else "unaffordable"
     if exponent(rows) is None:
-        words += " (one timing over 0.2 s at most: b taken as 1)"
+        words += f" at best (one timing over {MIN_TIMED_S} s: b taken as 1, a lower bound)"
     failed = next((r["failed"] for r in rows if "failed" in r), None)
     return words + (f" ({failed} at the next size)" if failed else "")
 
@@ -148,7 +149,7 @@ def ram_mib() -> float:
     return int(line.split()[1]) / 1024
 
 
-def report(results: dict, sizes, args, started: float, loads, commit: str) -> str:
+def report(results: dict, sizes, args, minutes: float, loads, commit: str) -> str:
     from importlib.metadata import version
 
     head = ["sampler", *[f"{s:,} beats" for s in sizes], "exponent b", f"projected on {FULL:,}",
@@ -159,13 +160,14 @@ def report(results: dict, sizes, args, started: float, loads, commit: str) -> st
              f"numpy {version('numpy')}, scikit-learn {version('scikit-learn')}.",
              f"`python benchmarks/smote_variants_cost.py --sizes {' '.join(map(str, sizes))} --timeout "
              f"{args.timeout:.0f} --budget {args.budget:.0f}` "
-             f"({(time.time() - started) / 60:.1f} min in all).", "",
+             f"({minutes:.1f} min in all).", "",
              "Seconds of `resampling.treat(\"sv:NAME\", ...)` (the package's default multiclass strategy, "
              "every minority class raised to the majority's size) on stratified subsets, each in a fresh "
              f"process under a {args.timeout:.0f} s timeout; a sampler stops growing (skipped) when the next size "
-             f"is predicted to overrun {args.budget:.0f} s of its own time in all. Exponent b: t ∝ n^b fitted "
-             "to the sizes over 0.2 s; projected: the largest size measured scaled by (78,796 / n)^b, and its "
-             "peak memory likewise (the process's, imports included). Verdict: affordable ≤ "
+             f"is predicted to overrun {args.budget:.0f} s of its own time in all. Exponent b: t ∝ n^b between "
+             f"the two largest sizes over {MIN_TIMED_S} s (smaller ones are mostly fixed costs); projected: the "
+             "largest size measured scaled by (78,796 / n)^b; its peak memory (the process's, imports "
+             "included) grown likewise beyond the smallest size's. Verdict: affordable ≤ "
              f"{AFFORDABLE_S // 60} min for one cell's resampling, slow ≤ {SLOW_S // 3600} h, else "
              "unaffordable (also when its projected memory exceeds this machine's). Extrapolations from "
              "a few small sizes on a shared machine: a guide to which samplers fit, not a precise cost.", "",
@@ -202,7 +204,19 @@ def main():
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--cache-dir", default="/tmp/treat-cache")
     p.add_argument("--out", type=Path)
+    p.add_argument("--from-json", type=Path, help="rewrite the table from the raw rows of an earlier run")
     args = p.parse_args()
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        vars(args).update(saved["meta"]["args"])
+        m = saved["meta"]
+        text = report(saved["results"], args.sizes, args, m["minutes"], m["loads"], m["commit"])
+        head, _, rest = text.partition("\n\n| sampler")
+        text = (f"{head}\n\nThe table computed from the raw rows (`{args.from_json.name}`) with "
+                f"`--from-json` by the script as committed after {m['commit']}.\n\n| sampler{rest}")
+        print(text)
+        write(args.from_json.with_suffix(".md"), text)
+        return
     if args.one:
         print(json.dumps(one(args.one[0], int(args.one[1]), args.data_dir, args.cache_dir)))
         return
@@ -211,13 +225,19 @@ def main():
                             cwd=ROOT).stdout.strip()
     results = {n: measure(n, args.sizes, args.timeout, args.budget, args.data_dir, args.cache_dir)
                for n in args.samplers}
-    text = report(results, args.sizes, args, started, (load_start, os.getloadavg()[0]), commit)
+    meta = {"minutes": (time.time() - started) / 60, "loads": (load_start, os.getloadavg()[0]), "commit": commit,
+            "args": {k: vars(args)[k] for k in ("sizes", "timeout", "budget")}}
+    text = report(results, args.sizes, args, meta["minutes"], meta["loads"], commit)
     print(text)
     if args.out:
-        for path, content in ((args.out, text), (args.out.with_suffix(".json"), json.dumps(results, indent=1))):
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(content)
-            os.replace(tmp, path)
+        write(args.out, text)
+        write(args.out.with_suffix(".json"), json.dumps({"meta": meta, "results": results}, indent=1))
+
+
+def write(path: Path, content: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(content)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":
