@@ -18,11 +18,21 @@ log = logging.getLogger("benchmark.cli")
 DEFAULT_RESULTS = {"run": "results/local", "evaluate": "results/local", "report": "results", "data": "results/local"}
 
 
+def _resampler(text: str) -> str:
+    """A --resamplers value: its canonical name when the registry can build it, else why not."""
+    from resampling import check_resampler
+
+    try:
+        return check_resampler(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     from benchmark.external import external_sets
     from benchmark.tasks import get_task, list_tasks
     from models import list_models
-    from resampling import list_resamplers
+    from resampling import list_resamplers, resampler_families
 
     sizes = {name: f"{len(g.models)} models × {len(g.resamplers)} resamplers × {len(g.seeds)} seed(s), "
                    f"{g.train.steps:,} steps" for name, g in GRIDS.items()}
@@ -45,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="preset grid (default: quick; for `report`: every grid found)")
     p.add_argument("--models", nargs="+", choices=list_models(),
                    help="models to run, any registered one (default: the grid's)")
-    p.add_argument("--resamplers", nargs="+", choices=list_resamplers(),
-                   help="resamplers, any registered one (default: the grid's)")
+    p.add_argument("--resamplers", nargs="+", type=_resampler, metavar="NAME[key=value,...]",
+                   help=f"resamplers: any registered one ({', '.join(list_resamplers())}), its parameters set in "
+                        "brackets (e.g. under_over[majority_count=60000,minority_count=30000]); or "
+                        + "; or ".join(f.help for f in resampler_families()) + " (default: the grid's)")
     p.add_argument("--on", default="test", choices=["test", *(e.name for e in external_sets())],
                    help="evaluate: the test set to score the saved models on; test: the grid's own test part, "
                         "which must reproduce the saved predictions exactly; "

@@ -10,23 +10,30 @@ which the generic tests check:
 - ``identity``: the training part unchanged;
 - ``over``: no class shrinks and the minority classes grow;
 - ``under``: no class grows;
+- ``under_over``: the majority class shrinks, no other class shrinks and the minority classes grow;
 - ``combined``: oversampling then cleaning, so a class may grow or shrink;
 - ``weighting``: the training part unchanged, and the loss weighted instead (``sample_weight``).
 
 :func:`treat` flattens (n, length, 1) beats to the 2-D input samplers need, resamples, and restores the
 shape and float32 dtype. The registry is the only list of treatments: the command line's choices
 (``--resamplers``) and the tests come from it.
+
+A name may set parameters: ``under_over[majority_count=60000]`` is ``under_over`` with that parameter
+changed (``set_params``), and its parameters, as every sampler's, are part of the run's identity. A
+*family* resolves a prefix at run time: ``sv:ProWSyn[n_neighbors=7]`` is any sampler of an external
+package by its own name (:func:`register_family`), so the package's samplers need no entry each.
 """
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-KINDS = ("identity", "over", "under", "combined", "weighting")
+KINDS = ("identity", "over", "under", "under_over", "combined", "weighting")
 
 
 class ResamplingError(RuntimeError):
@@ -37,9 +44,24 @@ class ResamplingError(RuntimeError):
 class Entry:
     factory: Callable
     kind: str
+    source: Callable | None = None  # the code that builds it, when not the factory itself (a family's)
+
+
+@dataclass(frozen=True)
+class Family:
+    """Samplers named ``<prefix>:<NAME>`` resolved at run time: ``build(NAME, seed, params)`` makes one,
+    ``known()`` lists the NAMEs (raising ImportError with what to install when the package is absent)."""
+
+    prefix: str
+    kind: str
+    build: Callable
+    known: Callable[[], list[str]]
+    help: str
 
 
 _RESAMPLERS: dict[str, Entry] = {}
+_FAMILIES: dict[str, Family] = {}
+_NAME = re.compile(r"^(?P<base>[^\[\]]+?)(?:\[(?P<params>[^\[\]]*)\])?$")
 
 
 def register_resampler(kind: str) -> Callable[[Callable], Callable]:
@@ -55,14 +77,107 @@ def register_resampler(kind: str) -> Callable[[Callable], Callable]:
     return register
 
 
+def register_family(prefix: str, kind: str, build: Callable, known: Callable[[], list[str]], help: str) -> None:
+    """Resolve every name ``<prefix>:<NAME>`` through ``build`` (see :class:`Family`)."""
+    if kind not in KINDS:
+        raise ValueError(f"resampler kind {kind!r} is not one of {', '.join(KINDS)}")
+    if prefix in _FAMILIES:
+        raise ValueError(f"resampler family {prefix!r} is registered twice")
+    _FAMILIES[prefix] = Family(prefix, kind, build, known, help)
+
+
 def list_resamplers() -> list[str]:
+    """The registered names (a family's names are resolved on demand: see :func:`resampler_families`)."""
     return list(_RESAMPLERS)
 
 
+def resampler_families() -> list[Family]:
+    return list(_FAMILIES.values())
+
+
+def _value(text: str):
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _text(value) -> str:
+    return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def parse_name(name: str) -> tuple[str, dict]:
+    """``"base[k=v,...]"`` -> ``("base", {k: v})``; values are read as bool (true/false), none, int, float,
+    else str."""
+    match = _NAME.match(name.strip())
+    if not match or any(c.isspace() for c in match["base"]) or "/" in name or "__" in name:
+        raise ValueError(f"resampler {name!r} is not of the form NAME or NAME[key=value,...] "
+                         "(no spaces, '/' or '__': the name is part of run directories)")
+    params = {}
+    for item in filter(None, (match["params"] or "").split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"resampler {name!r}: parameter {item!r} is not key=value")
+        params[key.strip()] = _value(value.strip())
+    if "random_state" in params:
+        raise ValueError(f"resampler {name!r}: random_state is the run's seed, not a parameter")
+    return match["base"], params
+
+
+def canonical_name(name: str) -> str:
+    """The one spelling of a resampler name: parameters sorted by key, values written back plainly."""
+    base, params = parse_name(name)
+    return base + ("[" + ",".join(f"{k}={_text(v)}" for k, v in sorted(params.items())) + "]" if params else "")
+
+
+def _family(base: str) -> Family | None:
+    prefix, colon, _ = base.partition(":")
+    if not colon:
+        return None
+    if prefix not in _FAMILIES:
+        raise KeyError(f"unknown resampler family {prefix!r} in {base!r}; families: "
+                       f"{', '.join(f.prefix for f in resampler_families()) or 'none'}")
+    return _FAMILIES[prefix]
+
+
 def _entry(name: str) -> Entry:
-    if name not in _RESAMPLERS:
-        raise KeyError(f"unknown resampler {name!r}; known resamplers: {', '.join(list_resamplers())}")
-    return _RESAMPLERS[name]
+    base, params = parse_name(name)
+    family = _family(base)
+    if family is not None:
+        member = base.partition(":")[2]
+        known = family.known()
+        if member not in known:
+            raise KeyError(f"unknown {family.prefix}: resampler {member!r}; known: {', '.join(known)}")
+        return Entry(lambda seed: family.build(member, seed, params), family.kind, family.build)
+    if base not in _RESAMPLERS:
+        families = "".join(f"; or {f.help}" for f in resampler_families())
+        raise KeyError(f"unknown resampler {base!r}; known resamplers: {', '.join(list_resamplers())}{families}")
+    entry = _RESAMPLERS[base]
+    if not params:
+        return entry
+    return Entry(lambda seed: entry.factory(seed).set_params(**params), entry.kind, entry.factory)
+
+
+def check_resampler(name: str) -> str:
+    """The canonical spelling of ``name`` when it names a sampler that can be built; else ValueError
+    saying why (unknown name, with the known ones; bad parameters; a package to install)."""
+    try:
+        canonical = canonical_name(name)
+        make_sampler(canonical, 0)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from exc
+    except (TypeError, ImportError) as exc:
+        raise ValueError(f"resampler {name!r}: {exc}") from exc
+    except ValueError as exc:
+        raise ValueError(str(exc) if name in str(exc) else f"resampler {name!r}: {exc}") from exc
+    return canonical
 
 
 def resampler_kind(name: str) -> str:
@@ -90,7 +205,7 @@ def sampler_code(name: str) -> tuple[str, list[Path]]:
         source = inspect.getsourcefile(cls) if cls.__module__ != "builtins" else None
         if source and Path(source).resolve().is_relative_to(project):
             files.add(Path(source).resolve())
-    return inspect.getsource(entry.factory), sorted(files)
+    return inspect.getsource(entry.source or entry.factory), sorted(files)
 
 
 def _sample_weight(sampler, y: np.ndarray) -> np.ndarray | None:

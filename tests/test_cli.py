@@ -1,4 +1,5 @@
 """The command line as a user runs it: help, data histograms, a tiny grid, clear errors."""
+import importlib.util
 import json
 import socket
 import sys
@@ -17,6 +18,20 @@ def test_help_documents_the_grids_and_flags(capsys):
     for flag in ("--grid", "--models", "--resamplers", "--seeds", "--split", "--steps", "--data-dir",
                  "--results-dir", "--overwrite", "--executor", "--ray-address", "--threads", "smoke", "quick", "full"):
         assert flag in text
+
+
+def test_resamplers_take_parameters_and_sv_names_in_their_canonical_spelling(capsys):
+    names = ["gmm[n_components=2]", "under_over[minority_count=300,majority_count=600]", "log_class_weight"]
+    if importlib.util.find_spec("smote_variants"):
+        names.append("sv:ProWSyn[n_neighbors=7,L=3]")
+    parsed = build_parser().parse_args(["--resamplers", *names]).resamplers
+    assert parsed[:3] == ["gmm[n_components=2]", "under_over[majority_count=600,minority_count=300]", "log_class_weight"]
+    assert parsed[3:] in ([], ["sv:ProWSyn[L=3,n_neighbors=7]"])
+    for bad, says in (("nope", "known resamplers: none, random"), ("gmm[bogus=1]", "Invalid parameter 'bogus'")):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["--resamplers", bad])
+        assert says in capsys.readouterr().err
+    assert "sv:NAME[key=value,...]" in build_parser().format_help()
 
 
 def test_data_command_prints_histograms_and_source(tiny_db, tmp_path, capsys):

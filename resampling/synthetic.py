@@ -1,0 +1,101 @@
+"""Minority beats made up rather than interpolated: Gaussian-noise copies, and draws from a Gaussian mixture.
+
+Both raise every minority class to the majority's size, keep the original beats first (in their order)
+and append the new ones class by class. Beats are zero-padded after their end (Kachuee et al.); a noise
+copy keeps its source's padding at zero, so the padding never tells it from a real beat. A mixture's draws
+are its own: where a class's beats end at different lengths, the tail is drawn like every other sample.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from resampling.registry import ResamplingError
+
+MIN_BEATS_PER_COMPONENT = 5  # fewer and a mixture component fits a handful of beats, not a distribution
+
+
+def shortfalls(y: np.ndarray, target: int | None = None) -> dict[int, int]:
+    """{class: beats it lacks} for every class present with fewer than ``target`` (default: the majority's)."""
+    counts = np.bincount(y.astype(np.int64))
+    target = counts.max() if target is None else target
+    return {int(c): int(target - counts[c]) for c in np.flatnonzero(counts) if counts[c] < target}
+
+
+def signal_mask(x: np.ndarray) -> np.ndarray:
+    """True up to each beat's last non-zero sample: the beat itself, without its zero padding."""
+    nonzero = x != 0
+    last = x.shape[1] - np.argmax(nonzero[:, ::-1], axis=1)
+    last[~nonzero.any(axis=1)] = 0
+    return np.arange(x.shape[1])[None, :] < last[:, None]
+
+
+def noise_copies(x: np.ndarray, n: int, noise_scale: float, rng: np.random.Generator) -> np.ndarray:
+    """``n`` beats drawn from ``x`` with replacement, each plus Gaussian noise of standard deviation
+    ``noise_scale`` × its peak-to-peak amplitude (= ``noise_scale`` for beats scaled to [0, 1])."""
+    source = x[rng.integers(0, len(x), n)]
+    amplitude = np.ptp(source, axis=1, keepdims=True)
+    noise = rng.standard_normal(source.shape) * noise_scale * amplitude
+    return (source + noise * signal_mask(source)).astype(x.dtype)
+
+
+def _appended(x, y, new: dict[int, np.ndarray]):
+    if not new:
+        return x, y
+    return (np.concatenate([x, *new.values()]).astype(x.dtype, copy=False),
+            np.concatenate([y, *[np.full(len(v), c, dtype=y.dtype) for c, v in new.items()]]))
+
+
+class NoiseOversampler(BaseEstimator):
+    """Every minority class raised to the majority's size with Gaussian-noise copies of its beats."""
+
+    def __init__(self, noise_scale: float = 0.02, random_state: int | None = None):
+        self.noise_scale = noise_scale
+        self.random_state = random_state
+
+    def fit_resample(self, x, y):
+        x, y = np.asarray(x), np.asarray(y)
+        if not self.noise_scale >= 0:
+            raise ValueError(f"noise_scale must be >= 0, got {self.noise_scale}")
+        rng = np.random.default_rng(self.random_state)
+        return _appended(x, y, {c: noise_copies(x[y == c], n, self.noise_scale, rng)
+                                for c, n in shortfalls(y).items()})
+
+
+class GaussianMixtureOversampler(BaseEstimator):
+    """Every minority class raised to the majority's size with beats drawn from a Gaussian mixture fitted
+    to that class alone (scikit-learn's ``GaussianMixture``; diagonal covariances by default: a full
+    187 × 187 covariance per component needs far more beats than the rare classes have)."""
+
+    def __init__(self, n_components: int = 3, covariance_type: str = "diag", random_state: int | None = None):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.random_state = random_state
+
+    def fit_resample(self, x, y):
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.mixture import GaussianMixture
+
+        x, y = np.asarray(x), np.asarray(y)
+        needed = MIN_BEATS_PER_COMPONENT * self.n_components
+        counts = np.bincount(y.astype(np.int64))
+        lacking = shortfalls(y)
+        few = {c: int(counts[c]) for c in lacking if counts[c] < needed}
+        if few:
+            raise ResamplingError(
+                "too few beats for a " f"{self.n_components}-component mixture ({needed} needed, "
+                f"{MIN_BEATS_PER_COMPONENT} per component): " + ", ".join(f"class {c} has {n}" for c, n in few.items())
+                + "; use fewer components (gmm[n_components=1]) or another treatment")
+        new = {}
+        for c, n in lacking.items():
+            beats = x[y == c]
+            mixture = GaussianMixture(self.n_components, covariance_type=self.covariance_type,
+                                      random_state=self.random_state)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                mixture.fit(beats.astype(np.float64))
+            drawn, _ = mixture.sample(n)  # seeded by random_state; grouped by component, so shuffled
+            new[c] = drawn[np.random.default_rng(self.random_state).permutation(n)].astype(x.dtype)
+        return _appended(x, y, new)

@@ -1,0 +1,64 @@
+"""Under- and oversampling at once: the majority class cut to a target, the minority classes raised to one.
+
+The published uses: the LSTM project to make tuning affordable, the binary normal/abnormal project cut N
+to 60,000 and raised the abnormal class to 30,000 (``under_over[majority_count=60000,minority_count=30000]``).
+The defaults scale with the data instead: the majority keeps half its beats, and every minority class is
+raised to half of what the majority keeps (intra training part: N 65,000 → ~32,500, each minority to
+~16,000). A minority class already above its target keeps all its beats.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from resampling.synthetic import noise_copies
+
+
+class UnderOverSampler(BaseEstimator):
+    """Random undersampling of the majority class to ``majority_count`` beats (else ``majority_fraction`` of
+    its own), then every minority class below ``minority_count`` (else ``minority_fraction`` of the
+    majority's target) raised to it: by random duplicates, or by Gaussian-noise copies when
+    ``noise_scale`` > 0 (``resampling.synthetic.noise_copies``)."""
+
+    def __init__(self, majority_fraction: float = 0.5, minority_fraction: float = 0.5,
+                 majority_count: int | None = None, minority_count: int | None = None,
+                 noise_scale: float = 0.0, random_state: int | None = None):
+        self.majority_fraction = majority_fraction
+        self.minority_fraction = minority_fraction
+        self.majority_count = majority_count
+        self.minority_count = minority_count
+        self.noise_scale = noise_scale
+        self.random_state = random_state
+
+    def targets(self, y: np.ndarray) -> tuple[int, int, int]:
+        """(majority class, its target, the minority classes' target) for labels ``y``."""
+        counts = np.bincount(np.asarray(y, dtype=np.int64))
+        majority = int(np.argmax(counts))
+        keep = self.majority_count if self.majority_count is not None else \
+            int(round(self.majority_fraction * counts[majority]))
+        if not 1 <= keep <= counts[majority]:
+            raise ValueError(f"the majority class {majority} has {counts[majority]} beats: it can be cut to "
+                             f"1..{counts[majority]}, not {keep} (majority_count / majority_fraction)")
+        raise_to = self.minority_count if self.minority_count is not None else \
+            int(round(self.minority_fraction * keep))
+        if raise_to < 0:
+            raise ValueError(f"minority target must be >= 0, got {raise_to} (minority_count / minority_fraction)")
+        return majority, keep, raise_to
+
+    def fit_resample(self, x, y):
+        x, y = np.asarray(x), np.asarray(y)
+        majority, keep, raise_to = self.targets(y)
+        rng = np.random.default_rng(self.random_state)
+        of_majority = np.flatnonzero(y == majority)
+        dropped = np.setdiff1d(of_majority, rng.choice(of_majority, keep, replace=False))
+        kept = np.setdiff1d(np.arange(len(y)), dropped)  # the kept beats in their original order
+        new_x, new_y = [x[kept]], [y[kept]]
+        counts = np.bincount(y.astype(np.int64))
+        for c in np.flatnonzero(counts):
+            if c == majority or counts[c] >= raise_to:
+                continue
+            beats, n = x[y == c], raise_to - int(counts[c])
+            new_x.append(noise_copies(beats, n, self.noise_scale, rng) if self.noise_scale > 0
+                         else beats[rng.integers(0, len(beats), n)])
+            new_y.append(np.full(n, c, dtype=y.dtype))
+        return np.concatenate(new_x).astype(x.dtype, copy=False), np.concatenate(new_y)
