@@ -90,10 +90,11 @@ def store_of_run(run_dir: Path):
     from benchmark.store import GridStore
 
     run_dir = Path(run_dir)
-    if run_dir.parent.name != "runs" or not (run_dir.parent.parent / "grid.json").exists():
+    store = GridStore(run_dir.parent.parent)
+    if not store.exists() or store.run_dir(run_dir.name) != run_dir:
         raise DataError(f"{run_dir}: not a run folder of a grid (expected <results>/<split>/<grid>/runs/<run_id>, "
                         "next to the grid's grid.json)")
-    return GridStore(run_dir.parent.parent), run_dir.name
+    return store, run_dir.name
 
 
 @dataclass
