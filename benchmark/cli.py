@@ -1,5 +1,6 @@
-"""Command line: ``run`` a grid (the default), show the ``data``, rebuild the ``report``, or ``evaluate``
-saved models without training."""
+"""Command line: ``run`` a grid (the default), show the ``data``, rebuild the ``report``, ``evaluate``
+saved models without training; ``export`` a run's model as a bundle, ``predict`` a recording's beats with
+it, or ``serve`` it over HTTP."""
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,9 @@ from benchmark.running.compute import JIT_MODES, available_cores
 log = logging.getLogger("benchmark.cli")
 # run and evaluate write your runs to results/local (git-ignored): the committed results under results/ are
 # written only when you name them. report rebuilds the committed reports unless told otherwise.
-DEFAULT_RESULTS = {"run": "results/local", "evaluate": "results/local", "report": "results", "data": "results/local"}
+DEFAULT_RESULTS = {"run": "results/local", "evaluate": "results/local", "report": "results", "data": "results/local",
+                   "export": "results", "predict": "results", "serve": "results"}
+OPERANDS = {"predict": ("BUNDLE", "INPUT"), "serve": ("BUNDLE",)}  # the commands that take positional paths
 
 
 def _resampler(text: str) -> str:
@@ -45,12 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run_benchmark.py",
         description="Benchmark class-imbalance handling (resamplers) × heartbeat classifiers on MIT-BIH.",
         epilog=grid_costs, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("command", nargs="?", default="run", choices=["run", "data", "report", "evaluate"],
+    p.add_argument("command", nargs="?", default="run", choices=["run", "data", "report", "evaluate", "export", "predict", "serve"],
                    help="run: train and evaluate the grid, then write the tables; data: print the class "
                         "histogram of each split and where the data came from; report: rebuild the tables "
                         "of every grid in --results-dir (or of --grid/--split) from saved runs without "
                         "training; evaluate: score the grid's saved models on a test set (--on) without "
-                        "training")
+                        "training; export: copy one run's model (--run, or --grid/--split --best) into a bundle "
+                        "folder (--out); predict BUNDLE INPUT: classify the beats of INPUT (a Kaggle-layout CSV, "
+                        "a WFDB record named without extension, or a one-column raw-signal CSV with --fs); "
+                        "serve BUNDLE: an HTTP API over the bundle's model")
+    p.add_argument("operands", nargs="*", metavar="PATH", help="predict: BUNDLE INPUT; serve: BUNDLE")
     p.add_argument("--grid", default=None, choices=sorted(GRIDS),
                    help="preset grid (default: quick; for `report`: every grid found)")
     p.add_argument("--models", nargs="+", choices=list_models(),
@@ -120,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
                            help="TensorFlow threads per run, with either executor (a run's numbers depend "
                                 "on it, so the same seed gives the same bits only with the same count); "
                                 "default: this machine's cores")
+    use = p.add_argument_group("using a trained model (export, predict, serve)")
+    use.add_argument("--run", help="export: a run folder, <results>/<split>/<grid>/runs/<run_id>")
+    use.add_argument("--best", action="store_true",
+                     help="export: the run of --grid/--split (in --results-dir) with the highest validation "
+                          "macro F1 (ties: the first run id in alphabetical order); test scores are never used")
+    use.add_argument("--out", help="export: the bundle folder to write; predict: a .csv or .json file for the "
+                                   "per-beat predictions (default: print them)")
+    use.add_argument("--fs", type=float, help="predict: the sampling rate (Hz) of a one-column raw-signal CSV")
+    use.add_argument("--host", default="127.0.0.1", help="serve: the address to listen on (loopback by default)")
+    use.add_argument("--port", type=int, default=8000, help="serve: the port to listen on")
     p.add_argument("--refresh", action="store_true", help="download the records again")
     p.add_argument("--overwrite", action="store_true", help="rerun runs that are already done")
     p.add_argument("--verbose", action="store_true",
@@ -318,6 +335,60 @@ def check_same_test_part(store, data) -> None:
                 "models are scored on it", store.path, saved_key, data.key)
 
 
+def cmd_export(args) -> int:
+    from benchmark.serving.bundle import best_run, export_bundle, store_of_run
+
+    if not args.out or bool(args.run) == bool(args.best):
+        log.error("error: export needs --out DIR and either --run RUN_DIR or --grid G --split S --best")
+        return 2
+    if args.run:
+        store, run_id = store_of_run(Path(args.run))
+    else:
+        if not args.grid or args.split in (None, "all"):
+            log.error("error: export --best needs --grid and one --split")
+            return 2
+        store = _store(args).grid(args.split, args.grid)
+        if not store.exists():
+            raise DataError(f"{store.path}: no grid has been run here; name the results folder with --results-dir")
+        run_id = best_run(store)
+        log.info("best run on validation macro F1: %s (%.4f)", run_id, store.metrics(run_id)["best_val_macro_f1"])
+    path = export_bundle(store, run_id, Path(args.out))
+    log.info("wrote %s and the model next to it", path)
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from benchmark.serving.bundle import load_bundle
+    from benchmark.serving.inputs import read_input
+    from benchmark.serving.predict import classify, summary_text, table_text, write_result
+
+    bundle_dir, input_path = args.operands
+    bundle = load_bundle(Path(bundle_dir))
+    result = classify(bundle, read_input(Path(input_path), args.fs, bundle.params))
+    if args.out:
+        write_result(result, bundle.classes, Path(args.out))
+        log.info("wrote %s", args.out)
+    else:
+        print(table_text(result["rows"], bundle.classes), end="")
+    print(summary_text(result))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from benchmark.serving.bundle import load_bundle
+
+    try:
+        import uvicorn
+
+        from benchmark.serving.app import create_app
+    except ImportError as exc:
+        log.error("error: serve needs the serve extra (%s): pip install -e \".[serve]\"", exc)
+        return 2
+    app = create_app(load_bundle(Path(args.operands[0])))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
 def _cache(args) -> Path | None:
     return Path(args.cache_dir).expanduser() if args.cache_dir else None
 
@@ -354,8 +425,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--ray-address and --ray-workers go with --executor ray")
     if args.ray_address and args.ray_workers:
         parser.error("--ray-workers sizes a local Ray instance; a cluster at --ray-address has its own CPUs")
+    wanted = OPERANDS.get(args.command, ())
+    if len(args.operands) != len(wanted):
+        parser.error(f"{args.command} takes {' '.join(wanted) or 'no paths'}, got {' '.join(args.operands) or 'none'}")
     try:
-        return {"run": cmd_run, "data": cmd_data, "report": cmd_report, "evaluate": cmd_evaluate}[args.command](args)
+        return {"run": cmd_run, "data": cmd_data, "report": cmd_report, "evaluate": cmd_evaluate, "export": cmd_export,
+                "predict": cmd_predict, "serve": cmd_serve}[args.command](args)
     except DataError as exc:
         log.error("error: %s", exc)
         return 2

@@ -1,0 +1,168 @@
+"""The HTTP API over one bundle (FastAPI): ``POST /predict`` (beats), ``POST /predict/record`` (a signal and
+its sampling rate, beats at the R peaks XQRS finds), ``GET /model`` (the bundle's metadata), ``GET /health``.
+
+The model is loaded once, before the app is made. Bodies are read and checked here, not by pydantic, so
+every bad input gets a 4xx JSON ``{"error": ...}`` that says what is wrong; inference runs in Starlette's
+thread pool (one at a time: Keras' predict is not made for concurrent calls), never on the event loop.
+"""
+
+import json
+import threading
+
+import numpy as np
+
+from benchmark.errors import DataError
+
+MAX_BODY_BYTES = 16 * 2 ** 20  # 16 MiB: a 30-minute record at 360 Hz as JSON is about 8 MiB
+MAX_BEATS = 10_000  # per /predict call
+MAX_SIGNAL_SAMPLES = 2_000_000  # per /predict/record call: 30 minutes at 1 kHz
+
+_BEATS_SCHEMA = {"type": "object", "required": ["beats"], "properties": {"beats": {
+    "type": "array", "minItems": 1, "maxItems": MAX_BEATS,
+    "items": {"type": "array", "items": {"type": "number"}, "minItems": 187, "maxItems": 187}}}}
+_RECORD_SCHEMA = {"type": "object", "required": ["signal", "fs"], "properties": {
+    "signal": {"type": "array", "items": {"type": "number"}, "maxItems": MAX_SIGNAL_SAMPLES},
+    "fs": {"type": "number", "description": "sampling rate in Hz"}}}
+
+
+class BadInput(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def numbers(value, what: str, ndim: int) -> np.ndarray:
+    """``value`` (parsed JSON) as a finite float array of ``ndim`` dimensions, or why not."""
+    if not isinstance(value, list) or not value:
+        raise BadInput(422, f"{what} must be a non-empty list{' of lists' if ndim == 2 else ''} of numbers")
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged
+        lengths = sorted({len(v) if isinstance(v, list) else -1 for v in value})
+        raise BadInput(422, f"{what}: every row must be a list of the same length, got lengths "
+                            f"{', '.join('not a list' if n < 0 else str(n) for n in lengths)}") from None
+    if array.ndim != ndim:
+        raise BadInput(422, f"{what} must be {'a list of lists' if ndim == 2 else 'a flat list'} of numbers, "
+                            f"got {array.ndim} level(s) of nesting")
+    flat = value if ndim == 1 else (v for row in value for v in row)
+    if array.dtype.kind not in "iuf" or any(isinstance(v, bool) for v in flat):  # numpy reads True as 1
+        raise BadInput(422, f"{what} holds values that are not numbers (strings, booleans or nulls)")
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise BadInput(422, f"{what} holds NaN or infinite values")
+    return array.astype(np.float32)
+
+
+def parse_beats(payload, length: int) -> np.ndarray:
+    if not isinstance(payload, dict) or "beats" not in payload:
+        raise BadInput(422, 'the body must be a JSON object {"beats": [[...], ...]}')
+    beats = payload["beats"]
+    if isinstance(beats, list) and len(beats) > MAX_BEATS:
+        raise BadInput(413, f"{len(beats)} beats in one call; at most {MAX_BEATS} (send them in batches)")
+    x = numbers(beats, "beats", 2)
+    if x.shape[1] != length:
+        raise BadInput(422, f"each beat must have {length} samples (the model's window at its rate), "
+                            f"got {x.shape[1]}")
+    return x
+
+
+def parse_record(payload) -> tuple[np.ndarray, float]:
+    from benchmark.serving.inputs import check_fs
+
+    if not isinstance(payload, dict) or "signal" not in payload or "fs" not in payload:
+        raise BadInput(422, 'the body must be a JSON object {"signal": [...], "fs": HZ}')
+    signal = payload["signal"]
+    if isinstance(signal, list) and len(signal) > MAX_SIGNAL_SAMPLES:
+        raise BadInput(413, f"signal of {len(signal)} samples; at most {MAX_SIGNAL_SAMPLES} per call")
+    fs = payload["fs"]
+    if isinstance(fs, bool) or not isinstance(fs, (int, float)):
+        raise BadInput(422, f"fs must be a number of Hz, got {fs!r}")
+    try:
+        fs = check_fs(fs)
+    except DataError as exc:
+        raise BadInput(422, str(exc)) from None
+    return numbers(signal, "signal", 1), fs
+
+
+async def read_json(request, limit: int | None = None):
+    """The request's JSON body, refused past ``limit`` bytes (default ``MAX_BODY_BYTES``) before it is all read."""
+    limit = limit or MAX_BODY_BYTES
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadInput(413, f"body of {int(declared)} bytes; at most {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BadInput(413, f"body over {limit} bytes")
+    if not body.strip():
+        raise BadInput(400, "empty body; send JSON")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadInput(400, f"body is not valid JSON ({exc})") from None
+
+
+def create_app(bundle):
+    """The API over a loaded bundle (``benchmark.serving.bundle.load_bundle``)."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+
+    from benchmark.serving.inputs import signal_beats
+    from benchmark.serving.predict import summary
+
+    classes = bundle.classes
+    lock = threading.Lock()
+    app = FastAPI(title="ECG beat classifier", version=str(bundle.metadata.get("format")),
+                  description=f"Classifies heartbeats with run {bundle.metadata['run']['run_id']} "
+                              f"({bundle.metadata['task']}: {', '.join(classes)}).")
+
+    @app.exception_handler(BadInput)
+    async def bad_input(request, exc: BadInput):
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, exc: HTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    def predict(x: np.ndarray) -> list[dict]:
+        with lock:
+            proba = bundle.predict_proba(x)
+        return [{"class": classes[int(np.argmax(p))], "probabilities": dict(zip(classes, map(float, p)))}
+                for p in proba]
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok", "model": bundle.metadata["run"]["run_id"]}
+
+    @app.get("/model")
+    def model():
+        return bundle.metadata
+
+    @app.post("/predict", openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": _BEATS_SCHEMA}}}})
+    async def predict_beats(request: Request):
+        x = parse_beats(await read_json(request), bundle.length)
+        return {"predictions": await run_in_threadpool(predict, x)}
+
+    @app.post("/predict/record", openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": _RECORD_SCHEMA}}}})
+    async def predict_record(request: Request):
+        signal, fs = parse_record(await read_json(request))
+
+        def work():
+            beats = signal_beats(signal, fs, bundle.params)
+            if not len(beats):
+                raise DataError(f"no usable beats in {len(signal)} samples at {fs:g} Hz")
+            rows = predict(beats.x)
+            for row, sample in zip(rows, beats.sample):
+                row["sample"] = int(sample)
+            return {"predictions": rows, "summary": summary(rows, classes)}
+
+        try:
+            return await run_in_threadpool(work)
+        except DataError as exc:
+            raise BadInput(422, str(exc)) from None
+
+    return app

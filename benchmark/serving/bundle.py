@@ -1,0 +1,165 @@
+"""A bundle: one run's saved model copied out of the run store with everything needed to use it alone.
+
+``bundle.json`` says which classes the model predicts, how its beats must be built (the beat builder's
+parameters), the class prior it trained under, which run, data and commit made it and how it scored on its
+test part. The model file is copied as saved: Keras' native ``.keras`` (loaded in safe mode, so a file
+cannot run code) or a skops ``.skops`` (loaded only with scikit-learn's and NumPy's own types).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.data.beats import BuildParams
+from benchmark.errors import DataError
+from benchmark.files import atomic_write, write_json
+
+METADATA = "bundle.json"
+FORMAT = 1  # of bundle.json; raised when its meaning changes
+
+
+def best_run(store) -> str:
+    """The run of ``store`` with the highest validation macro F1 (``best_val_macro_f1``), among runs with a
+    saved model, of the grid's current runs (not those it superseded). Ties go to the run id first in
+    alphabetical order, so the choice never depends on the order runs finished. Test scores are never read."""
+    candidates = []
+    for run_id in sorted(set(store.manifest().get("runs", []))):
+        metrics = store.metrics(run_id)
+        if metrics is None or store.model_path(run_id) is None:
+            continue
+        candidates.append((-float(metrics["best_val_macro_f1"]), run_id))
+    if not candidates:
+        raise DataError(f"{store.path}: no finished run with a saved model; run the grid first")
+    return min(candidates)[1]
+
+
+def bundle_metadata(store, run_id: str, model_file: str) -> dict:
+    """What ``bundle.json`` holds for run ``run_id`` of ``store``."""
+    from benchmark.running.evaluate import training_prior
+    from benchmark.tasks import task_of
+
+    metrics = store.metrics(run_id)
+    task = task_of(store.manifest())
+    prior_source = ("recorded by the run" if metrics["resampling"].get("trained_prior") is not None
+                    else "recomputed from the run's training class counts and its treatment's loss weights")
+    prior = training_prior(metrics, task.classes)
+    provenance = metrics.get("provenance") or {}
+    return {
+        "format": FORMAT,
+        "task": task.name, "classes": list(task.classes),
+        "class_names": {c: task.long_names[c] for c in task.classes},
+        "model": metrics["model"], "model_file": model_file,
+        "beats": {**BuildParams().as_dict(),
+                  "builder": "benchmark.data.beats.segment_record (every grid builds its beats with these defaults)",
+                  "input_shape": [BuildParams().length, 1]},
+        "trained_prior": dict(zip(task.classes, (float(p) for p in prior))), "trained_prior_source": prior_source,
+        "run": {"run_id": run_id, "resampler": metrics["resampler"], "seed": metrics["seed"],
+                "split": store.split, "grid": metrics.get("grid", store.name), "grid_directory": store.name,
+                "config": metrics.get("config"), "best_step": metrics.get("best_step"),
+                "best_val_macro_f1": metrics["best_val_macro_f1"], "finished": metrics.get("finished")},
+        "data_key": metrics.get("data_key"),
+        "commit": provenance.get("commit"),
+        "test": metrics["test"],
+    }
+
+
+def export_bundle(store, run_id: str, out: Path) -> Path:
+    """Write run ``run_id`` of ``store`` as a bundle in folder ``out``; returns the path of its metadata."""
+    run_dir = store.run_dir(run_id)
+    if store.metrics(run_id) is None:
+        raise DataError(f"{run_dir}: not a finished run (no metrics.json); name a run folder under "
+                        f"{store.path / 'runs'}")
+    model = store.model_path(run_id)
+    if model is None:
+        raise DataError(f"{run_dir}: the run saved no model (no model.keras or model.skops), so there is nothing "
+                        "to export; rerun it with --overwrite to keep its model")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    metadata = bundle_metadata(store, run_id, model.name)
+    data = model.read_bytes()
+    atomic_write(out / model.name, lambda f: f.write(data), binary=True)
+    write_json(out / METADATA, metadata)
+    return out / METADATA
+
+
+def store_of_run(run_dir: Path):
+    """The grid store and run id of a run folder ``<grid>/runs/<run_id>``."""
+    from benchmark.store import GridStore
+
+    run_dir = Path(run_dir)
+    store = GridStore(run_dir.parent.parent)
+    if not store.exists() or store.run_dir(run_dir.name) != run_dir:
+        raise DataError(f"{run_dir}: not a run folder of a grid (expected <results>/<split>/<grid>/runs/<run_id>, "
+                        "next to the grid's grid.json)")
+    return store, run_dir.name
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: its metadata and its model, ready to predict."""
+
+    path: Path
+    metadata: dict
+    estimator: object
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.metadata["classes"])
+
+    @property
+    def params(self) -> BuildParams:
+        fields = BuildParams.__dataclass_fields__
+        return BuildParams(**{k: v for k, v in self.metadata["beats"].items() if k in fields})
+
+    @property
+    def length(self) -> int:
+        return self.params.length
+
+    def predict_proba(self, beats: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, classes) of beats (n, length) or (n, length, 1)."""
+        beats = np.asarray(beats, dtype=np.float32)
+        if beats.ndim == 3 and beats.shape[2] == 1:
+            beats = beats[..., 0]
+        if beats.ndim != 2 or beats.shape[1] != self.length:
+            raise DataError(f"beats must be shaped (n, {self.length}), got {beats.shape}")
+        if not len(beats):
+            return np.zeros((0, len(self.classes)), np.float32)
+        return np.asarray(self.estimator.predict_proba(beats), dtype=np.float32)
+
+
+def load_bundle(path: Path) -> Bundle:
+    """The bundle in folder ``path`` (``export_bundle``), its model loaded safely."""
+    path = Path(path)
+    meta_path = path / METADATA
+    if not meta_path.exists():
+        raise DataError(f"{path}: not a bundle (no {METADATA}); make one with `run_benchmark.py export`")
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{meta_path}: not valid JSON ({exc})") from exc
+    if metadata.get("format") != FORMAT:
+        raise DataError(f"{meta_path}: bundle format {metadata.get('format')!r}, this code reads {FORMAT}; "
+                        "export the bundle again")
+    model_path = path / metadata["model_file"]
+    if not model_path.exists():
+        raise DataError(f"{model_path}: the bundle's model file is missing")
+    return Bundle(path, metadata, _load_model(metadata["model"], model_path, len(metadata["classes"])))
+
+
+def _load_model(model_name: str, path: Path, n_classes: int):
+    from benchmark.estimators import KerasEstimator, SklearnEstimator
+
+    if path.suffix == SklearnEstimator.suffix:
+        return SklearnEstimator.load(model_name, path, n_classes)  # skops, with its own trusted-types check
+    if path.suffix != KerasEstimator.suffix:
+        raise DataError(f"{path}: unknown model format {path.suffix!r} (a bundle holds .keras or .skops)")
+    import keras
+
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:
+        raise DataError(f"{path}: not a loadable Keras model ({exc})") from exc
+    return KerasEstimator(model_name, tuple(model.input_shape[1:]), int(model.output_shape[-1]), seed=0, model=model)

@@ -1,0 +1,167 @@
+"""Using a trained model: export a bundle from a run store, load it safely, predict beats of a CSV, a WFDB
+record (annotated or not) and a raw signal, with the errors a user meets named."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark.cli import main
+from benchmark.errors import DataError
+from benchmark.serving.bundle import best_run, export_bundle, load_bundle, store_of_run
+from benchmark.serving.inputs import read_input, signal_beats
+from benchmark.serving.predict import classify
+from benchmark.store import RunStore
+from tests.conftest import REAL_MITDB, write_record
+from tests.synthetic_store import write_synthetic_grid
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = RunStore(ROOT / "results").grid("intra", "quick")
+MLP_RUN = "mlp__none__seed0__12a28b75a9"  # the smallest committed model
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundle")
+    export_bundle(GRID, MLP_RUN, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def bundle(bundle_dir):
+    return load_bundle(bundle_dir)
+
+
+def test_best_run_is_chosen_on_validation_with_ties_to_the_first_run_id():
+    runs = GRID.manifest()["runs"]
+    scores = {r: GRID.metrics(r)["best_val_macro_f1"] for r in runs}
+    best = best_run(GRID)
+    assert scores[best] == max(scores.values())
+    assert best == min(r for r in runs if scores[r] == scores[best])
+
+
+def test_bundle_holds_the_model_and_what_it_needs(bundle_dir, bundle):
+    meta = json.loads((bundle_dir / "bundle.json").read_text())
+    metrics = GRID.metrics(MLP_RUN)
+    assert (bundle_dir / "model.keras").read_bytes() == GRID.model_path(MLP_RUN).read_bytes()
+    assert meta["classes"] == ["N", "S", "V", "F", "Q"] and meta["task"] == "aami5"
+    assert meta["beats"]["target_fs"] == 125 and meta["beats"]["length"] == 187 and meta["beats"]["normalise"] == "beat"
+    assert meta["run"]["run_id"] == MLP_RUN and meta["data_key"] == metrics["data_key"]
+    assert meta["test"] == metrics["test"] and meta["commit"] == metrics["provenance"]["commit"]
+    counts = metrics["resampling"]["train_class_counts"]  # resampler none: the prior is the training part's
+    total = sum(counts.values())
+    assert meta["trained_prior"] == pytest.approx({c: n / total for c, n in counts.items()})
+    assert bundle.classes == ("N", "S", "V", "F", "Q") and bundle.params.target_fs == 125
+
+
+def test_bundle_predicts_what_the_run_predicted(bundle):
+    from benchmark.estimators import load_estimator
+
+    x = np.random.default_rng(0).random((16, 187), dtype=np.float32)
+    direct = load_estimator("mlp", GRID.model_path(MLP_RUN), 5).predict_proba(x)
+    np.testing.assert_allclose(bundle.predict_proba(x), direct, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bundle.predict_proba(x[..., None]), direct, rtol=1e-5, atol=1e-6)
+    with pytest.raises(DataError, match=r"shaped \(n, 187\)"):
+        bundle.predict_proba(x[:, :100])
+
+
+def test_export_refuses_a_run_without_a_model(tmp_path):
+    store = write_synthetic_grid(tmp_path / "results")
+    run_id = store.manifest()["runs"][0]
+    with pytest.raises(DataError, match="saved no model"):
+        export_bundle(store, run_id, tmp_path / "b")
+    with pytest.raises(DataError, match="no finished run with a saved model"):
+        best_run(store)
+    assert main(["export", "--run", str(store.run_dir(run_id)), "--out", str(tmp_path / "b")]) == 2
+    with pytest.raises(DataError, match="not a run folder"):
+        store_of_run(tmp_path)
+
+
+def test_a_skops_bundle_loads_and_predicts(tmp_path):
+    import skops.io as sio
+    from sklearn.ensemble import RandomForestClassifier
+
+    from tests.conftest import clustered_beats
+
+    store = write_synthetic_grid(tmp_path / "results", models=("random_forest",), resamplers=("none",))
+    run_id = store.manifest()["runs"][0]
+    beats = clustered_beats()
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(beats.x, beats.y)
+    (store.run_dir(run_id) / "model.skops").write_bytes(sio.dumps(forest))
+    export_bundle(store, run_id, tmp_path / "b")
+    loaded = load_bundle(tmp_path / "b")
+    np.testing.assert_allclose(loaded.predict_proba(beats.x[:20]), forest.predict_proba(beats.x[:20]))
+
+
+def test_export_command_best_writes_a_bundle(tmp_path, capsys):
+    assert main(["export", "--grid", "quick", "--split", "intra", "--best", "--results-dir", str(ROOT / "results"),
+                 "--out", str(tmp_path / "b")]) == 0
+    meta = json.loads((tmp_path / "b" / "bundle.json").read_text())
+    assert meta["run"]["run_id"] == best_run(GRID)
+    assert main(["export", "--grid", "quick", "--split", "intra", "--out", str(tmp_path / "c")]) == 2  # no --best
+
+
+def test_kaggle_csv_is_classified_with_its_given_classes(bundle, tmp_path):
+    from tests.conftest import clustered_beats
+
+    beats = clustered_beats((6, 2, 2, 1, 1))
+    path = tmp_path / "beats.csv"
+    np.savetxt(path, np.c_[beats.x, beats.y], delimiter=",", fmt="%.6g")
+    result = classify(bundle, read_input(path))
+    assert result["summary"]["beats"] == 12 and sum(result["summary"]["per_class"].values()) == 12
+    assert [r["given_class"] for r in result["rows"]] == [("N", "S", "V", "F", "Q")[c] for c in beats.y]
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 and r["sample"] is None for r in result["rows"])
+    np.savetxt(tmp_path / "bare.csv", beats.x, delimiter=",", fmt="%.6g")  # 187 columns, no class
+    assert "given_class" not in classify(bundle, read_input(tmp_path / "bare.csv"))["rows"][0]
+
+
+def test_wfdb_record_beats_sit_at_its_annotations_or_at_detected_peaks(tmp_path):
+    write_record(tmp_path, "200", n_beats=40)
+    annotated = read_input(tmp_path / "200")
+    assert "reference annotations" in annotated.source and annotated.labels is not None
+    for suffix in (".hea", ".dat"):
+        (tmp_path / "bare").mkdir(exist_ok=True)
+        (tmp_path / "bare" / f"200{suffix}").write_bytes((tmp_path / f"200{suffix}").read_bytes())
+    detected = read_input(tmp_path / "bare" / "200")
+    assert "XQRS" in detected.source and detected.labels is None
+    assert abs(len(detected) - len(annotated)) <= 2
+    # every detected R peak within 50 ms of an annotated one, in the original record's samples
+    gaps = np.abs(detected.sample[:, None] - annotated.sample[None, :]).min(axis=1)
+    assert np.all(gaps <= 18)
+
+
+def test_raw_signal_csv_needs_its_rate(tmp_path):
+    import wfdb
+
+    write_record(tmp_path, "201", n_beats=30)
+    signal = wfdb.rdrecord(str(tmp_path / "201"), channels=[0]).p_signal[:, 0]
+    np.savetxt(tmp_path / "raw.csv", signal[:, None], delimiter=",")
+    with pytest.raises(DataError, match="--fs"):
+        read_input(tmp_path / "raw.csv")
+    beats = read_input(tmp_path / "raw.csv", fs=360)
+    assert len(beats) >= 25 and beats.x.shape[1] == 187
+    assert np.array_equal(beats.sample, signal_beats(signal, 360).sample)
+    with pytest.raises(DataError, match="outside"):
+        read_input(tmp_path / "raw.csv", fs=1)
+
+
+def test_predict_command_writes_csv_and_json(bundle_dir, tmp_path, capsys):
+    write_record(tmp_path, "202", n_beats=30)
+    assert main(["predict", str(bundle_dir), str(tmp_path / "202"), "--out", str(tmp_path / "p.json")]) == 0
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert result["summary"]["beats"] == len(result["rows"]) > 20
+    assert "202 (beats at its reference annotations)" in capsys.readouterr().out
+    assert main(["predict", str(bundle_dir), str(tmp_path / "202"), "--out", str(tmp_path / "p.csv")]) == 0
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert lines[0] == "beat,sample,class,given_class,p_N,p_S,p_V,p_F,p_Q" and len(lines) == len(result["rows"]) + 1
+    assert main(["predict", str(bundle_dir), str(tmp_path / "missing")]) == 2
+    assert main(["predict", str(tmp_path), str(tmp_path / "202")]) == 2  # not a bundle
+
+
+@pytest.mark.real_data
+@pytest.mark.skipif(not (REAL_MITDB / "100.hea").exists(), reason="no mitdb at ../shared/data/mitdb")
+def test_record_100_is_mostly_normal(bundle):
+    result = classify(bundle, read_input(REAL_MITDB / "100"))
+    # record 100: 2,239 N, 33 A, 1 V annotated; a few at the edges fall outside a window
+    assert 2250 <= result["summary"]["beats"] <= 2273
+    assert result["summary"]["per_class"]["N"] > 0.9 * result["summary"]["beats"]
