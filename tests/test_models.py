@@ -124,3 +124,40 @@ def test_none_overrides_keep_the_builders_defaults():
     assert build_model("mlp", units=None).count_params() == default.count_params()
     assert build_model("mlp", units=16).count_params() < default.count_params()
     assert builder_arguments("mlp", units=16) == {"units": 16, "dropout": 0.2}
+
+
+@pytest.mark.parametrize("n_classes", [2, 5])
+def test_ecgtransform_is_the_published_design(n_classes):
+    import keras
+
+    model = build_model("ecgtransform", n_classes=n_classes)
+    assert model.output_shape == (None, n_classes)
+    # 187 samples leave 25 time steps (the encoder's d_model) for 128 channel tokens: 5 heads of key_dim 5, and
+    # three encoder layers whose weights serve the forward and the time-reversed pass alike
+    attention = [layer for layer in model.layers if isinstance(layer, keras.layers.MultiHeadAttention)]
+    assert [(a.num_heads, a.key_dim) for a in attention] == [(5, 5)] * 3
+    tokens = next(layer for layer in model.layers if isinstance(layer, keras.layers.Permute))
+    assert tuple(tokens.output.shape) == (None, 128, 25)
+    assert model.count_params() == 727_695 + 129 * n_classes  # the count its docstring states, at 5 classes
+
+
+def test_cnn_lstm_reads_the_shortened_sequence():
+    import keras
+
+    model = build_model("cnn_lstm")
+    lstm, = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
+    assert tuple(lstm.input.shape) == (None, 23, 128), "three blocks halve 187 steps thrice; 32-64-128 filters"
+
+
+def test_mlp_128_64_16_softmax_over_two_classes_is_one_sigmoid_of_the_logit_difference():
+    import keras
+
+    model = build_model("mlp_128_64_16", n_classes=2)
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [d.units for d in dense] == [128, 64, 16, 2]
+    x = np.random.default_rng(0).random((16, 187, 1), dtype=np.float32)
+    hidden = keras.Model(model.input, dense[-1].input).predict(x, verbose=0)
+    kernel, bias = dense[-1].get_weights()
+    logits = hidden @ kernel + bias
+    sigmoid = 1 / (1 + np.exp(-(logits[:, 1] - logits[:, 0])))
+    np.testing.assert_allclose(model.predict(x, verbose=0)[:, 1], sigmoid, rtol=1e-5)

@@ -43,7 +43,14 @@ def predict_probabilities(model, x: np.ndarray) -> np.ndarray:
     """Class probabilities (n, classes) of beats ``x``, (n, length) or (n, length, 1): the one function that
     predicts with a trained Keras model (trainer, packs and ``evaluate``), so a saved model reproduces its
     run's predictions exactly on the same backend and hardware."""
+    import keras
+
     x = x[..., None] if x.ndim == 2 else x
+    if keras.backend.backend() == "tensorflow":
+        # a fresh trace for every call: once a tf.function has seen a second batch size (validation's) it
+        # retraces for any batch size, and that graph rounds some models (ecgtransform) differently in the
+        # last bit from the first trace a loaded model predicts the test part with
+        model.predict_function = None
     return np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
 
 
