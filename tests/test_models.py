@@ -2,14 +2,25 @@
 fresh and uncompiled, output (None, n_classes) probabilities and train a step; every model, whatever its
 estimator, fits through the estimator protocol, is seeded, gives probabilities for every class of its
 task, and saves and loads losslessly in a safe format."""
+import functools
+
 import numpy as np
 import pytest
 
 from benchmark.config import TrainConfig
-from models import build_model, builder_arguments, list_models
+from models import build_model, builder_arguments, generic_test_params, list_models, registry
 from tests.conftest import clustered_beats
 
 KERAS = list_models("keras")
+
+
+def fit_cheaply(name, monkeypatch):
+    """Registry entry of ``name`` built with its ``test_params`` (as aeon's ``_get_test_params``): the fits
+    below go through the estimator, which builds with the builder's defaults."""
+    entry = registry._MODELS[name]
+    if entry.test_params:
+        builder = functools.partial(entry.builder, **entry.test_params)  # its signature shows the new defaults
+        monkeypatch.setitem(registry._MODELS, name, registry.ModelEntry(builder, entry.estimator))
 
 
 def test_the_published_benchmarks_models_are_registered():
@@ -19,8 +30,9 @@ def test_the_published_benchmarks_models_are_registered():
 
 @pytest.mark.parametrize("name", KERAS)
 def test_keras_model_builds_uncompiled_and_fits_a_step(name):
-    assert build_model(name, n_classes=2).output_shape == (None, 2), "builders take the task's n_classes"
-    model = build_model(name)
+    params = generic_test_params(name)
+    assert build_model(name, n_classes=2, **params).output_shape == (None, 2), "builders take the task's n_classes"
+    model = build_model(name, **params)
     assert model.output_shape == (None, 5)
     assert not model.compiled, "builders return uncompiled models; the trainer compiles"
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
@@ -33,9 +45,10 @@ def test_keras_model_builds_uncompiled_and_fits_a_step(name):
 
 
 @pytest.mark.parametrize("name", list_models())
-def test_every_model_fits_through_its_estimator_seeded_and_saves_safely(name, tmp_path):
+def test_every_model_fits_through_its_estimator_seeded_and_saves_safely(name, tmp_path, monkeypatch):
     from benchmark.estimators import estimator_class, load_estimator, make_estimator
 
+    fit_cheaply(name, monkeypatch)
     beats = clustered_beats(n_per_class=(40, 10, 12, 8, 10), seed=1)
     x, y = beats.x[..., None], beats.y
     y[y == 3] = 0  # a class absent from the training part still gets its (zero) column
@@ -59,7 +72,7 @@ def test_every_model_fits_through_its_estimator_seeded_and_saves_safely(name, tm
 
 
 @pytest.mark.parametrize("name", KERAS)
-def test_keras_model_is_seeded_and_its_saved_file_predicts_the_same(name, tmp_path):
+def test_keras_model_is_seeded_and_its_saved_file_predicts_the_same(name, tmp_path):  # at its defaults
     import keras
 
     from benchmark.estimators.keras_estimator import load_model, model_bytes
@@ -112,6 +125,12 @@ def test_every_hyperparameter_has_a_default_and_is_part_of_the_identity(name, mo
         other = run_identity(grid, data, name, "none", 0)
         assert other["builder"][param] == _other(value) and config_hash(other) != config_hash(base), param
     monkeypatch.setitem(registry._MODELS, name, entry)
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if generic_test_params(n)])
+def test_test_params_are_hyperparameters_and_make_another_model(name):
+    params = generic_test_params(name)
+    assert set(params) <= set(builder_arguments(name)) and builder_arguments(name, **params) != builder_arguments(name)
 
 
 def test_unknown_model_lists_the_known_ones():
