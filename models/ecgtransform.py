@@ -10,9 +10,10 @@ ranking holds for a strong network.
   ``TransformerEncoderLayer`` defaults) applied to the features and to their time-reversed copy, with the
   same weights, the two outputs summed; global average pooling; a linear head (softmax).
 
-The feature dimension and the heads. As published, the pooling pads by one (PyTorch's ``MaxPool1d(2, 2,
-padding=1)``, here ``ZeroPadding1D(1)`` + ``MaxPooling1D(2)``: the same after a ReLU) and the kernel-8
-convolutions pad by 4, so a 187-sample beat leaves 25 time steps (187 → 94 → 95 → 48 → 49 → 25). The
+The feature dimension and the heads. Following the authors' PyTorch code as we read it (not re-checked
+here; the paper gives d_model = the remaining time steps and 5 heads), the pooling pads by one
+(PyTorch's ``MaxPool1d(2, 2, padding=1)``, here ``ZeroPadding1D(1)`` + ``MaxPooling1D(2)``: the same
+after a ReLU) and the kernel-8 convolutions pad by 4, so a 187-sample beat leaves 25 time steps (187 → 94 → 95 → 48 → 49 → 25). The
 encoder's tokens are the 128 channels and its d_model is those 25 time steps, divisible by the 5 heads
 (key_dim 5). "Time-reversed" flips each token's 25 features, which is not the same as reordering tokens,
 so the second pass is not redundant. For inputs of another length d_model is still the remaining time
@@ -22,7 +23,7 @@ so any length builds.
 Training settings of the paper, to be a preset (not the grid's shared optimiser): Adam lr 1e-3, weight
 decay 1e-4, β (0.9, 0.99), batch 128, 60 epochs; its class-weighted loss (max(1, ln(n_max / n_c))) belongs
 with the treatments. Parameters at the defaults (187 × 1 input, 5 classes): 728,340 (tests/test_models.py
-checks the count): 321,519 in the transformer (312,000 of them in its feed-forward layers), 322,560 in the
+checks the count): 321,519 in the transformer (313,419 of them in its feed-forward layers), 322,560 in the
 SE blocks, 84,261 in the stem, the conv blocks and the head.
 """
 import keras
