@@ -8,7 +8,7 @@ import logging
 import os
 from pathlib import Path
 
-from benchmark.config import GRIDS, customise
+from benchmark.config import GRIDS, LR_SCHEDULES, customise
 from benchmark.data.splits import SPLITS, histogram_table, load_split
 from benchmark.errors import DataError
 from benchmark.running.compute import JIT_MODES, available_cores
@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--batch-size", type=_positive)
     budget.add_argument("--eval-every", type=_positive, help="steps between validation macro-F1 checks")
     budget.add_argument("--patience", type=_positive, help="checks without improvement before stopping early")
+    budget.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                        help="step: Adam lr × 0.75 every 10,000 steps (Kachuee et al.); triangular: a cyclical lr "
+                             "rising linearly from --lr-min to --lr-max and back once every --lr-cycle-steps "
+                             "(the ResNet project; Smith 2017)")
+    budget.add_argument("--lr-min", type=_positive_float, help="triangular: the lowest learning rate (1e-4)")
+    budget.add_argument("--lr-max", type=_positive_float, help="triangular: the highest learning rate (1e-3)")
+    budget.add_argument("--lr-cycle-steps", type=_positive, help="triangular: optimizer steps per cycle (2000)")
     where = p.add_argument_group("where data and results live")
     where.add_argument("--data-dir", help="directory of PhysioNet mitdb records (else $MITDB_DIR, else the "
                                           "cache; downloaded when missing)")
@@ -148,6 +155,36 @@ def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
     return int(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _check_schedule(parser, args) -> None:
+    """The triangular schedule's options only with it, and bounds that a run can follow."""
+    given = [f"--{name.replace('_', '-')}" for name in ("lr_min", "lr_max", "lr_cycle_steps")
+             if getattr(args, name) is not None]
+    if given and args.lr_schedule != "triangular":
+        parser.error(f"{', '.join(given)} set the triangular schedule; add --lr-schedule triangular")
+    if args.lr_schedule == "triangular":
+        try:
+            customise(GRIDS[args.grid or "quick"], **_grid_budget(args))  # TrainConfig checks the bounds
+        except ValueError as exc:
+            parser.error(str(exc))
+
+
+def _grid_budget(args) -> dict:
+    """The budget options as ``customise`` takes them (``None``: the grid's own)."""
+    return {"steps": args.steps, "batch_size": args.batch_size, "eval_every": args.eval_every,
+            "patience": args.patience, "lr_schedule": args.lr_schedule, "lr_min": args.lr_min,
+            "lr_max": args.lr_max, "lr_cycle_steps": args.lr_cycle_steps}
 
 
 def _splits(args, default: list[str]) -> list[str]:
@@ -226,8 +263,7 @@ def _grid(args):
     if args.split == "all":
         raise DataError("--split all is for `data` and `report`; run one split at a time")
     return customise(GRIDS[args.grid or "quick"], models=args.models, resamplers=args.resamplers, seeds=args.seeds,
-                     split=args.split, task=args.task, steps=args.steps, batch_size=args.batch_size, eval_every=args.eval_every,
-                     patience=args.patience)
+                     split=args.split, task=args.task, **_grid_budget(args))
 
 
 def cmd_run(args) -> int:
@@ -423,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     args.threads = args.threads or available_cores()
     if args.executor != "ray" and (args.ray_address or args.ray_workers):
         parser.error("--ray-address and --ray-workers go with --executor ray")
+    _check_schedule(parser, args)
     if args.ray_address and args.ray_workers:
         parser.error("--ray-workers sizes a local Ray instance; a cluster at --ray-address has its own CPUs")
     wanted = OPERANDS.get(args.command, ())

@@ -13,6 +13,11 @@ class TrainConfig:
 
     ``steps`` counts optimizer updates, whatever the size of the (resampled) training set, so an
     oversampled set never gets more updates than the original one.
+
+    ``lr_schedule``: "step" (``learning_rate`` × ``lr_decay`` every ``lr_decay_steps`` steps) or
+    "triangular" (the ResNet project's cyclical rate: from ``lr_min`` up to ``lr_max`` and back, linearly,
+    once every ``lr_cycle_steps`` steps; Smith 2017). The triangular fields join the identity
+    (``as_dict``) only when they are used, so a step-decay run keeps the identity it always had.
     """
 
     steps: int = 10_000
@@ -22,17 +27,35 @@ class TrainConfig:
     learning_rate: float = 1e-3
     lr_decay: float = 0.75  # Kachuee et al.: lr × 0.75 every 10,000 steps
     lr_decay_steps: int = 10_000
+    lr_schedule: str = "step"
+    lr_min: float = 1e-4
+    lr_max: float = 1e-3
+    lr_cycle_steps: int = 2_000
 
     def __post_init__(self):
         # a count of 0 fails every run late (--steps 0) or divides by zero (--eval-every 0 makes packed runs NaN)
-        for name in ("steps", "batch_size", "eval_every", "patience", "lr_decay_steps"):
+        for name in ("steps", "batch_size", "eval_every", "patience", "lr_decay_steps", "lr_cycle_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"TrainConfig.{name} must be a whole number of at least 1, got {value!r}; "
                                  f"give it a positive count (e.g. {name}={getattr(TrainConfig, name)})")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"TrainConfig.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got "
+                             f"{self.lr_schedule!r}")
+        if not 0 <= self.lr_min <= self.lr_max or not 0 < self.lr_max < float("inf"):
+            raise ValueError(f"TrainConfig: the triangular schedule needs 0 <= lr_min <= lr_max, lr_max > 0; got "
+                             f"lr_min={self.lr_min!r}, lr_max={self.lr_max!r}")
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        fields = asdict(self)
+        if self.lr_schedule == "step":  # unused: a step-decay run's identity is the one it had before them
+            for name in CYCLICAL_FIELDS:
+                del fields[name]
+        return fields
+
+
+LR_SCHEDULES = ("step", "triangular")
+CYCLICAL_FIELDS = ("lr_schedule", "lr_min", "lr_max", "lr_cycle_steps")
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ Adding a model is one ``@register_model`` function in a new file here: nothing e
 import importlib
 import pkgutil
 
-from models.registry import (ESTIMATORS, build_model, builder_arguments, builder_source, list_models, model_estimator,
-                             register_model)
+from models.registry import (ESTIMATORS, build_model, builder_arguments, builder_source, generic_test_params,
+                             list_models, model_estimator, register_model)
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = ["ESTIMATORS", "build_model", "builder_arguments", "builder_source", "list_models", "model_estimator",
-           "register_model"]
+           "register_model", "generic_test_params"]

@@ -8,12 +8,14 @@ defaults) and returns an untrained model of its estimator kind (``benchmark.esti
 - ``@register_model(estimator="sklearn")``: an unfitted scikit-learn classifier on the flat beat; such a
   builder also takes ``seed`` (its ``random_state``), and its budget is its own hyperparameters.
 
-The registry is the only list of models: the command line's choices and the tests come from it.
+The registry is the only list of models: the command line's choices and the tests come from it. A model
+whose defaults are costly to trace and train may name ``test_params``: smaller hyperparameters with which
+the generic tests fit it (as aeon's ``_get_test_params``); its default build is still tested.
 """
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -25,21 +27,26 @@ _FIXED = ("input_shape", "n_classes", "seed")  # given by the data and the run, 
 class ModelEntry:
     builder: Callable
     estimator: str
+    test_params: dict = field(default_factory=dict)  # hyperparameters for the generic tests' fits
 
 
 _MODELS: dict[str, ModelEntry] = {}
 
 
-def register_model(fn: Callable | None = None, *, estimator: str = "keras"):
+def register_model(fn: Callable | None = None, *, estimator: str = "keras", test_params: dict | None = None):
     """Register ``fn`` under its function name, as a model of estimator kind ``estimator``; usable bare
-    (``@register_model``) or with the kind (``@register_model(estimator="sklearn")``)."""
+    (``@register_model``) or with the kind (``@register_model(estimator="sklearn")``). ``test_params``:
+    hyperparameters that make the generic tests' fits cheap."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator kind {estimator!r} is not one of {', '.join(ESTIMATORS)}")
 
     def register(f: Callable) -> Callable:
         if f.__name__ in _MODELS:
             raise ValueError(f"model {f.__name__!r} is registered twice")
-        _MODELS[f.__name__] = ModelEntry(f, estimator)
+        unknown = set(test_params or {}) - set(inspect.signature(f).parameters)
+        if unknown:
+            raise TypeError(f"model {f.__name__!r}: test_params names no hyperparameter {sorted(unknown)}")
+        _MODELS[f.__name__] = ModelEntry(f, estimator, dict(test_params or {}))
         return f
     return register(fn) if fn is not None else register
 
@@ -58,6 +65,11 @@ def _entry(name: str) -> ModelEntry:
 def model_estimator(name: str) -> str:
     """The estimator kind that trains ``name`` ("keras" or "sklearn")."""
     return _entry(name).estimator
+
+
+def generic_test_params(name: str) -> dict:
+    """The hyperparameters the generic tests fit ``name`` with (empty: its defaults)."""
+    return dict(_entry(name).test_params)
 
 
 def builder_arguments(name: str, **overrides) -> dict:

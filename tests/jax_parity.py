@@ -22,6 +22,12 @@ CONFIGS = {
     "short": TrainConfig(steps=20, batch_size=16, eval_every=10, patience=100, learning_rate=1e-3),
     # class weighting: every member's loss weighted by inverse class frequency, as the class_weight treatment
     "weighted": TrainConfig(steps=40, batch_size=16, eval_every=10, patience=100, learning_rate=1e-3),
+    # one chunk: a large network (ecgtransform) on this tiny set sits on a knife-edge where float rounding
+    # of its packed convolutions, batch norms and attention flips whole classes after a second chunk
+    "brief": TrainConfig(steps=10, batch_size=16, eval_every=10, patience=100, learning_rate=1e-3),
+    # the triangular cyclical rate: two and a half cycles, from 1e-4 up to 5e-3 and back
+    "triangular": TrainConfig(steps=40, batch_size=16, eval_every=10, patience=100, lr_schedule="triangular",
+                              lr_min=1e-4, lr_max=5e-3, lr_cycle_steps=16),
 }
 
 

@@ -166,3 +166,28 @@ def test_budget_flags_must_be_positive_and_the_error_names_the_flag(flag, value,
         build_parser().parse_args([flag, value])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and f"argument {flag}: expected a whole number of at least 1" in err
+
+
+def test_a_triangular_schedule_runs_through_the_cli_into_the_identity_and_the_report(tiny_db, tmp_path):
+    args = ["--grid", "smoke", "--models", "mlp", "--resamplers", "none", "--steps", "4", "--eval-every", "2",
+            "--lr-schedule", "triangular", "--lr-min", "1e-4", "--lr-max", "2e-3", "--lr-cycle-steps", "4",
+            "--data-dir", str(tiny_db), "--cache-dir", str(tmp_path / "c"), "--results-dir", str(tmp_path / "r")]
+    assert main(args) == 0
+    run_dir, = tmp_path.glob("r/intra/*/runs/mlp__none__seed0__*")
+    train = json.loads((run_dir / "metrics.json").read_text())["identity"]["train"]
+    assert (train["lr_schedule"], train["lr_min"], train["lr_max"], train["lr_cycle_steps"]) == (
+        "triangular", 1e-4, 2e-3, 4)
+    report = next(tmp_path.glob("r/intra/*/REPORT.md")).read_text()
+    assert ", not used: a triangular cyclical lr instead, from 0.0001 up to 0.002 and back every 4 steps" in report
+
+
+@pytest.mark.parametrize("flags, words", [(["--lr-min", "1e-4"], "--lr-min set the triangular schedule"),
+                                          (["--lr-schedule", "triangular", "--lr-min", "1e-2", "--lr-max", "1e-3"],
+                                           "lr_min <= lr_max"),
+                                          (["--lr-schedule", "triangular", "--lr-max", "fast"],
+                                           "expected a positive number"),
+                                          (["--lr-schedule", "cosine"], "invalid choice")])
+def test_a_schedule_no_run_could_follow_is_refused_on_the_command_line(flags, words, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--grid", "smoke", *flags])
+    assert exit_.value.code == 2 and words in capsys.readouterr().err

@@ -29,11 +29,23 @@ def batch_indices(n: int, steps: int, batch_size: int, rng: np.random.Generator)
         pos += batch_size
 
 
+def learning_rate_schedule(cfg: TrainConfig):
+    """The schedule ``cfg`` names: the step decay (Keras' staircase ``ExponentialDecay``) or the triangular
+    cyclical rate (``benchmark.estimators.schedules``)."""
+    import keras
+
+    if cfg.lr_schedule == "triangular":
+        from benchmark.estimators.schedules import TriangularSchedule
+
+        return TriangularSchedule(cfg.lr_min, cfg.lr_max, cfg.lr_cycle_steps)
+    return keras.optimizers.schedules.ExponentialDecay(
+        cfg.learning_rate, decay_steps=cfg.lr_decay_steps, decay_rate=cfg.lr_decay, staircase=True)
+
+
 def compile_model(model, cfg: TrainConfig, jit_compile: bool = False):
     import keras
 
-    schedule = keras.optimizers.schedules.ExponentialDecay(
-        cfg.learning_rate, decay_steps=cfg.lr_decay_steps, decay_rate=cfg.lr_decay, staircase=True)
+    schedule = learning_rate_schedule(cfg)
     model.compile(optimizer=keras.optimizers.Adam(schedule, beta_1=0.9, beta_2=0.999),
                   loss="sparse_categorical_crossentropy", jit_compile=jit_compile)
     return model
@@ -43,7 +55,14 @@ def predict_probabilities(model, x: np.ndarray) -> np.ndarray:
     """Class probabilities (n, classes) of beats ``x``, (n, length) or (n, length, 1): the one function that
     predicts with a trained Keras model (trainer, packs and ``evaluate``), so a saved model reproduces its
     run's predictions exactly on the same backend and hardware."""
+    import keras
+
     x = x[..., None] if x.ndim == 2 else x
+    if keras.backend.backend() == "tensorflow":
+        # a fresh trace for every call: once a tf.function has seen a second batch size (validation's) it
+        # retraces for any batch size, and that graph rounds some models (ecgtransform) differently in the
+        # last bit from the first trace a loaded model predicts the test part with
+        model.predict_function = None
     return np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
 
 

@@ -53,7 +53,7 @@ def provenance_section(g: SavedGrid) -> list[str]:
         f"- Budget: {train['steps']} optimizer steps of batch {train['batch_size']} for every run, "
         f"validation macro F1 every {train['eval_every']} steps, early stop after {train['patience']} "
         f"checks without gain, Adam lr {train['learning_rate']} × {train['lr_decay']} every "
-        f"{train['lr_decay_steps']} steps",
+        f"{train['lr_decay_steps']} steps" + cyclical_words(train),
         *own_budget_lines(g),
         f"- Data subset (train, validation, test): {g.manifest['data'].get('subset') or 'none (full data)'}",
         *[f"- Machine: {m}" for m in machines],
@@ -62,6 +62,14 @@ def provenance_section(g: SavedGrid) -> list[str]:
         "", "Rebuild from the saved runs, without training: `python run_benchmark.py report --results-dir DIR "
         f"--split {g.split} --grid {g.store.name}`, DIR being the folder that holds `{g.split}/`.", "",
     ]
+
+
+def cyclical_words(train: dict) -> str:
+    """The triangular schedule, where a grid used it in place of the step decay (step grids: nothing)."""
+    if train.get("lr_schedule", "step") == "step":
+        return ""
+    return (f", not used: a triangular cyclical lr instead, from {train['lr_min']} up to {train['lr_max']} and "
+            f"back every {train['lr_cycle_steps']} steps")
 
 
 def own_budget_lines(g: SavedGrid) -> list[str]:

@@ -12,7 +12,8 @@ Every packed run is the run it would have been alone (``benchmark.estimators.Ker
   the same initial weights and the same dropout seed state;
 - its batches come from its own training part through the same seeded ``batch_indices``;
 - the loss is Keras' ``sparse_categorical_crossentropy`` averaged over the batch, and the optimizer is
-  Keras' Adam with its ``ExponentialDecay`` schedule, written out here with Keras' own formulas;
+  Keras' Adam with its ``ExponentialDecay`` schedule (or the triangular cyclical one), written out here
+  with Keras' own formulas;
 - validation macro F1 every ``eval_every`` steps, its own best weights and its own early stop, by the
   same loop as alone (``benchmark.estimators.base.early_stopping_loop``): a run that has stopped is masked (its weights, optimizer state and step counter no longer change) while
   the others go on; the pack ends when every run has stopped or the budget is spent;
@@ -48,15 +49,30 @@ class PackMember:
     weights: np.ndarray | None = None  # a loss weight per training beat (class weighting), or None
 
 
+def learning_rate(iterations, cfg: TrainConfig):
+    """The learning rate at optimizer step ``iterations`` (an int32 array), as the Keras estimator's schedule
+    gives it (``keras_estimator.learning_rate_schedule``): ExponentialDecay's staircase, or the triangular
+    cyclical rate of ``benchmark.estimators.schedules``, the same float32 operations in the same order."""
+    import jax.numpy as jnp
+
+    if cfg.lr_schedule == "triangular":
+        cycle = cfg.lr_cycle_steps
+        distance = jnp.abs(2 * jnp.mod(iterations.astype(jnp.int32), cycle) - cycle)
+        rise = (cycle - distance).astype(jnp.float32) * jnp.float32(1 / cycle)
+        return jnp.float32(cfg.lr_min) + (jnp.float32(cfg.lr_max) - jnp.float32(cfg.lr_min)) * rise
+    step = iterations.astype(jnp.float32)
+    p = step / cfg.lr_decay_steps
+    return cfg.learning_rate * jnp.power(jnp.float32(cfg.lr_decay), jnp.floor(p))
+
+
 def adam_update(params, grads, state, cfg: TrainConfig):
-    """Keras 3 Adam (epsilon 1e-7) with ExponentialDecay, for one run; ``state`` = (m, v, iterations)."""
+    """Keras 3 Adam (epsilon 1e-7) with the run's schedule (``learning_rate``), for one run; ``state`` =
+    (m, v, iterations)."""
     import jax
     import jax.numpy as jnp
 
     m, v, iterations = state
-    step = iterations.astype(jnp.float32)
-    p = step / cfg.lr_decay_steps
-    lr = cfg.learning_rate * jnp.power(jnp.float32(cfg.lr_decay), jnp.floor(p))
+    lr = learning_rate(iterations, cfg)
     local_step = (iterations + 1).astype(jnp.float32)
     beta_1, beta_2, epsilon = 0.9, 0.999, 1e-7
     alpha = lr * jnp.sqrt(1 - jnp.power(jnp.float32(beta_2), local_step)) / (
