@@ -15,6 +15,7 @@ def test_nstdb_record_names_give_their_snr():
         snr_of("bw")
 
 
+@pytest.mark.slow  # ~15 s: .ci/run runs it
 def test_noisy_segments_are_where_the_noise_is_at_its_snr(tmp_path):
     import wfdb
 

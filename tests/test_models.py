@@ -11,7 +11,15 @@ from benchmark.config import TrainConfig
 from models import build_model, builder_arguments, generic_test_params, list_models, registry
 from tests.conftest import clustered_beats
 
-KERAS = list_models("keras")
+HEAVY = {"ecgtransform"}  # its generic fits take ~10 s each: slow, run by .ci/run
+
+
+def _marked(names):
+    """The registry's models as parameters, the heavy ones marked slow (the fast suite stays under 5 min)."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in names]
+
+
+KERAS = _marked(list_models("keras"))
 # OPEN: on TensorFlow (CPU) a loaded ecgtransform's probabilities can differ from the trained model's in the
 # last bit, depending on which tests ran before (in isolation they are equal); its predicted classes agree
 LAST_BIT_OPEN = {"ecgtransform"}
@@ -47,7 +55,7 @@ def test_keras_model_builds_uncompiled_and_fits_a_step(name):
     assert proba.shape == (8, 5) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", _marked(list_models()))
 def test_every_model_fits_through_its_estimator_seeded_and_saves_safely(name, tmp_path, monkeypatch):
     from benchmark.estimators import estimator_class, load_estimator, make_estimator
 

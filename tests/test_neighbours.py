@@ -57,6 +57,7 @@ def test_smote_enn_identical_to_imblearn(seed):
     assert np.array_equal(x, ref_x) and np.array_equal(y, ref_y)
 
 
+@pytest.mark.slow  # ~12 s: .ci/run runs it
 @pytest.mark.real_data
 @pytest.mark.skipif(not (REAL_MITDB / "100.dat").exists(), reason="needs ../shared/data/mitdb")
 def test_smote_enn_identical_to_imblearn_on_real_beats(tmp_path):

@@ -36,9 +36,11 @@ def test_same_number_of_optimizer_steps_whatever_the_set_size(parts, repeat):
 
 
 def test_same_seed_gives_identical_metrics(parts):
-    a = train_and_evaluate("resnet", *parts, CFG, seed=3)
-    b = train_and_evaluate("resnet", *parts, CFG, seed=3)
-    c = train_and_evaluate("resnet", *parts, CFG, seed=4)
+    # mlp: its dropout draws depend on the seed (every model's seeded initial weights and saved file are
+    # checked by tests/test_models.py)
+    a = train_and_evaluate("mlp", *parts, CFG, seed=3)
+    b = train_and_evaluate("mlp", *parts, CFG, seed=3)
+    c = train_and_evaluate("mlp", *parts, CFG, seed=4)
     assert a["test"] == b["test"] and a["history"] == b["history"]
     assert a["history"] != c["history"]
 
