@@ -331,9 +331,16 @@ class PackedExecutor:
             recorder: RunRecorder, verbose: bool) -> None:
         from resampling import ResamplingError
 
+        from benchmark.estimators import estimator_class
+
         prefetch_resampled(data, pending, cache, self.resample_workers)
+        packable = [s for s in pending if estimator_class(s.model).packable]
+        alone = [s for s in pending if not estimator_class(s.model).packable]
+        if alone:  # a scikit-learn model, say: trained one run at a time, here (it reads its own parts)
+            log.info("%d run(s) of models that do not pack: trained one at a time", len(alone))
+            LocalExecutor(jit=False).run(alone, data, grid, cache, recorder, verbose)
         parts = {}
-        for spec in pending:
+        for spec in packable:
             if spec.resample_key in parts:
                 continue
             try:
@@ -342,16 +349,8 @@ class PackedExecutor:
                     parts[spec.resample_key] = None
             except ResamplingError as exc:
                 parts[spec.resample_key] = exc
-        from benchmark.estimators import estimator_class
-
         by_model: dict[str, list] = {}
-        alone = [s for s in pending if not estimator_class(s.model).packable]
-        if alone:  # a scikit-learn model, say: trained one run at a time, here
-            log.info("%d run(s) of models that do not pack: trained one at a time", len(alone))
-            LocalExecutor(jit=False).run(alone, data, grid, cache, recorder, verbose)
-        for spec in pending:
-            if spec in alone:
-                continue
+        for spec in packable:
             if isinstance(parts[spec.resample_key], Exception):
                 recorder.failed(spec, parts[spec.resample_key], "")
             else:
