@@ -4,7 +4,9 @@ from __future__ import annotations
 import hashlib
 import json
 import numbers
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
+
+from benchmark.data.inputs import InputConfig
 
 
 @dataclass(frozen=True)
@@ -61,14 +63,18 @@ CYCLICAL_FIELDS = ("lr_schedule", "lr_min", "lr_max", "lr_cycle_steps")
 @dataclass(frozen=True)
 class DataConfig:
     """Which data a grid runs on. ``subset``: stratified sizes of (train, validation, test), or None;
-    ``task``: the classes its beats are labelled with (``benchmark.tasks``)."""
+    ``task``: the classes its beats are labelled with (``benchmark.tasks``); ``inputs``: what a model sees
+    of each beat (``benchmark.data.inputs``), in the identity only when it is not the whole window alone,
+    so a run of the default input keeps the identity it always had."""
 
     split: str = "intra"
     subset: tuple[int, int, int] | None = None
     task: str = "aami5"
+    inputs: InputConfig = field(default_factory=InputConfig)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        fields = {"split": self.split, "subset": self.subset, "task": self.task}
+        return fields if self.inputs.is_default else {**fields, "inputs": self.inputs.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -103,11 +109,11 @@ GRIDS = {
 }
 
 
-def customise(grid: Grid, models=None, resamplers=None, seeds=None, split=None, task=None,
+def customise(grid: Grid, models=None, resamplers=None, seeds=None, split=None, task=None, inputs=None,
               **train_overrides) -> Grid:
     """A copy of ``grid`` with the given parts replaced; ``None`` keeps the grid's own value."""
     train = replace(grid.train, **{k: v for k, v in train_overrides.items() if v is not None})
-    data = replace(grid.data, **{k: v for k, v in (("split", split), ("task", task)) if v})
+    data = replace(grid.data, **{k: v for k, v in (("split", split), ("task", task), ("inputs", inputs)) if v})
     return replace(grid, models=tuple(models or grid.models), resamplers=tuple(resamplers or grid.resamplers),
                    seeds=tuple(grid.seeds if seeds is None else seeds), train=train, data=data)
 

@@ -4,7 +4,7 @@ import keras
 from models.registry import register_model
 
 
-@register_model
+@register_model(flat=True)
 def mlp(input_shape, n_classes, units=128, dropout=0.2):
     inputs = keras.Input(shape=input_shape)
     x = keras.layers.Flatten()(inputs)

@@ -11,7 +11,7 @@ import keras
 from models.registry import register_model
 
 
-@register_model
+@register_model(flat=True)
 def mlp_128_64_16(input_shape, n_classes):
     inputs = keras.Input(shape=input_shape)
     x = keras.layers.Flatten()(inputs)

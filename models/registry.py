@@ -11,6 +11,12 @@ defaults) and returns an untrained model of its estimator kind (``benchmark.esti
 The registry is the only list of models: the command line's choices and the tests come from it. A model
 whose defaults are costly to trace and train may name ``test_params``: smaller hyperparameters with which
 the generic tests fit it (as aeon's ``_get_test_params``); its default build is still tested.
+
+Features appended to the waveform (``benchmark.data.inputs``: beat statistics, RR intervals) reach a model
+in one of two ways. A ``flat`` model (``register_model(flat=True)``, and every scikit-learn one) reads the
+input row as one vector. Any other model is built on the waveform alone and the features join it as a
+second branch: its representation just before its classifier, concatenated with the features, feeds a
+classifier of the same kind (:func:`with_features`). No builder is written twice for it.
 """
 from __future__ import annotations
 
@@ -28,15 +34,18 @@ class ModelEntry:
     builder: Callable
     estimator: str
     test_params: dict = field(default_factory=dict)  # hyperparameters for the generic tests' fits
+    flat: bool = False  # reads the input row as one vector (appended features are more of its inputs)
 
 
 _MODELS: dict[str, ModelEntry] = {}
 
 
-def register_model(fn: Callable | None = None, *, estimator: str = "keras", test_params: dict | None = None):
+def register_model(fn: Callable | None = None, *, estimator: str = "keras", test_params: dict | None = None,
+                   flat: bool = False):
     """Register ``fn`` under its function name, as a model of estimator kind ``estimator``; usable bare
     (``@register_model``) or with the kind (``@register_model(estimator="sklearn")``). ``test_params``:
-    hyperparameters that make the generic tests' fits cheap."""
+    hyperparameters that make the generic tests' fits cheap; ``flat``: the model reads its input as one
+    vector (scikit-learn models always do)."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator kind {estimator!r} is not one of {', '.join(ESTIMATORS)}")
 
@@ -46,7 +55,7 @@ def register_model(fn: Callable | None = None, *, estimator: str = "keras", test
         unknown = set(test_params or {}) - set(inspect.signature(f).parameters)
         if unknown:
             raise TypeError(f"model {f.__name__!r}: test_params names no hyperparameter {sorted(unknown)}")
-        _MODELS[f.__name__] = ModelEntry(f, estimator, dict(test_params or {}))
+        _MODELS[f.__name__] = ModelEntry(f, estimator, dict(test_params or {}), flat or estimator == "sklearn")
         return f
     return register(fn) if fn is not None else register
 
@@ -90,12 +99,43 @@ def builder_source(name: str) -> Path:
 
 
 def build_model(name: str, input_shape: tuple[int, ...] = (187, 1), n_classes: int = 5, seed: int = 0,
-                **overrides):
+                features: int = 0, **overrides):
     """Build a fresh, untrained model; ``None`` overrides keep the builder's own defaults. ``seed`` reaches
     builders that take one (scikit-learn's ``random_state``); Keras builders are seeded globally by the
-    estimator (``keras.utils.set_random_seed``) before they build."""
-    builder = _entry(name).builder
-    fixed = {"input_shape": input_shape, "n_classes": n_classes}
-    if "seed" in inspect.signature(builder).parameters:
-        fixed["seed"] = seed
-    return builder(**fixed, **builder_arguments(name, **overrides))
+    estimator (``keras.utils.set_random_seed``) before they build. ``features``: how many of the input's
+    last positions are appended features rather than waveform (module docstring)."""
+    entry = _entry(name)
+    arguments = builder_arguments(name, **overrides)
+
+    def build(shape):
+        fixed = {"input_shape": shape, "n_classes": n_classes}
+        if "seed" in inspect.signature(entry.builder).parameters:
+            fixed["seed"] = seed
+        return entry.builder(**fixed, **arguments)
+
+    if not features or entry.flat:
+        return build(input_shape)
+    if not 0 < features < input_shape[0]:
+        raise ValueError(f"model {name!r}: {features} appended features do not fit an input of shape {input_shape}")
+    return with_features(build, input_shape, features)
+
+
+def with_features(build: Callable, input_shape: tuple[int, ...], features: int):
+    """The model ``build`` makes for the waveform (the first ``input_shape[0] - features`` positions),
+    with the last ``features`` positions as a second branch: its classifier's input, concatenated with the
+    features, feeds a classifier of the same kind (units and activation) in its place."""
+    import keras
+
+    length = input_shape[0] - features
+    base = build((length, *input_shape[1:]))
+    head = base.layers[-1]
+    if not isinstance(head, keras.layers.Dense):
+        raise TypeError(f"model {base.name!r} ends in {type(head).__name__}, not a Dense classifier, so appended "
+                        "features have no place to join it; register it with flat=True or end it in a Dense layer")
+    body = keras.Model(base.inputs, head.input, name=f"{base.name}_waveform")
+    inputs = keras.Input(shape=input_shape)
+    waveform = inputs[:, :length]
+    side = keras.layers.Flatten(name="features")(inputs[:, length:])
+    joined = keras.layers.Concatenate(name="waveform_and_features")([body(waveform), side])
+    outputs = keras.layers.Dense(head.units, activation=head.activation, name="classifier")(joined)
+    return keras.Model(inputs, outputs, name=base.name)

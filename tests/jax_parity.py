@@ -28,7 +28,18 @@ CONFIGS = {
     # the triangular cyclical rate: two and a half cycles, from 1e-4 up to 5e-3 and back
     "triangular": TrainConfig(steps=40, batch_size=16, eval_every=10, patience=100, lr_schedule="triangular",
                               lr_min=1e-4, lr_max=5e-3, lr_cycle_steps=16),
+    # the short budget with nine features appended to each beat (beat statistics and RR intervals), which a
+    # non-flat model reads as a second branch
+    "features": TrainConfig(steps=20, batch_size=16, eval_every=10, patience=100, learning_rate=1e-3),
 }
+FEATURES = 9
+
+
+def with_features(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    """``x`` (n, length, 1) with FEATURES class-related columns appended, as ``model_inputs`` lays them out."""
+    rng = np.random.default_rng(seed)
+    side = (y[:, None] / 4 + 0.3 * rng.standard_normal((len(y), FEATURES))).astype(np.float32)
+    return np.concatenate([x, side[..., None]], axis=1)
 
 
 def saved_predictions(model: bytes, x) -> list[int]:
@@ -51,6 +62,10 @@ def compare(model: str, config: str) -> list[dict]:
     test = clustered_beats(n_per_class=(60, 10, 15, 8, 12), seed=2)
     x, y = beats.x[..., None], beats.y
     vx, vy, tx, ty = x[::3], y[::3], test.x[..., None], test.y
+    features = FEATURES if config == "features" else 0
+    if features:
+        x, tx = with_features(x, y, 0), with_features(tx, ty, 1)
+        vx = x[::3]
     # training parts of different sizes (as two resamplers give), and one with shuffled labels, which
     # stops improving at once: with patience 1 the runs stop at different checks
     bigger_x, bigger_y = np.repeat(x, 3, axis=0), np.repeat(y, 3)
@@ -61,9 +76,9 @@ def compare(model: str, config: str) -> list[dict]:
         members = members[:2]
     if config == "weighted":
         members = [PackMember(m.seed, m.x, m.y, loss_weights("class_weight", m.y)) for m in members]
-    packed = train_pack(model, members, vx, vy, tx, ty, cfg)
-    alone = [train_and_evaluate(model, m.x, m.y, vx, vy, tx, ty, cfg, m.seed, jit_compile=True, sample_weight=m.weights)
-             for m in members]
+    packed = train_pack(model, members, vx, vy, tx, ty, cfg, features=features)
+    alone = [train_and_evaluate(model, m.x, m.y, vx, vy, tx, ty, cfg, m.seed, jit_compile=True, sample_weight=m.weights,
+                                features=features) for m in members]
     out = []
     for p, a in zip(packed, alone):
         out.append({side: {"history": r["history"], "test_predictions": r["test_predictions"].tolist(),

@@ -55,6 +55,41 @@ def test_keras_model_builds_uncompiled_and_fits_a_step(name):
     assert proba.shape == (8, 5) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", KERAS)
+def test_appended_features_reach_every_keras_model_and_survive_saving(name, tmp_path):
+    """A truncated waveform (140 samples) and nine appended features (statistics, RR intervals): the output
+    depends on both parts of the input, and the saved file, loaded in safe mode, predicts the same."""
+    import keras
+
+    params = generic_test_params(name)
+    model = build_model(name, input_shape=(149, 1), n_classes=5, features=9, **params)
+    assert model.output_shape == (None, 5)
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 149, 1), dtype=np.float32)
+    other_features, other_wave = x.copy(), x.copy()
+    other_features[:, 140:] += 1.0
+    other_wave[:, :140] = rng.random((4, 140, 1), dtype=np.float32)
+    base = np.asarray(model(x, training=False))
+    assert not np.allclose(base, np.asarray(model(other_features, training=False))), "the features reach the output"
+    assert not np.allclose(base, np.asarray(model(other_wave, training=False))), "the waveform reaches the output"
+    if not registry._MODELS[name].flat:
+        assert model.get_layer("waveform_and_features") is not None
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", compile=False, safe_mode=True)
+    np.testing.assert_allclose(np.asarray(loaded(x, training=False)), base, rtol=1e-5, atol=1e-6)
+
+
+def test_features_need_a_dense_classifier_to_join():
+    import keras
+
+    def odd(input_shape, n_classes):
+        inputs = keras.Input(shape=input_shape)
+        return keras.Model(inputs, keras.layers.Softmax()(keras.layers.Flatten()(inputs)[:, :n_classes]))
+
+    with pytest.raises(TypeError, match="not a Dense classifier"):
+        registry.with_features(lambda shape: odd(shape, 5), (20, 1), 3)
+
+
 @pytest.mark.parametrize("name", _marked(list_models()))
 def test_every_model_fits_through_its_estimator_seeded_and_saves_safely(name, tmp_path, monkeypatch):
     from benchmark.estimators import estimator_class, load_estimator, make_estimator

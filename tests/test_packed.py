@@ -84,6 +84,18 @@ def test_packed_models_of_issue_22_are_the_runs_alone():
             assert_same_run(run["packed"], run["alone"], exact=False)
 
 
+@pytest.mark.slow
+def test_packed_runs_with_appended_features_are_the_runs_alone():
+    """Beat statistics and RR intervals as a second branch (cnn) and as more of a flat input (mlp) pack as
+    they train alone, and the features reach the saved model."""
+    out = parity("cnn:features", "mlp:features")
+    for case, exact in (("cnn:features", False), ("mlp:features", True)):
+        for run in out[case]:
+            assert_same_run(run["packed"], run["alone"], exact)
+            assert run["packed"]["n_params"] > 0 and run["packed"]["saved_model_predictions"] == \
+                run["packed"]["test_predictions"]
+
+
 def run_cli(*args, env=JAX_ENV):
     return subprocess.run([sys.executable, "run_benchmark.py", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=900)

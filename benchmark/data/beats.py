@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.data.inputs import rr_features
 from benchmark.errors import DataError
 from benchmark.tasks import AAMI_CLASSES, AAMI_SYMBOLS
 
@@ -55,13 +56,15 @@ class BeatSet:
     x: np.ndarray
     y: np.ndarray
     record: np.ndarray  # record id of every beat (str)
-    sample: np.ndarray  # R-peak position in the original 360 Hz record (int64)
+    sample: np.ndarray  # R-peak position in the original record, at its own rate (int64)
+    rr: np.ndarray | None = None  # RR-interval features (n, 5) (benchmark.data.inputs); None: no positions
 
     def __len__(self) -> int:
         return len(self.y)
 
     def take(self, index) -> "BeatSet":
-        return BeatSet(self.x[index], self.y[index], self.record[index], self.sample[index])
+        return BeatSet(self.x[index], self.y[index], self.record[index], self.sample[index],
+                       None if self.rr is None else self.rr[index])
 
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.y, minlength=len(CLASSES))
@@ -156,10 +159,13 @@ def build_record_beats(path: Path, params: BuildParams) -> BeatSet:
     if len(y) == 0:
         raise DataError(f"{path}.atr: no usable beats (no beat annotations with an AAMI class, or "
                         f"every window ran past the end of the signal)")
-    return BeatSet(x, y, np.full(len(y), path.name), pos.astype(np.int64))
+    if len(y) == 1:
+        raise DataError(f"{path}.atr: only one usable beat; a record needs two for its RR intervals")
+    return BeatSet(x, y, np.full(len(y), path.name), pos.astype(np.int64), rr_features(pos / fs))
 
 
 def concat(parts: list[BeatSet]) -> BeatSet:
+    rr = None if any(p.rr is None for p in parts) else np.concatenate([p.rr for p in parts])
     return BeatSet(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]),
                    np.concatenate([p.record for p in parts]).astype(str),
-                   np.concatenate([p.sample for p in parts]))
+                   np.concatenate([p.sample for p in parts]), rr)

@@ -43,7 +43,7 @@ DS1 = ("101 106 108 109 112 114 115 116 118 119 122 124 201 203 205 207 208 209 
 DS2 = ("100 103 105 111 113 117 121 123 200 202 210 212 213 214 219 221 222 228 231 232 233 234").split()
 PACED = ("102", "104", "107", "217")
 SPLITS = ("intra", "inter", "inter_ds2", "kaggle")
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: beats carry their RR-interval features
 
 
 @dataclass
@@ -96,7 +96,7 @@ def load_beats(source: RecordSource, params: BuildParams = BuildParams(),
     path = Path(cache_dir or default_cache_dir()) / "beats" / f"beats-{key}.npz"
     arrays = load_arrays(path)
     if arrays is not None:
-        return BeatSet(arrays["x"], arrays["y"], arrays["record"], arrays["sample"]), key, True
+        return BeatSet(arrays["x"], arrays["y"], arrays["record"], arrays["sample"], arrays["rr"]), key, True
     if path.exists():
         log.warning("%s: cache entry is corrupt; rebuilding it", path)
     log.info("building beats from %d records in %s ...", len(source.records), source.directory)
@@ -104,7 +104,7 @@ def load_beats(source: RecordSource, params: BuildParams = BuildParams(),
     beats = build_beats(source, params)
     log.info("built %d beats in %.1f s", len(beats), time.perf_counter() - start)
     save_arrays(path, {"x": beats.x, "y": beats.y, "record": beats.record.astype("U8"),
-                       "sample": beats.sample})
+                       "sample": beats.sample, "rr": beats.rr})
     return beats, key, False
 
 
@@ -242,7 +242,7 @@ def kaggle_split(kaggle_dir: Path, val_fraction: float = VAL_FRACTION, seed: int
 
 def relabelled(beats: BeatSet, task: Task) -> BeatSet:
     """The beats labelled with ``task``'s classes instead of their AAMI class."""
-    return BeatSet(beats.x, task.relabel(beats.y), beats.record, beats.sample)
+    return BeatSet(beats.x, task.relabel(beats.y), beats.record, beats.sample, beats.rr)
 
 
 def load_split(name: str = "intra", data_dir=None, kaggle_dir=None, cache_dir: Path | None = None,

@@ -28,8 +28,9 @@ class Estimator:
     uses_steps: ClassVar[bool]  # trained for TrainConfig.steps optimizer updates (else its own budget)
     suffix: ClassVar[str]  # of the saved model's file name
 
-    def __init__(self, model_name: str, input_shape: tuple[int, ...], n_classes: int, seed: int):
+    def __init__(self, model_name: str, input_shape: tuple[int, ...], n_classes: int, seed: int, features: int = 0):
         self.model_name, self.input_shape, self.n_classes, self.seed = model_name, tuple(input_shape), n_classes, seed
+        self.features = features  # of the input's positions, how many are appended features (benchmark.data.inputs)
 
     def fit(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, val_x: np.ndarray, val_y: np.ndarray,
             cfg: TrainConfig, jit_compile: bool = False) -> dict:

@@ -66,11 +66,12 @@ def predict_probabilities(model, x: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(x, batch_size=PREDICT_BATCH, verbose=0))
 
 
-def model_bytes(model_name: str, input_shape: tuple[int, ...], weights: list, n_classes: int = 5) -> bytes:
+def model_bytes(model_name: str, input_shape: tuple[int, ...], weights: list, n_classes: int = 5,
+                features: int = 0) -> bytes:
     """The ``.keras`` file of a fresh, uncompiled ``model_name`` holding ``weights`` (``get_weights`` order)."""
     from models import build_model
 
-    model = build_model(model_name, input_shape=input_shape, n_classes=n_classes)
+    model = build_model(model_name, input_shape=input_shape, n_classes=n_classes, features=features)
     model.set_weights(weights)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "saved.keras"  # Keras needs the suffix
@@ -99,8 +100,8 @@ class KerasEstimator(Estimator):
 
     kind, packable, uses_steps, suffix = "keras", True, True, ".keras"
 
-    def __init__(self, model_name, input_shape, n_classes, seed, model=None):
-        super().__init__(model_name, input_shape, n_classes, seed)
+    def __init__(self, model_name, input_shape, n_classes, seed, model=None, features=0):
+        super().__init__(model_name, input_shape, n_classes, seed, features)
         self.model = model
         self.weights: list | None = None
 
@@ -110,8 +111,8 @@ class KerasEstimator(Estimator):
         from models import build_model
 
         keras.utils.set_random_seed(self.seed)
-        model = compile_model(build_model(self.model_name, input_shape=self.input_shape, n_classes=self.n_classes),
-                              cfg, jit_compile)
+        model = compile_model(build_model(self.model_name, input_shape=self.input_shape, n_classes=self.n_classes,
+                                          features=self.features), cfg, jit_compile)
         batches = batch_indices(len(y), cfg.steps, cfg.batch_size, np.random.default_rng(self.seed))
         best: list = []
 
@@ -141,7 +142,7 @@ class KerasEstimator(Estimator):
     def save(self) -> bytes:
         """The ``.keras`` file of the kept weights in a fresh build of the model (no optimizer state)."""
         weights = self.weights if self.weights is not None else self.model.get_weights()
-        return model_bytes(self.model_name, self.input_shape, weights, self.n_classes)
+        return model_bytes(self.model_name, self.input_shape, weights, self.n_classes, self.features)
 
     @classmethod
     def load(cls, model_name, path, n_classes=None):

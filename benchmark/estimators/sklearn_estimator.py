@@ -36,8 +36,8 @@ def n_parameters(model) -> int:
 class SklearnEstimator(Estimator):
     kind, packable, uses_steps, suffix = "sklearn", False, False, ".skops"
 
-    def __init__(self, model_name, input_shape, n_classes, seed, model=None):
-        super().__init__(model_name, input_shape, n_classes, seed)
+    def __init__(self, model_name, input_shape, n_classes, seed, model=None, features=0):
+        super().__init__(model_name, input_shape, n_classes, seed, features)
         self.model = model
 
     def fit(self, x, y, weights, val_x, val_y, cfg, jit_compile=False) -> dict:

@@ -47,17 +47,18 @@ def where_this_runs() -> dict:
 
 
 def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int, classes: tuple[str, ...],
-              jit_compile: bool = False, verbose: bool = False) -> dict:
+              jit_compile: bool = False, verbose: bool = False, features: int = 0) -> dict:
     """Train and evaluate one fresh ``model`` on a treated training part (its loss weighted when the
     treatment gave weights); see ``train_and_evaluate``. ``verbose``: log every validation check (in a Ray
-    worker, where the driver's logging is not set up). The result names the machine and device it ran on."""
+    worker, where the driver's logging is not set up); ``features``: how many of the input's last positions are
+    appended features. The result names the machine and device it ran on."""
     from benchmark.running.trainer import train_and_evaluate
 
     if verbose:
         from benchmark.logs import setup
         setup(verbose=True)
     result = train_and_evaluate(model, part.x, part.y, *held_out, cfg, seed, jit_compile=jit_compile,
-                                sample_weight=part.weights, classes=classes)
+                                sample_weight=part.weights, classes=classes, features=features)
     return {**result, "ran_on": where_this_runs()}
 
 
@@ -182,7 +183,7 @@ class LocalExecutor:
                 if isinstance(resampled[group], Exception):
                     raise resampled[group]
                 result = train_run(spec.model, resampled[group], held_out, grid.train, spec.seed,
-                                   data.task.classes, jit_compile=self.jit)
+                                   data.task.classes, jit_compile=self.jit, features=data.features)
             except Exception as exc:  # a failed run is recorded and the grid goes on
                 recorder.failed(spec, exc, traceback.format_exc(limit=5))
                 continue
@@ -258,7 +259,7 @@ class RayExecutor:
                 parts[group] = resampling[group] = resample_task.remote(train_x, train_y, spec.resampler, spec.seed)
         held_out = ray.put(data.held_out())
         runs = {train_task.remote(s.model, parts[s.resample_key], held_out, grid.train, s.seed, data.task.classes,
-                                  self.jit, verbose): s for s in pending}
+                                  self.jit, verbose, data.features): s for s in pending}
         del parts  # the runs hold their part, which the object store frees when they have finished
         log.info("on Ray: %d resampling and %d training tasks, %d thread(s) each, on %.0f CPUs", len(resampling),
                  len(runs), self.threads, ray.cluster_resources().get("CPU", 0))
@@ -288,7 +289,7 @@ class RayExecutor:
 
 
 def _pack_worker(model: str, members: list[tuple[int, str]], held_out: tuple, cfg: TrainConfig,
-                 classes: tuple[str, ...], verbose: bool) -> tuple[list, list[dict]]:
+                 classes: tuple[str, ...], verbose: bool, features: int = 0) -> tuple[list, list[dict]]:
     """In a worker process: train one pack from cached parts; (results, info of each member's part)."""
     from benchmark.running.packed import PackMember, train_pack
 
@@ -302,7 +303,7 @@ def _pack_worker(model: str, members: list[tuple[int, str]], held_out: tuple, cf
     if verbose:
         from benchmark.logs import setup
         setup(verbose=True)
-    results = train_pack(model, pack, *held_out, cfg, classes=classes)
+    results = train_pack(model, pack, *held_out, cfg, classes=classes, features=features)
     ran_on = where_this_runs()
     return ([r if isinstance(r, Exception) else {**r, "ran_on": ran_on} for r in results],
             [loaded[path].info(classes) for _, path in members])
@@ -368,7 +369,8 @@ class PackedExecutor:
             members = [PackMember(s.seed, parts[s.resample_key].x, parts[s.resample_key].y,
                                   parts[s.resample_key].weights) for s in specs]
             try:
-                results = train_pack(model, members, val_x, val_y, test_x, test_y, grid.train, data.task.classes)
+                results = train_pack(model, members, val_x, val_y, test_x, test_y, grid.train, data.task.classes,
+                                     features=data.features)
             except Exception as exc:  # the whole pack failed: each of its runs records why
                 trace = traceback.format_exc(limit=5)
                 for spec in specs:
@@ -390,7 +392,7 @@ class PackedExecutor:
             for n, (model, specs) in enumerate(packs, 1):
                 members = [(s.seed, str(cache.path(s.resample_key))) for s in specs]
                 futures[pool.submit(_pack_worker, model, members, held_out, grid.train, data.task.classes,
-                                    verbose)] = (n, model, specs)
+                                    verbose, data.features)] = (n, model, specs)
             for future in as_completed(futures):
                 n, model, specs = futures[future]
                 log.info("[pack %d/%d] %s: %d runs finished", n, len(packs), model, len(specs))

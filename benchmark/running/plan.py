@@ -20,6 +20,7 @@ import numpy as np
 
 from benchmark.config import GRIDS, Grid, config_hash
 from benchmark.data.beats import BeatSet
+from benchmark.data.inputs import InputConfig, with_inputs
 from benchmark.data.splits import SPLIT_SEED, Split, contents_key, stratified_subset
 from benchmark.tasks import Task, get_task
 
@@ -49,9 +50,10 @@ class RunSpec:
 
 @dataclass
 class GridData:
-    """The parts a grid trains on, labelled for its task, and their identity: ``key`` digests the beats,
-    labels and records of all three parts and the task, so any change to what a split holds (or to the
-    code that carves it) makes new runs and new cached parts."""
+    """The parts a grid trains on, labelled for its task, their ``x`` the models' input (``inputs``), and
+    their identity: ``key`` digests the inputs, labels and records of all three parts and the task, so any
+    change to what a split holds (or to the code that carves it or builds the inputs) makes new runs and new
+    cached parts."""
 
     train: BeatSet
     val: BeatSet
@@ -59,6 +61,12 @@ class GridData:
     key: str
     source: str
     task: Task = get_task("aami5")
+    inputs: InputConfig = InputConfig()
+
+    @property
+    def features(self) -> int:
+        """How many features follow the waveform in each input row (the models' second branch)."""
+        return self.inputs.n_features
 
     def held_out(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(validation x, y, test x, y), shaped for the models."""
@@ -74,15 +82,18 @@ def prepare_data(split: Split, grid: Grid) -> GridData:
     parts = [split.train, split.val, split.test]
     if grid.data.subset:
         parts = [stratified_subset(p, n, SPLIT_SEED) for p, n in zip(parts, grid.data.subset)]
-    return GridData(*parts, key=contents_key(parts, task.name), source=split.source, task=task)
+    inputs = grid.data.inputs
+    parts = [with_inputs(p, inputs, f"the {split.name} split's beats") for p in parts]
+    return GridData(*parts, key=contents_key(parts, task.name), source=split.source, task=task, inputs=inputs)
 
 
 def grid_directory(grid: Grid) -> str:
     """The name of a grid's directory in the run store: the preset's name when its budget and data are the
-    preset's own (and its task is aami5), else the name with the task and a hash of what was changed, so a
-    customised grid never mixes with it."""
+    preset's own (its task aami5, its input the whole window), else the name with the task, the input's tag
+    (``InputConfig.tag``) and a hash of what was changed, so a customised grid never mixes with it."""
     preset = GRIDS.get(grid.name)
-    name = grid.name if grid.data.task == "aami5" else f"{grid.name}-{grid.data.task}"
+    name = "-".join(p for p in (grid.name, "" if grid.data.task == "aami5" else grid.data.task,
+                                grid.data.inputs.tag()) if p)
     if preset is not None and preset.train == grid.train and preset.data.subset == grid.data.subset:
         return name
     return f"{name}-{config_hash(grid.train.as_dict(), grid.data.subset)}"

@@ -21,7 +21,7 @@ from benchmark.tasks import AAMI_CLASSES
 
 def train_and_evaluate(model_name: str, train_x, train_y, val_x, val_y, test_x, test_y,
                        cfg: TrainConfig, seed: int, jit_compile: bool = False, sample_weight=None,
-                       classes: tuple[str, ...] = AAMI_CLASSES) -> dict:
+                       classes: tuple[str, ...] = AAMI_CLASSES, features: int = 0) -> dict:
     """Build, train and evaluate one model; returns its training report (``Estimator.fit``), its test
     metrics, predictions and class probabilities, and the saved model (``model``: the file's bytes,
     ``model_suffix``: its format's file suffix).
@@ -29,10 +29,11 @@ def train_and_evaluate(model_name: str, train_x, train_y, val_x, val_y, test_x, 
     ``jit_compile``: compile the train step with XLA (see ``benchmark.running.compute.resolve_jit``); it changes
     how fast a run goes and, by float rounding, its last bits, never what it computes. ``sample_weight``:
     a loss weight per training beat (class weighting), or None. ``classes``: the task's class names.
+    ``features``: how many of the input's last positions are appended features (``benchmark.data.inputs``).
     """
     from benchmark.estimators import make_estimator
 
-    estimator = make_estimator(model_name, train_x.shape[1:], len(classes), seed)
+    estimator = make_estimator(model_name, train_x.shape[1:], len(classes), seed, features)
     report = estimator.fit(train_x, train_y, sample_weight, val_x, val_y, cfg, jit_compile)
     start = time.perf_counter()
     probabilities = estimator.predict_proba(test_x)

@@ -126,9 +126,9 @@ def create_app(bundle):
     async def http_error(request, exc: HTTPException):
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
 
-    def predict(x: np.ndarray) -> list[dict]:
+    def predict(x: np.ndarray, rr: np.ndarray | None = None) -> list[dict]:
         with lock:
-            proba = bundle.predict_proba(x)
+            proba = bundle.predict_proba(x, rr)
         return [{"class": classes[int(np.argmax(p))], "probabilities": dict(zip(classes, map(float, p)))}
                 for p in proba]
 
@@ -144,7 +144,10 @@ def create_app(bundle):
         "application/json": {"schema": _BEATS_SCHEMA}}}})
     async def predict_beats(request: Request):
         x = parse_beats(await read_json(request), bundle.length)
-        return {"predictions": await run_in_threadpool(predict, x)}
+        try:
+            return {"predictions": await run_in_threadpool(predict, x)}
+        except DataError as exc:  # a model that needs RR intervals cannot classify beats without their record
+            raise BadInput(422, f"{exc}; send the recording to /predict/record") from None
 
     @app.post("/predict/record", openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": _RECORD_SCHEMA}}}})
@@ -155,7 +158,7 @@ def create_app(bundle):
             beats = signal_beats(signal, fs, bundle.params)
             if not len(beats):
                 raise DataError(f"no usable beats in {len(signal)} samples at {fs:g} Hz")
-            rows = predict(beats.x)
+            rows = predict(beats.x, beats.rr)
             for row, sample in zip(rows, beats.sample):
                 row["sample"] = int(sample)
             return {"predictions": rows, "summary": summary(rows, classes)}

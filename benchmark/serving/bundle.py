@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.data.beats import BuildParams
+from benchmark.data.inputs import InputConfig, model_inputs
 from benchmark.errors import DataError
 from benchmark.files import atomic_write, write_json
 
@@ -38,11 +39,13 @@ def best_run(store) -> str:
 
 def bundle_metadata(store, run_id: str, model_file: str) -> dict:
     """What ``bundle.json`` holds for run ``run_id`` of ``store``."""
+    from benchmark.data.inputs import inputs_of
     from benchmark.running.evaluate import training_prior
     from benchmark.tasks import task_of
 
     metrics = store.metrics(run_id)
     task = task_of(store.manifest())
+    inputs = inputs_of(store.manifest())
     prior_source = ("recorded by the run" if metrics["resampling"].get("trained_prior") is not None
                     else "recomputed from the run's training class counts and its treatment's loss weights")
     prior = training_prior(metrics, task.classes)
@@ -54,7 +57,9 @@ def bundle_metadata(store, run_id: str, model_file: str) -> dict:
         "model": metrics["model"], "model_file": model_file,
         "beats": {**BuildParams().as_dict(),
                   "builder": "benchmark.data.beats.segment_record (every grid builds its beats with these defaults)",
-                  "input_shape": [BuildParams().length, 1]},
+                  "input_shape": [inputs.length(BuildParams().length) + inputs.n_features, 1]},
+        "inputs": {**inputs.as_dict(), "features": list(inputs.feature_names),
+                   "builder": "benchmark.data.inputs.model_inputs (waveform, then the features in this order)"},
         "trained_prior": dict(zip(task.classes, (float(p) for p in prior))), "trained_prior_source": prior_source,
         "run": {"run_id": run_id, "resampler": metrics["resampler"], "seed": metrics["seed"],
                 "split": store.split, "grid": metrics.get("grid", store.name), "grid_directory": store.name,
@@ -118,8 +123,15 @@ class Bundle:
     def length(self) -> int:
         return self.params.length
 
-    def predict_proba(self, beats: np.ndarray) -> np.ndarray:
-        """Class probabilities (n, classes) of beats (n, length) or (n, length, 1)."""
+    @property
+    def inputs(self) -> InputConfig:
+        """What the model sees of a beat (bundles exported before input options: the whole window)."""
+        return InputConfig.from_dict({k: v for k, v in (self.metadata.get("inputs") or {}).items()
+                                      if k in InputConfig.__dataclass_fields__})
+
+    def predict_proba(self, beats: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities (n, classes) of beat windows (n, length) or (n, length, 1); ``rr``: their RR
+        features (``benchmark.data.inputs.rr_features``), which a model trained with them needs."""
         beats = np.asarray(beats, dtype=np.float32)
         if beats.ndim == 3 and beats.shape[2] == 1:
             beats = beats[..., 0]
@@ -127,7 +139,8 @@ class Bundle:
             raise DataError(f"beats must be shaped (n, {self.length}), got {beats.shape}")
         if not len(beats):
             return np.zeros((0, len(self.classes)), np.float32)
-        return np.asarray(self.estimator.predict_proba(beats), dtype=np.float32)
+        x = model_inputs(beats, self.inputs, rr, "single beats without their recording")
+        return np.asarray(self.estimator.predict_proba(x), dtype=np.float32)
 
 
 def load_bundle(path: Path) -> Bundle:

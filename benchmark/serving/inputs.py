@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.data.beats import AAMI, BuildParams, segment_record
+from benchmark.data.inputs import rr_features
 from benchmark.errors import DataError
 
 MIN_FS, MAX_FS = 50.0, 10_000.0  # sampling rates a recording may have (Hz)
@@ -16,13 +17,15 @@ MIN_FS, MAX_FS = 50.0, 10_000.0  # sampling rates a recording may have (Hz)
 
 @dataclass
 class Beats:
-    """Beats (n, length) ready for a model; ``sample``: each beat's R peak in the original recording (None
-    for ready-made beats), ``labels``: the AAMI class (0..4) a file gave each beat (or None)."""
+    """Beat windows (n, length); ``sample``: each beat's R peak in the original recording (None for
+    ready-made beats), ``labels``: the AAMI class (0..4) a file gave each beat (or None), ``rr``: the beats'
+    RR-interval features from those R peaks (``benchmark.data.inputs.rr_features``; None without them)."""
 
     x: np.ndarray
     sample: np.ndarray | None
     labels: np.ndarray | None
     source: str
+    rr: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -63,7 +66,8 @@ def signal_beats(signal, fs, params: BuildParams = BuildParams(), samples=None, 
         samples = detect_peaks(signal, fs)
         symbols = np.full(len(samples), "N")  # a beat for segment_record; its class is the model's to say
     x, labels, pos = segment_record(signal, fs, np.asarray(samples), np.asarray(symbols), params)
-    return Beats(x, pos.astype(np.int64), labels if labelled else None, source)
+    rr = rr_features(pos / fs) if len(pos) >= 2 else None
+    return Beats(x, pos.astype(np.int64), labels if labelled else None, source, rr)
 
 
 def record_beats(path: Path, params: BuildParams = BuildParams()) -> Beats:

@@ -15,7 +15,7 @@ def predictions(bundle, beats) -> list[dict]:
     ``probabilities`` by class name and, where the input labelled it, ``given_class`` in the bundle's task."""
     from benchmark.tasks import get_task
 
-    proba = bundle.predict_proba(beats.x)
+    proba = bundle.predict_proba(beats.x, beats.rr)
     classes = bundle.classes
     given = None
     if beats.labels is not None:
