@@ -17,8 +17,9 @@ log = logging.getLogger("benchmark.cli")
 # run and evaluate write your runs to results/local (git-ignored): the committed results under results/ are
 # written only when you name them. report rebuilds the committed reports unless told otherwise.
 DEFAULT_RESULTS = {"run": "results/local", "evaluate": "results/local", "report": "results", "data": "results/local",
-                   "export": "results", "predict": "results", "serve": "results"}
-OPERANDS = {"predict": ("BUNDLE", "INPUT"), "serve": ("BUNDLE",)}  # the commands that take positional paths
+                   "export": "results", "predict": "results", "serve": "results", "compare": "results"}
+# the commands that take positional operands
+OPERANDS = {"predict": ("BUNDLE", "INPUT"), "serve": ("BUNDLE",), "compare": ("GRID", "OTHER_GRID")}
 
 
 def _resampler(text: str) -> str:
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run_benchmark.py",
         description="Benchmark class-imbalance handling (resamplers) × heartbeat classifiers on MIT-BIH.",
         epilog=grid_costs, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("command", nargs="?", default="run", choices=["run", "data", "report", "evaluate", "export", "predict", "serve"],
+    p.add_argument("command", nargs="?", default="run", choices=["run", "data", "report", "evaluate", "export", "predict", "serve", "compare"],
                    help="run: train and evaluate the grid, then write the tables; data: print the class "
                         "histogram of each split and where the data came from; report: rebuild the tables "
                         "of every grid in --results-dir (or of --grid/--split) from saved runs without "
@@ -56,8 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "training; export: copy one run's model (--run, or --grid/--split --best) into a bundle "
                         "folder (--out); predict BUNDLE INPUT: classify the beats of INPUT (a Kaggle-layout CSV, "
                         "a WFDB record named without extension, or a one-column raw-signal CSV with --fs); "
-                        "serve BUNDLE: an HTTP API over the bundle's model")
-    p.add_argument("operands", nargs="*", metavar="PATH", help="predict: BUNDLE INPUT; serve: BUNDLE")
+                        "serve BUNDLE: an HTTP API over the bundle's model; compare GRID OTHER_GRID: two grid "
+                        "folders of --split that differ only in their input (e.g. quick and quick-rr), cell by cell, "
+                        "with paired tests over test records, written beside them as COMPARISON-GRID-vs-OTHER_GRID.md")
+    p.add_argument("operands", nargs="*", metavar="PATH",
+                   help="predict: BUNDLE INPUT; serve: BUNDLE; compare: GRID OTHER_GRID (folder names)")
     p.add_argument("--grid", default=None, choices=sorted(GRIDS),
                    help="preset grid (default: quick; for `report`: every grid found)")
     p.add_argument("--models", nargs="+", choices=list_models(),
@@ -77,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=[*SPLITS, "all"], default=None,
                    help="intra: Kaggle-style beat-level 80/20; inter: de Chazal DS1→DS2; kaggle: your CSVs "
                         "(--kaggle-dir). Default: intra; for `data` and `report`: every split available")
+    inputs = p.add_argument_group("what a model sees of each beat (default: the whole 187-sample window; any "
+                                  "option gives the grid its own folder, <grid>-<options>)")
+    inputs.add_argument("--truncate", type=_positive, metavar="K",
+                        help="only the first K samples of each beat window (the LSTM project: 140)")
+    inputs.add_argument("--beat-stats", action="store_true",
+                        help="append the beat's mean, standard deviation, skewness and kurtosis (the CNN-LSTM project)")
+    inputs.add_argument("--rr", action="store_true",
+                        help="append RR-interval features: the intervals before and after the beat, their ratio, "
+                             "the local and the record's average (de Chazal et al. 2004); needs the WFDB records")
     budget = p.add_argument_group("training budget (default: the grid's)")
     budget.add_argument("--steps", type=_positive, help="optimizer steps per run, the same for every resampler")
     budget.add_argument("--batch-size", type=_positive)
@@ -262,8 +275,14 @@ def make_executor(args, device: dict):
 def _grid(args):
     if args.split == "all":
         raise DataError("--split all is for `data` and `report`; run one split at a time")
+    from benchmark.data.inputs import InputConfig
+
+    try:
+        inputs = InputConfig(args.truncate, args.beat_stats, args.rr)
+    except ValueError as exc:
+        raise DataError(f"--truncate: {exc}") from None
     return customise(GRIDS[args.grid or "quick"], models=args.models, resamplers=args.resamplers, seeds=args.seeds,
-                     split=args.split, task=args.task, **_grid_budget(args))
+                     split=args.split, task=args.task, inputs=inputs, **_grid_budget(args))
 
 
 def cmd_run(args) -> int:
@@ -331,7 +350,10 @@ def cmd_evaluate(args) -> int:
         from benchmark.data.splits import relabelled
         from benchmark.tasks import task_of
 
+        from benchmark.data.inputs import with_inputs
+
         beats = relabelled(beats, task_of(store.manifest()))  # built with AAMI classes, scored in the grid's task
+        beats = with_inputs(beats, grid.data.inputs, f"{args.on}'s beats")
         log.info("%s: %d beats; %s", args.on, len(beats), source)
     from benchmark.provenance import provenance
     from benchmark.running.compute import describe_device
@@ -410,6 +432,21 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from benchmark.reporting.input_comparison import write_comparison
+
+    if args.split in (None, "all"):
+        raise DataError("compare needs --split: the split whose two grid folders to compare")
+    stores = [_store(args).grid(args.split, name) for name in args.operands]
+    for store in stores:
+        if not store.exists():
+            raise DataError(f"{store.path}: no grid has been run here; run it first, or name the results folder "
+                            "with --results-dir")
+    for path in write_comparison(*stores, stores[0].path.parent):
+        log.info("wrote %s", path)
+    return 0
+
+
 def cmd_serve(args) -> int:
     from benchmark.serving.bundle import load_bundle
 
@@ -467,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.command} takes {' '.join(wanted) or 'no paths'}, got {' '.join(args.operands) or 'none'}")
     try:
         return {"run": cmd_run, "data": cmd_data, "report": cmd_report, "evaluate": cmd_evaluate, "export": cmd_export,
-                "predict": cmd_predict, "serve": cmd_serve}[args.command](args)
+                "predict": cmd_predict, "serve": cmd_serve, "compare": cmd_compare}[args.command](args)
     except DataError as exc:
         log.error("error: %s", exc)
         return 2
