@@ -34,9 +34,14 @@ def _resampler(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from benchmark.external import external_sets
+    from benchmark.literature import published_system
     from benchmark.tasks import get_task, list_tasks
     from models import list_models
     from resampling import list_resamplers, resampler_families
+
+    def published(preset: str) -> str:
+        p = published_system(preset)
+        return f"{p.metric} {p.value}" if p else "no figure"
 
     sizes = {name: f"{len(g.models)} models × {len(g.resamplers)} resamplers × {len(g.seeds)} seed(s), "
                    f"{g.train.steps:,} steps" for name, g in GRIDS.items()}
@@ -44,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                   f"{sizes['quick']} on the full data (~1 h 40 min on the intra split); full = {sizes['full']} "
                   "(measured for its 20 resampling cells before class weighting joined them: ≤ 32.6 h projected "
                   "on 2 CPU cores, ~13 min per split projected on one H200 with KERAS_BACKEND=jax, packed; "
-                  "class weighting costs what `none` does)")
+                  "class weighting costs what `none` does). The published systems, each as it was configured "
+                  "(model, input, treatment, task, schedule; the full budget): "
+                  + "; ".join(f"{name} = {g.description} (published: {published(name)})" for name, g in GRIDS.items()
+                              if g.description))
     p = argparse.ArgumentParser(
         prog="run_benchmark.py",
         description="Benchmark class-imbalance handling (resamplers) × heartbeat classifiers on MIT-BIH.",
@@ -277,11 +285,13 @@ def _grid(args):
         raise DataError("--split all is for `data` and `report`; run one split at a time")
     from benchmark.data.inputs import InputConfig
 
+    preset = GRIDS[args.grid or "quick"]
+    own = preset.data.inputs  # the options add to a preset's own input
     try:
-        inputs = InputConfig(args.truncate, args.beat_stats, args.rr)
+        inputs = InputConfig(args.truncate or own.samples, args.beat_stats or own.beat_stats, args.rr or own.rr)
     except ValueError as exc:
         raise DataError(f"--truncate: {exc}") from None
-    return customise(GRIDS[args.grid or "quick"], models=args.models, resamplers=args.resamplers, seeds=args.seeds,
+    return customise(preset, models=args.models, resamplers=args.resamplers, seeds=args.seeds,
                      split=args.split, task=args.task, inputs=inputs, **_grid_budget(args))
 
 

@@ -85,6 +85,7 @@ class Grid:
     seeds: tuple[int, ...]
     train: TrainConfig
     data: DataConfig
+    description: str = ""  # what it is, for --help (the published systems' presets)
 
     def cells(self) -> list[tuple[str, str, int]]:
         """(resampler, seed, model) in the order they run: a resampled set serves every model."""
@@ -107,6 +108,40 @@ GRIDS = {
     # The benchmark proper: five seeds and the full budget.
     "full": Grid("full", BENCHMARK_MODELS, BENCHMARK_RESAMPLERS, (0, 1, 2, 3, 4), TrainConfig(), DataConfig()),
 }
+
+
+# The five published systems the harness grew from (../shared/seeds/), each as it was configured: model,
+# input, treatment, task and schedule as their READMEs give them. None of them states its budget in steps,
+# so each gets the benchmark's full budget (10,000 steps, early stopping on validation macro F1); their
+# published figures, in their own metrics, are in benchmark/literature.py (PUBLISHED_SYSTEMS).
+PRESETS = {
+    "lstm_first140_oversampled": Grid(
+        "lstm_first140_oversampled", ("lstm",), ("random",), (0,), TrainConfig(),
+        DataConfig(inputs=InputConfig(samples=140)),
+        "the LSTM project: an LSTM on the first 140 samples of each beat, every minority class randomly "
+        "oversampled to the majority's size"),
+    "resnet_smote_enn_cyclical": Grid(
+        "resnet_smote_enn_cyclical", ("resnet",), ("smote_enn",), (0,), TrainConfig(lr_schedule="triangular"),
+        DataConfig(),
+        "the ResNet project: a residual CNN on SMOTE-ENN-treated beats with a triangular cyclical learning rate"),
+    "cnn_lstm_gmm_stats": Grid(
+        "cnn_lstm_gmm_stats", ("cnn_lstm",), ("gmm",), (0,), TrainConfig(),
+        DataConfig(inputs=InputConfig(beat_stats=True)),
+        "the CNN-LSTM project: a CNN-LSTM with the beat's mean, standard deviation, skewness and kurtosis "
+        "beside it, minority classes raised by Gaussian-mixture draws"),
+    "mlp_cnn_oversampling": Grid(
+        "mlp_cnn_oversampling", ("mlp", "cnn"), ("none", "random", "smote", "adasyn"), (0,), TrainConfig(),
+        DataConfig(),
+        "the MLP / deep-CNN oversampling study: a baseline MLP and a deep CNN, each without resampling and with "
+        "random oversampling, SMOTE and ADASYN"),
+    "binary_mlp_rf_noise": Grid(
+        "binary_mlp_rf_noise", ("mlp_128_64_16", "random_forest"),
+        ("under_over[majority_fraction=0.662,minority_fraction=0.5,noise_scale=0.02]",), (0,), TrainConfig(),
+        DataConfig(task="binary"),
+        "the binary normal/abnormal project: Dense 128-64-16 and a random forest, N cut to 66.2% of its "
+        "beats and abnormal beats raised by Gaussian-noise copies to half of that, as its own cut and raise"),
+}
+GRIDS.update(PRESETS)
 
 
 def customise(grid: Grid, models=None, resamplers=None, seeds=None, split=None, task=None, inputs=None,

@@ -39,6 +39,42 @@ INTRA_PATIENT = (
 )
 
 
+@dataclass(frozen=True)
+class PublishedSystem:
+    """A published system the harness grew from (``../shared/seeds/``), its figure in its own metric, and
+    the preset grid that configures it here (``benchmark.config.PRESETS``)."""
+
+    preset: str
+    source: str  # the project, and where its figure is stated
+    metric: str  # in the project's own words
+    value: str  # as published
+    protocol: str  # what it was measured on
+
+
+PUBLISHED_SYSTEMS = (
+    PublishedSystem("lstm_first140_oversampled", "ECG-Heartbeat-Classification (LSTM; README, ../shared/seeds/000)",
+                    "F1-score on the test set (macro)", "0.925",
+                    "Kaggle CSVs (beat-level split), after Bayesian search of the LSTM (33 configurations)"),
+    PublishedSystem("resnet_smote_enn_cyclical", "ECG Heartbeat Classification (ResNet; README, ../shared/seeds/001)",
+                    "accuracy on validation data", "99.743%",
+                    "MIT-BIH beats, SMOTE + ENN; the project itself suspects overfitting or leakage"),
+    PublishedSystem("cnn_lstm_gmm_stats", "ECG Heartbeat Categorization (CNN-LSTM; README, ../shared/seeds/002)",
+                    "test accuracy", "~84% (validation ~92%)",
+                    "Kaggle CSVs, 5-fold cross-validation, a holdout set with simulated shifts"),
+    PublishedSystem("mlp_cnn_oversampling", "ECG_Timeseries_Classifications_with_Deep_Learning (MLP / deep CNN "
+                    "oversampling study; its README gives no figure: as issue #23 quotes its results)",
+                    "macro F1", "0.63-0.81", "Kaggle CSVs (87,553 train / 21,892 test beats)"),
+    PublishedSystem("binary_mlp_rf_noise", "Heart-rate-ECG-Heart-Rate-Classification (binary; README title, "
+                    "../shared/seeds/004)", "accuracy and recall (normal / abnormal)", "98%",
+                    "Kaggle train and test CSVs combined; N cut from 90,589 to 60,000, abnormal raised from 18,857 "
+                    "to 30,000 by noise"),
+)
+
+
+def published_system(preset: str) -> PublishedSystem | None:
+    return next((p for p in PUBLISHED_SYSTEMS if p.preset == preset), None)
+
+
 def f1_of(se: float, ppv: float) -> float:
     """F1 from sensitivity and positive predictivity (both in percent): their harmonic mean, as a fraction."""
     return 2 * se * ppv / (se + ppv) / 100 if se + ppv else 0.0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.config import GRIDS, Grid, config_hash
+from benchmark.config import GRIDS, DataConfig, Grid, config_hash
 from benchmark.data.beats import BeatSet
 from benchmark.data.inputs import InputConfig, with_inputs
 from benchmark.data.splits import SPLIT_SEED, Split, contents_key, stratified_subset
@@ -89,11 +89,14 @@ def prepare_data(split: Split, grid: Grid) -> GridData:
 
 def grid_directory(grid: Grid) -> str:
     """The name of a grid's directory in the run store: the preset's name when its budget and data are the
-    preset's own (its task aami5, its input the whole window), else the name with the task, the input's tag
-    (``InputConfig.tag``) and a hash of what was changed, so a customised grid never mixes with it."""
+    preset's own, else the name with the task and the input's tag (``InputConfig.tag``) where they are not the
+    preset's own (aami5 and the whole window for a grid that is no preset), and a hash of the budget and
+    subset where those are changed, so a customised grid never mixes with it."""
     preset = GRIDS.get(grid.name)
-    name = "-".join(p for p in (grid.name, "" if grid.data.task == "aami5" else grid.data.task,
-                                grid.data.inputs.tag()) if p)
+    own = preset.data if preset is not None else DataConfig()  # a preset's own task and input name no folder
+    name = "-".join(p for p in (grid.name, "" if grid.data.task == own.task else grid.data.task,
+                                "" if grid.data.inputs == own.inputs else grid.data.inputs.tag() or "window")
+                    if p)
     if preset is not None and preset.train == grid.train and preset.data.subset == grid.data.subset:
         return name
     return f"{name}-{config_hash(grid.train.as_dict(), grid.data.subset)}"
