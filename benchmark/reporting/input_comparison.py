@@ -67,6 +67,7 @@ def compare_inputs(base: GridStore, other: GridStore, n_boot: int = N_BOOT, seed
         row = {"model": model, "resampler": resampler, "seeds": len(seeds)}
         for side, ids, tidy in (("base", ids_a, ta), ("other", ids_b, tb)):
             scores = [evaluate(tidy.y_true, tidy.predictions[i], classes=task.classes) for i in ids]
+            row[f"{side}_train_seconds"] = float(tidy.runs.set_index("run_id").loc[ids, "train_seconds"].mean())
             row[f"{side}_macro_f1"] = float(np.mean([s["macro_f1"] for s in scores]))
             for c in reported:
                 for metric, key in (("se", "recall"), ("ppv", "precision")):
@@ -92,13 +93,14 @@ def _markdown(base: GridStore, other: GridStore, table: pd.DataFrame, reported, 
 
     a, b = _describe(base.manifest()), _describe(other.manifest())
     split = base.manifest().get("split", base.split)
-    headers = ["model", "resampler", "input", *[f"{m} {c}" for c in reported for m in ("Se", "+P")], "macro F1"]
+    headers = ["model", "resampler", "input", *[f"{m} {c}" for c in reported for m in ("Se", "+P")], "macro F1",
+               "training s"]
     body = []
     for r in table.to_dict("records"):
         for side, label in (("base", a), ("other", b)):
             body.append([r["model"], r["resampler"], label,
                          *[f"{r[f'{side}_{m}_{c}']:.3f}" for c in reported for m in ("se", "ppv")],
-                         f"{r[f'{side}_macro_f1']:.3f}"])
+                         f"{r[f'{side}_macro_f1']:.3f}", f"{r[f'{side}_train_seconds']:,.0f}"])
     tests = [[r.model, r.resampler, f"{r.difference:+.4f}", f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]",
               f"{r.p_holm:.4f}", f"{r.n_boot:,}", r.verdict] for r in table.itertuples()]
     lines = [f"# `{other.name}` against `{base.name}` on the {split} split: {b} against {a}", "",
@@ -115,8 +117,21 @@ def _markdown(base: GridStore, other: GridStore, table: pd.DataFrame, reported, 
                  "(`benchmark.metrics.comparisons.decide`).", "",
               tabulate(tests, headers=["model", "resampler", "difference", "95% interval", "p (Holm)", "resamples",
                                        "verdict"], tablefmt="github", disable_numparse=True), "",
-              "## Reading", "", *_reading(table, a, b, reported, s_published), ""]
+              "## Reading", "", *_reading(table, a, b, reported, s_published), "",
+              "## Provenance", "", *_provenance(base, table, "base"), *_provenance(other, table, "other"), ""]
     return "\n".join(lines)
+
+
+def _provenance(store: GridStore, table: pd.DataFrame, side: str) -> list[str]:
+    """Who trained a grid's compared runs: commits, machine, and their training time in all."""
+    from benchmark.reporting.report import _machine
+
+    commits = sorted({(store.metrics(r) or {}).get("provenance", {}).get("commit", "?")[:7]
+                      for r in store.manifest().get("runs", [])})
+    total = (table[f"{side}_train_seconds"] * table.seeds).sum()
+    return [f"- `{store.name}`: trained at commit {', '.join(f'`{c}`' for c in commits)} on "
+            f"{_machine(store.manifest())}; the compared runs' training took {total / 60:.1f} min in all "
+            f"(`{store.path.as_posix()}`)"]
 
 
 def _reading(table: pd.DataFrame, a: str, b: str, reported, s_published) -> list[str]:
