@@ -1,5 +1,7 @@
 """The HTTP API over one bundle (FastAPI): ``POST /predict`` (beats), ``POST /predict/record`` (a signal and
-its sampling rate, beats at the R peaks XQRS finds), ``GET /model`` (the bundle's metadata), ``GET /health``.
+its sampling rate as JSON, beats at the R peaks XQRS finds; or an uploaded recording, ``uploads``),
+``GET /model`` (the bundle's metadata), ``GET /health``, and ``GET /`` the page that uploads a recording
+and draws its classified beats (``page.html``, self-contained: it works offline).
 
 The model is loaded once, before the app is made. Bodies are read and checked here, not by pydantic, so
 every bad input gets a 4xx JSON ``{"error": ...}`` that says what is wrong; inference runs in Starlette's
@@ -7,15 +9,18 @@ thread pool (one at a time: Keras' predict is not made for concurrent calls), ne
 """
 
 import json
+import os
 import threading
+from pathlib import Path
 
 import numpy as np
 
 from benchmark.errors import DataError
+from benchmark.serving.inputs import MAX_SIGNAL_SAMPLES  # noqa: F401 (per /predict/record call)
 
 MAX_BODY_BYTES = 16 * 2 ** 20  # 16 MiB: a 30-minute record at 360 Hz as JSON is about 8 MiB
 MAX_BEATS = 10_000  # per /predict call
-MAX_SIGNAL_SAMPLES = 2_000_000  # per /predict/record call: 30 minutes at 1 kHz
+PAGE = Path(__file__).with_name("page.html")
 
 _BEATS_SCHEMA = {"type": "object", "required": ["beats"], "properties": {"beats": {
     "type": "array", "minItems": 1, "maxItems": MAX_BEATS,
@@ -23,6 +28,11 @@ _BEATS_SCHEMA = {"type": "object", "required": ["beats"], "properties": {"beats"
 _RECORD_SCHEMA = {"type": "object", "required": ["signal", "fs"], "properties": {
     "signal": {"type": "array", "items": {"type": "number"}, "maxItems": MAX_SIGNAL_SAMPLES},
     "fs": {"type": "number", "description": "sampling rate in Hz"}}}
+_UPLOAD_SCHEMA = {"type": "object", "required": ["files"], "properties": {
+    "files": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": 3,
+              "description": "one CSV (a one-column raw signal, or Kaggle-layout beats of 187 samples with or "
+                             "without their class), or a WFDB record's .hea and .dat with an optional .atr"},
+    "fs": {"type": "number", "description": "sampling rate in Hz of a one-column CSV"}}}
 
 
 class BadInput(Exception):
@@ -105,12 +115,13 @@ async def read_json(request, limit: int | None = None):
 def create_app(bundle):
     """The API over a loaded bundle (``benchmark.serving.bundle.load_bundle``)."""
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import HTMLResponse, JSONResponse
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
 
     from benchmark.serving.inputs import signal_beats
-    from benchmark.serving.predict import summary
+    from benchmark.serving.predict import classify
+    from benchmark.serving.uploads import UploadError, display_signal, read_upload, upload_beats
 
     classes = bundle.classes
     lock = threading.Lock()
@@ -119,7 +130,8 @@ def create_app(bundle):
                               f"({bundle.metadata['task']}: {', '.join(classes)}).")
 
     @app.exception_handler(BadInput)
-    async def bad_input(request, exc: BadInput):
+    @app.exception_handler(UploadError)
+    async def bad_input(request, exc: BadInput | UploadError):
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
     @app.exception_handler(HTTPException)
@@ -132,9 +144,15 @@ def create_app(bundle):
         return [{"class": classes[int(np.argmax(p))], "probabilities": dict(zip(classes, map(float, p)))}
                 for p in proba]
 
+    page = PAGE.read_text()
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index():
+        return page
+
     @app.get("/health")
     def health():
-        return {"status": "ok", "model": bundle.metadata["run"]["run_id"]}
+        return {"status": "ok", "model": bundle.metadata["run"]["run_id"], "runtime": bundle.runtime}
 
     @app.get("/model")
     def model():
@@ -149,19 +167,30 @@ def create_app(bundle):
         except DataError as exc:  # a model that needs RR intervals cannot classify beats without their record
             raise BadInput(422, f"{exc}; send the recording to /predict/record") from None
 
-    @app.post("/predict/record", openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": _RECORD_SCHEMA}}}})
-    async def predict_record(request: Request):
-        signal, fs = parse_record(await read_json(request))
+    def record_answer(beats, with_signal: bool) -> dict:
+        with lock:
+            result = classify(bundle, beats)
+        answer = {"model": result["model"], "source": result["source"], "fs": beats.fs,
+                  "predictions": result["rows"], "summary": result["summary"]}
+        if with_signal:
+            answer["signal"] = display_signal(beats, bundle.params)
+        return answer
 
-        def work():
-            beats = signal_beats(signal, fs, bundle.params)
-            if not len(beats):
-                raise DataError(f"no usable beats in {len(signal)} samples at {fs:g} Hz")
-            rows = predict(beats.x, beats.rr)
-            for row, sample in zip(rows, beats.sample):
-                row["sample"] = int(sample)
-            return {"predictions": rows, "summary": summary(rows, classes)}
+    @app.post("/predict/record", openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": _RECORD_SCHEMA}, "multipart/form-data": {"schema": _UPLOAD_SCHEMA}}}})
+    async def predict_record(request: Request):
+        """A recording as JSON (the answer: each beat's sample, class and probabilities, and a class summary)
+        or uploaded (the answer also holds the lead to draw, ``signal``; null for Kaggle-layout beats)."""
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() == "multipart/form-data":
+            upload = await read_upload(request)
+
+            def work():
+                return record_answer(upload_beats(upload, bundle.params), with_signal=True)
+        else:
+            signal, fs = parse_record(await read_json(request))
+
+            def work():
+                return record_answer(signal_beats(signal, fs, bundle.params), with_signal=False)
 
         try:
             return await run_in_threadpool(work)
@@ -169,3 +198,14 @@ def create_app(bundle):
             raise BadInput(422, str(exc)) from None
 
     return app
+
+
+def from_environment():
+    """The app over the bundle named by ``ECG_BENCH_BUNDLE``, run by ``ECG_BENCH_RUNTIME`` (default keras):
+    ``uvicorn --factory benchmark.serving.app:from_environment`` serves with the onnx runtime in a process
+    that never imports TensorFlow (the command line imports Keras to list its models)."""
+    from benchmark.serving.bundle import load_bundle
+
+    if not os.environ.get("ECG_BENCH_BUNDLE"):
+        raise DataError("ECG_BENCH_BUNDLE is not set; name the bundle folder to serve")
+    return create_app(load_bundle(Path(os.environ["ECG_BENCH_BUNDLE"]), os.environ.get("ECG_BENCH_RUNTIME", "keras")))
