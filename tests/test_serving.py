@@ -57,10 +57,13 @@ def test_bundle_holds_the_model_and_what_it_needs(bundle_dir, bundle):
 def test_bundle_predicts_what_the_run_predicted(bundle):
     from benchmark.estimators import load_estimator
 
-    x = np.random.default_rng(0).random((16, 187), dtype=np.float32)
+    # the served path (predict_on_batch, chunks of PREDICT_BATCH) against the runs' (model.predict)
+    x = np.random.default_rng(0).random((2100, 187), dtype=np.float32)
     direct = load_estimator("mlp", GRID.model_path(MLP_RUN), 5).predict_proba(x)
     np.testing.assert_allclose(bundle.predict_proba(x), direct, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(bundle.predict_proba(x[..., None]), direct, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bundle.predict_proba(x[:16, :, None]), direct[:16], rtol=1e-5, atol=1e-6)
+    for n in (1, 3):
+        np.testing.assert_allclose(bundle.predict_proba(x[:n]), direct[:n], rtol=1e-5, atol=1e-6)
     with pytest.raises(DataError, match=r"shaped \(n, 187\)"):
         bundle.predict_proba(x[:, :100])
 

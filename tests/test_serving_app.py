@@ -105,6 +105,17 @@ def test_bad_records_are_named(client, body, says):
     assert response.status_code == 422 and says in response.json()["error"], response.text
 
 
+def test_answers_are_the_same_with_json_as_with_orjson(client, monkeypatch):
+    """orjson, where installed, only reads and writes faster: the same bodies get the same answers."""
+    bodies = [json.dumps({"beats": beats(3)}), json.dumps({"beats": [[0.5] * 186 + [float("nan")]]}),
+              json.dumps({"beats": [[0.5] * 186 + [True]]}), json.dumps({"beats": [[0.5] * 186 + [2 ** 70]]}),
+              '{"beats": [[0.5]], "note": "true"}']
+    answers = [(r.status_code, r.json()) for r in (client.post("/predict", content=b) for b in bodies)]
+    monkeypatch.setattr(api, "orjson", None)
+    assert [(r.status_code, r.json()) for r in (client.post("/predict", content=b) for b in bodies)] == answers
+    assert [status for status, _ in answers] == [200, 422, 422, 200, 422]
+
+
 def test_unknown_paths_and_methods_are_json_errors(client):
     assert client.get("/nope").status_code == 404 and "error" in client.get("/nope").json()
     assert client.get("/predict").status_code == 405
