@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     use.add_argument("--host", default="127.0.0.1", help="serve: the address to listen on (loopback by default)")
     use.add_argument("--port", type=int, default=8000, help="serve: the port to listen on")
     use.add_argument("--runtime", choices=RUNTIMES, default=RUNTIMES[0],
-                     help="predict, serve: run the bundle's model file (keras) or its ONNX copy with onnxruntime (onnx)")
+                     help="predict, serve: run the bundle's model file (keras) or its ONNX copy by onnxruntime (onnx)")
     p.add_argument("--refresh", action="store_true", help="download the records again")
     p.add_argument("--overwrite", action="store_true", help="rerun runs that are already done")
     p.add_argument("--verbose", action="store_true",
