@@ -35,6 +35,7 @@ def _resampler(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     from benchmark.external import external_sets
     from benchmark.literature import published_system
+    from benchmark.serving.bundle import RUNTIMES
     from benchmark.tasks import get_task, list_tasks
     from models import list_models
     from resampling import list_resamplers, resampler_families
@@ -165,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     use.add_argument("--fs", type=float, help="predict: the sampling rate (Hz) of a one-column raw-signal CSV")
     use.add_argument("--host", default="127.0.0.1", help="serve: the address to listen on (loopback by default)")
     use.add_argument("--port", type=int, default=8000, help="serve: the port to listen on")
+    use.add_argument("--runtime", choices=RUNTIMES, default=RUNTIMES[0],
+                     help="predict, serve: run the bundle's model file (keras) or its ONNX copy by onnxruntime (onnx)")
     p.add_argument("--refresh", action="store_true", help="download the records again")
     p.add_argument("--overwrite", action="store_true", help="rerun runs that are already done")
     p.add_argument("--verbose", action="store_true",
@@ -431,7 +434,7 @@ def cmd_predict(args) -> int:
     from benchmark.serving.predict import classify, summary_text, table_text, write_result
 
     bundle_dir, input_path = args.operands
-    bundle = load_bundle(Path(bundle_dir))
+    bundle = load_bundle(Path(bundle_dir), args.runtime)
     result = classify(bundle, read_input(Path(input_path), args.fs, bundle.params))
     if args.out:
         write_result(result, bundle.classes, Path(args.out))
@@ -467,7 +470,7 @@ def cmd_serve(args) -> int:
     except ImportError as exc:
         log.error("error: serve needs the serve extra (%s): pip install -e \".[serve]\"", exc)
         return 2
-    app = create_app(load_bundle(Path(args.operands[0])))
+    app = create_app(load_bundle(Path(args.operands[0]), args.runtime))
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 

@@ -57,10 +57,13 @@ def test_bundle_holds_the_model_and_what_it_needs(bundle_dir, bundle):
 def test_bundle_predicts_what_the_run_predicted(bundle):
     from benchmark.estimators import load_estimator
 
-    x = np.random.default_rng(0).random((16, 187), dtype=np.float32)
+    # the served path (predict_on_batch, chunks of PREDICT_BATCH) against the runs' (model.predict)
+    x = np.random.default_rng(0).random((2100, 187), dtype=np.float32)
     direct = load_estimator("mlp", GRID.model_path(MLP_RUN), 5).predict_proba(x)
     np.testing.assert_allclose(bundle.predict_proba(x), direct, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(bundle.predict_proba(x[..., None]), direct, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bundle.predict_proba(x[:16, :, None]), direct[:16], rtol=1e-5, atol=1e-6)
+    for n in (1, 3):
+        np.testing.assert_allclose(bundle.predict_proba(x[:n]), direct[:n], rtol=1e-5, atol=1e-6)
     with pytest.raises(DataError, match=r"shaped \(n, 187\)"):
         bundle.predict_proba(x[:, :100])
 
@@ -165,3 +168,30 @@ def test_record_100_is_mostly_normal(bundle):
     # record 100: 2,239 N, 33 A, 1 V annotated; a few at the edges fall outside a window
     assert 2250 <= result["summary"]["beats"] <= 2273
     assert result["summary"]["per_class"]["N"] > 0.9 * result["summary"]["beats"]
+
+
+def test_a_bundle_records_why_it_has_no_onnx_copy(tmp_path, monkeypatch):
+    """A scikit-learn model is not attempted; without the onnx extra nothing is attempted; both say so."""
+    import skops.io as sio
+    from sklearn.ensemble import RandomForestClassifier
+
+    from benchmark.serving import onnx_model
+    from tests.conftest import clustered_beats
+
+    store = write_synthetic_grid(tmp_path / "results", models=("random_forest",), resamplers=("none",))
+    run_id = store.manifest()["runs"][0]
+    beats = clustered_beats()
+    (store.run_dir(run_id) / "model.skops").write_bytes(
+        sio.dumps(RandomForestClassifier(n_estimators=2, random_state=0).fit(beats.x, beats.y)))
+    export_bundle(store, run_id, tmp_path / "forest")
+    record = json.loads((tmp_path / "forest" / "bundle.json").read_text())["onnx"]
+    assert record == {"written": False, "reason": record["reason"]} and "scikit-learn model" in record["reason"]
+    with pytest.raises(DataError, match="no ONNX copy .*scikit-learn"):
+        load_bundle(tmp_path / "forest", "onnx")
+    monkeypatch.setattr(onnx_model, "_installed", lambda module: module != "tf2onnx")
+    export_bundle(GRID, MLP_RUN, tmp_path / "mlp")
+    record = json.loads((tmp_path / "mlp" / "bundle.json").read_text())["onnx"]
+    assert record["written"] is False and "tf2onnx not installed" in record["reason"]
+    assert not (tmp_path / "mlp" / "model.onnx").exists()
+    with pytest.raises(DataError, match="unknown runtime 'tflite'"):
+        load_bundle(tmp_path / "mlp", "tflite")

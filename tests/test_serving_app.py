@@ -45,7 +45,7 @@ def test_predict_returns_the_bundles_classes_and_probabilities(client, bundle):
 
 
 def test_model_health_and_openapi(client, bundle):
-    assert client.get("/health").json() == {"status": "ok", "model": MLP_RUN}
+    assert client.get("/health").json() == {"status": "ok", "model": MLP_RUN, "runtime": "keras"}
     assert client.get("/model").json() == bundle.metadata
     schema = client.get("/openapi.json").json()
     assert {"/predict", "/predict/record", "/model", "/health"} <= set(schema["paths"])
@@ -105,6 +105,17 @@ def test_bad_records_are_named(client, body, says):
     assert response.status_code == 422 and says in response.json()["error"], response.text
 
 
+def test_answers_are_the_same_with_json_as_with_orjson(client, monkeypatch):
+    """orjson, where installed, only reads and writes faster: the same bodies get the same answers."""
+    bodies = [json.dumps({"beats": beats(3)}), json.dumps({"beats": [[0.5] * 186 + [float("nan")]]}),
+              json.dumps({"beats": [[0.5] * 186 + [True]]}), json.dumps({"beats": [[0.5] * 186 + [2 ** 70]]}),
+              '{"beats": [[0.5]], "note": "true"}']
+    answers = [(r.status_code, r.json()) for r in (client.post("/predict", content=b) for b in bodies)]
+    monkeypatch.setattr(api, "orjson", None)
+    assert [(r.status_code, r.json()) for r in (client.post("/predict", content=b) for b in bodies)] == answers
+    assert [status for status, _ in answers] == [200, 422, 422, 200, 422]
+
+
 def test_unknown_paths_and_methods_are_json_errors(client):
     assert client.get("/nope").status_code == 404 and "error" in client.get("/nope").json()
     assert client.get("/predict").status_code == 405
@@ -133,4 +144,171 @@ def test_malformed_bodies_get_a_4xx_and_the_server_keeps_serving(client, body, p
         else:
             assert 400 <= response.status_code < 500, (content[:200], response.text)
             assert isinstance(response.json()["error"], str)
+    assert client.get("/health").status_code == 200
+
+
+# --- uploads: POST /predict/record as multipart/form-data ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def record_files(tmp_path_factory) -> dict[str, bytes]:
+    """The files of a tiny annotated record, 300 (30 beats at 360 Hz), by name."""
+    from tests.conftest import write_record
+
+    folder = tmp_path_factory.mktemp("record")
+    write_record(folder, "300", n_beats=30)
+    return {f"300{s}": (folder / f"300{s}").read_bytes() for s in (".hea", ".dat", ".atr")}
+
+
+def post_files(client, files: dict[str, bytes], fs=None):
+    return client.post("/predict/record", files=[("files", (name, data)) for name, data in files.items()],
+                       data=None if fs is None else {"fs": fs})
+
+
+def test_an_uploaded_record_is_classified_as_the_command_line_classifies_it(client, bundle, record_files, tmp_path):
+    from benchmark.serving.inputs import read_input
+    from benchmark.serving.predict import classify
+
+    for name, data in record_files.items():
+        (tmp_path / name).write_bytes(data)
+    for files, source in ((record_files, "300 (beats at its reference annotations)"),
+                          ({k: v for k, v in record_files.items() if not k.endswith(".atr")}, "300 (R peaks by XQRS)")):
+        response = post_files(client, files)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if not any(k.endswith(".atr") for k in files):
+            (tmp_path / "300.atr").unlink()
+        expected = classify(bundle, read_input(tmp_path / "300"))
+        assert body["source"] == source and body["fs"] == 360
+        assert body["predictions"] == expected["rows"] and body["summary"] == expected["summary"]
+        signal = body["signal"]  # the lead to draw, at the beats' 125 Hz
+        assert signal["fs"] == 125 and signal["recording_fs"] == 360
+        assert abs(len(signal["values"]) - signal["seconds"] * 125) <= 1
+        peak = int(round(body["predictions"][3]["sample"] / 360 * 125))  # the R peak is the strip's maximum there
+        window = signal["values"][peak - 10:peak + 11]
+        assert abs(int(np.argmax(window)) - 10) <= 1
+    assert "agreeing_with_given_class" in post_files(client, record_files).json()["summary"]
+
+
+def test_an_uploaded_csv_raw_signal_needs_fs_and_kaggle_beats_have_no_positions(client, bundle, record_files,
+                                                                                 tmp_path):
+    import wfdb
+
+    from tests.conftest import clustered_beats
+
+    for name, data in record_files.items():
+        (tmp_path / name).write_bytes(data)
+    signal = wfdb.rdrecord(str(tmp_path / "300"), channels=[0]).p_signal[:, 0]
+    lead = "\n".join(f"{v:.4f}" for v in signal).encode()
+    refused = post_files(client, {"lead.csv": lead})
+    assert refused.status_code == 422 and "form field fs" in refused.json()["error"]
+    body = post_files(client, {"lead.csv": lead}, fs="360").json()
+    assert body["source"] == "lead.csv (raw signal at 360 Hz; R peaks by XQRS)" and body["summary"]["beats"] >= 25
+    assert body["signal"]["recording_fs"] == 360
+    beats = clustered_beats((6, 2, 2, 1, 1))
+    kaggle = "\n".join(",".join(f"{v:.5f}" for v in [*row, label]) for row, label in zip(beats.x, beats.y)).encode()
+    body = post_files(client, {"beats.csv": kaggle}).json()
+    assert body["signal"] is None and body["fs"] is None and body["summary"]["beats"] == 12
+    assert [p["sample"] for p in body["predictions"]] == [None] * 12
+    assert [p["given_class"] for p in body["predictions"]] == [bundle.classes[c] for c in beats.y]
+
+
+def _header(record_files, old: str, new: str) -> dict[str, bytes]:
+    text = record_files["300.hea"].decode()
+    assert old in text
+    return {**record_files, "300.hea": text.replace(old, new, 1).encode()}
+
+
+@pytest.mark.parametrize("change, status, says", [
+    (lambda f: {"300.hea": f["300.hea"]}, 422, "300.dat: missing"),
+    (lambda f: {"300.dat": f["300.dat"], "300.atr": f["300.atr"]}, 422, "300.hea: missing"),
+    (lambda f: {**f, "300.dat": f["300.dat"][:1000]}, 422, "truncated signal file"),
+    (lambda f: {**f, "300.hea": b"\x00\xff garbage"}, 422, "300.hea: unreadable header"),
+    (lambda f: {**f, "300.atr": b"\x01\x02\x03 not annotations"}, 422, "300.atr"),
+    (lambda f: {"300.hea": f["300.hea"], "301.dat": f["300.dat"]}, 422, "share its name"),
+    (lambda f: {"300.hea": f["300.hea"], "notes.txt": b"hi"}, 422, "notes.txt: unknown file type"),
+    (lambda f: {**f, "300.csv": b"1"}, 400, "Too many files"),
+    (lambda f: {"300.csv": b"1,2", "300.hea": f["300.hea"]}, 422, "a CSV comes alone"),
+    (lambda f: {"bad name.hea": f["300.hea"]}, 422, "plain name"),
+    (lambda f: _header(f, "300.dat", "other.dat"), 422, "other.dat"),
+    (lambda f: _header(_header(f, " 212", " 24"), " 212", " 24"), 422, "signal format 24"),
+    (lambda f: _header(f, " 8470", " 90000000"), 422, "at most 2000000"),
+    (lambda f: _header(f, " 360 ", " 5 "), 422, "outside 50..10000 Hz"),
+    (lambda f: {"beats.csv": b"0.1,0.2,0.3\n"}, 422, "3 columns"),
+])
+def test_bad_uploads_are_named(client, record_files, change, status, says):
+    response = post_files(client, change(record_files))
+    assert response.status_code == status and says in response.json()["error"], response.text
+    assert "ecg-upload-" not in response.json()["error"]  # the uploader's names, never the temporary folder's
+
+
+def test_upload_fields_and_limits(client, record_files, monkeypatch):
+    from benchmark.serving import uploads
+
+    response = post_files(client, record_files, fs="360")
+    assert response.status_code == 422 and "header says its own sampling rate" in response.json()["error"]
+    for fs, says in (("fast", "number of Hz"), ("0", "outside"), ("nan", "outside")):
+        response = post_files(client, {"lead.csv": b"0\n" * 1000}, fs=fs)
+        assert response.status_code == 422 and says in response.json()["error"], response.text
+    response = client.post("/predict/record", files=[("files", ("300.hea", record_files["300.hea"]))],
+                           data={"note": "x"})
+    assert response.status_code == 422 and "unknown form field 'note'" in response.json()["error"]
+    monkeypatch.setattr(uploads, "MAX_UPLOAD_BYTES", 10_000)
+    response = post_files(client, record_files)
+    assert response.status_code == 413 and "at most 10000" in response.json()["error"]
+    response = client.post("/predict/record", content=b"--x\r\n", headers={"content-type": "multipart/form-data"})
+    assert response.status_code == 400 and "multipart" in response.json()["error"]
+    only_fs = b'--b\r\nContent-Disposition: form-data; name="fs"\r\n\r\n360\r\n--b--\r\n'
+    response = client.post("/predict/record", content=only_fs,
+                           headers={"content-type": "multipart/form-data; boundary=b"})
+    assert response.status_code == 422 and "no file in the upload" in response.json()["error"]
+
+
+def test_the_page_is_one_self_contained_document(client):
+    import re
+
+    response = client.get("/")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    page = response.text
+    for element in ("upload-form", "files", "fs", "submit", "status", "error", "strip", "legend", "summary",
+                    "uncertain", "prev-page", "next-page"):
+        assert f'id="{element}"' in page, element
+    # nothing fetched from elsewhere: no external script, style sheet, image or font, no absolute URL but SVG's
+    assert not re.findall(r"<(?:link|img|iframe)\b|\bsrc=|@import|url\(", page)
+    assert set(re.findall(r"https?://[^\s\"'`]+", page)) == {"http://www.w3.org/2000/svg"}
+    assert re.findall(r'fetch\("([^"]+)"', page) == ["model", "health", "predict/record"]
+
+
+upload_names = st.sampled_from(["300.hea", "300.dat", "300.atr", "301.dat", "lead.csv", "x.txt", "300.HEA",
+                                "../300.hea", "C:\\300.dat", "a b.csv", ".hea"]) | st.text(max_size=10)
+
+
+@st.composite
+def uploaded_files(draw, record: dict[str, bytes]):
+    """Some of the record's files, cut short, corrupted or renamed, and files of random bytes."""
+    files = []
+    for _ in range(draw(st.integers(0, 4))):
+        original = record[draw(st.sampled_from(sorted(record)))]
+        content = draw(st.one_of(
+            st.binary(max_size=200),
+            st.just(original),
+            st.integers(0, len(original)).map(lambda n: original[:n]),
+            st.tuples(st.integers(0, len(original) - 1), st.binary(min_size=1, max_size=8)).map(
+                lambda t: original[:t[0]] + t[1] + original[t[0] + len(t[1]):]),
+        ))
+        files.append((draw(upload_names), content))
+    return files
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), fs=st.none() | st.sampled_from(["360", "0", "nan", "-1", "1e9", ""]) | st.text(max_size=6))
+def test_malformed_uploads_get_a_4xx_and_the_server_keeps_serving(client, record_files, data, fs):
+    files = data.draw(uploaded_files(record_files))
+    response = client.post("/predict/record", files=[("files", f) for f in files] or None,
+                           data=None if fs is None else {"fs": fs},
+                           headers=None if files or fs is not None else {"content-type": "multipart/form-data"})
+    if response.status_code == 200:  # an intact record may be drawn: then it is a real answer
+        assert response.json()["summary"]["beats"] == len(response.json()["predictions"]) > 0
+    else:
+        assert 400 <= response.status_code < 500, (files, fs, response.text)
+        assert isinstance(response.json()["error"], str)
     assert client.get("/health").status_code == 200

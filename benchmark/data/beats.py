@@ -81,7 +81,7 @@ def read_record(path: Path, channel: int):
         header = wfdb.rdheader(str(path))
     except Exception as exc:
         raise DataError(f"{path}.hea: unreadable header ({exc})") from exc
-    _check_dat_size(path, header)
+    check_dat_size(path, header)
     try:
         record = wfdb.rdrecord(str(path), channels=[channel])
     except Exception as exc:
@@ -96,9 +96,12 @@ def read_record(path: Path, channel: int):
     return signal, float(record.fs), np.asarray(ann.sample), np.asarray(ann.symbol)
 
 
-def _check_dat_size(path: Path, header) -> None:
+DAT_BITS = {"212": 12, "16": 16, "80": 8, "310": 10, "311": 10}  # bits per sample of the signal formats checked
+
+
+def check_dat_size(path: Path, header) -> None:
     """A truncated .dat reads without error in wfdb (it pads); catch it from the header's promise."""
-    bits = {"212": 12, "16": 16, "80": 8, "310": 10, "311": 10}.get(str(header.fmt[0]) if header.fmt else "")
+    bits = DAT_BITS.get(str(header.fmt[0]) if header.fmt else "")
     if bits is None or not header.sig_len:
         return
     expected = -(-header.sig_len * header.n_sig * bits // 8)

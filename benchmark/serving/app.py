@@ -1,5 +1,7 @@
 """The HTTP API over one bundle (FastAPI): ``POST /predict`` (beats), ``POST /predict/record`` (a signal and
-its sampling rate, beats at the R peaks XQRS finds), ``GET /model`` (the bundle's metadata), ``GET /health``.
+its sampling rate as JSON, beats at the R peaks XQRS finds; or an uploaded recording, ``uploads``),
+``GET /model`` (the bundle's metadata), ``GET /health``, and ``GET /`` the page that uploads a recording
+and draws its classified beats (``page.html``, self-contained: it works offline).
 
 The model is loaded once, before the app is made. Bodies are read and checked here, not by pydantic, so
 every bad input gets a 4xx JSON ``{"error": ...}`` that says what is wrong; inference runs in Starlette's
@@ -7,15 +9,23 @@ thread pool (one at a time: Keras' predict is not made for concurrent calls), ne
 """
 
 import json
+import os
 import threading
+from pathlib import Path
 
 import numpy as np
 
+try:  # parses and writes the batched calls' JSON several times faster; json does it without
+    import orjson
+except ImportError:
+    orjson = None
+
 from benchmark.errors import DataError
+from benchmark.serving.inputs import MAX_SIGNAL_SAMPLES  # noqa: F401 (per /predict/record call)
 
 MAX_BODY_BYTES = 16 * 2 ** 20  # 16 MiB: a 30-minute record at 360 Hz as JSON is about 8 MiB
 MAX_BEATS = 10_000  # per /predict call
-MAX_SIGNAL_SAMPLES = 2_000_000  # per /predict/record call: 30 minutes at 1 kHz
+PAGE = Path(__file__).with_name("page.html")
 
 _BEATS_SCHEMA = {"type": "object", "required": ["beats"], "properties": {"beats": {
     "type": "array", "minItems": 1, "maxItems": MAX_BEATS,
@@ -23,6 +33,11 @@ _BEATS_SCHEMA = {"type": "object", "required": ["beats"], "properties": {"beats"
 _RECORD_SCHEMA = {"type": "object", "required": ["signal", "fs"], "properties": {
     "signal": {"type": "array", "items": {"type": "number"}, "maxItems": MAX_SIGNAL_SAMPLES},
     "fs": {"type": "number", "description": "sampling rate in Hz"}}}
+_UPLOAD_SCHEMA = {"type": "object", "required": ["files"], "properties": {
+    "files": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": 3,
+              "description": "one CSV (a one-column raw signal, or Kaggle-layout beats of 187 samples with or "
+                             "without their class), or a WFDB record's .hea and .dat with an optional .atr"},
+    "fs": {"type": "number", "description": "sampling rate in Hz of a one-column CSV"}}}
 
 
 class BadInput(Exception):
@@ -31,8 +46,9 @@ class BadInput(Exception):
         self.status = status
 
 
-def numbers(value, what: str, ndim: int) -> np.ndarray:
-    """``value`` (parsed JSON) as a finite float array of ``ndim`` dimensions, or why not."""
+def numbers(value, what: str, ndim: int, booleans: bool = True) -> np.ndarray:
+    """``value`` (parsed JSON) as a finite float array of ``ndim`` dimensions, or why not. ``booleans``: whether
+    the body may hold any (``Body.booleans``); if not, the value-by-value search for them is skipped."""
     if not isinstance(value, list) or not value:
         raise BadInput(422, f"{what} must be a non-empty list{' of lists' if ndim == 2 else ''} of numbers")
     try:
@@ -41,33 +57,41 @@ def numbers(value, what: str, ndim: int) -> np.ndarray:
         lengths = sorted({len(v) if isinstance(v, list) else -1 for v in value})
         raise BadInput(422, f"{what}: every row must be a list of the same length, got lengths "
                             f"{', '.join('not a list' if n < 0 else str(n) for n in lengths)}") from None
+    if array.dtype == object:  # integers past 64 bits (numbers), or nulls among numbers (not)
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise BadInput(422, f"{what} holds values that are not numbers (strings, booleans or nulls) or are "
+                                "beyond a float's range") from None
     if array.ndim != ndim:
         raise BadInput(422, f"{what} must be {'a list of lists' if ndim == 2 else 'a flat list'} of numbers, "
                             f"got {array.ndim} level(s) of nesting")
     flat = value if ndim == 1 else (v for row in value for v in row)
-    if array.dtype.kind not in "iuf" or any(isinstance(v, bool) for v in flat):  # numpy reads True as 1
+    if array.dtype.kind not in "iuf" or (booleans and any(isinstance(v, bool) for v in flat)):  # numpy: True is 1
         raise BadInput(422, f"{what} holds values that are not numbers (strings, booleans or nulls)")
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise BadInput(422, f"{what} holds NaN or infinite values")
     return array.astype(np.float32)
 
 
-def parse_beats(payload, length: int) -> np.ndarray:
+def parse_beats(body: "Body", length: int) -> np.ndarray:
+    payload = body.payload
     if not isinstance(payload, dict) or "beats" not in payload:
         raise BadInput(422, 'the body must be a JSON object {"beats": [[...], ...]}')
     beats = payload["beats"]
     if isinstance(beats, list) and len(beats) > MAX_BEATS:
         raise BadInput(413, f"{len(beats)} beats in one call; at most {MAX_BEATS} (send them in batches)")
-    x = numbers(beats, "beats", 2)
+    x = numbers(beats, "beats", 2, body.booleans)
     if x.shape[1] != length:
         raise BadInput(422, f"each beat must have {length} samples (the model's window at its rate), "
                             f"got {x.shape[1]}")
     return x
 
 
-def parse_record(payload) -> tuple[np.ndarray, float]:
+def parse_record(body: "Body") -> tuple[np.ndarray, float]:
     from benchmark.serving.inputs import check_fs
 
+    payload = body.payload
     if not isinstance(payload, dict) or "signal" not in payload or "fs" not in payload:
         raise BadInput(422, 'the body must be a JSON object {"signal": [...], "fs": HZ}')
     signal = payload["signal"]
@@ -80,10 +104,39 @@ def parse_record(payload) -> tuple[np.ndarray, float]:
         fs = check_fs(fs)
     except DataError as exc:
         raise BadInput(422, str(exc)) from None
-    return numbers(signal, "signal", 1), fs
+    return numbers(signal, "signal", 1, body.booleans), fs
 
 
-async def read_json(request, limit: int | None = None):
+class Body:
+    """A parsed JSON body; ``booleans``: whether its text holds ``true`` or ``false`` anywhere (if not, no value
+    in it is a boolean, and a 1,000-beat call is spared a search through 187,000 values)."""
+
+    def __init__(self, payload, raw: bytes):
+        self.payload = payload
+        self.booleans = b"true" in raw or b"false" in raw
+
+
+def loads(raw: bytes):
+    """JSON as ``json.loads`` reads it; by orjson where it can (it refuses NaN and integers past 64 bits, which
+    json reads, so the two never disagree on what a body holds)."""
+    if orjson is not None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
+
+
+def json_response(content, status: int = 200):
+    """A JSON response of plain JSON values, written directly (FastAPI's encoder walks every value first: about
+    50 ms for a 1,000-beat answer)."""
+    from starlette.responses import Response
+
+    data = orjson.dumps(content) if orjson is not None else json.dumps(content, separators=(",", ":")).encode()
+    return Response(data, status_code=status, media_type="application/json")
+
+
+async def read_json(request, limit: int | None = None) -> Body:
     """The request's JSON body, refused past ``limit`` bytes (default ``MAX_BODY_BYTES``) before it is all read."""
     limit = limit or MAX_BODY_BYTES
     declared = request.headers.get("content-length")
@@ -97,7 +150,7 @@ async def read_json(request, limit: int | None = None):
     if not body.strip():
         raise BadInput(400, "empty body; send JSON")
     try:
-        return json.loads(body)
+        return Body(loads(bytes(body)), body)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise BadInput(400, f"body is not valid JSON ({exc})") from None
 
@@ -105,12 +158,13 @@ async def read_json(request, limit: int | None = None):
 def create_app(bundle):
     """The API over a loaded bundle (``benchmark.serving.bundle.load_bundle``)."""
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import HTMLResponse, JSONResponse
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
 
     from benchmark.serving.inputs import signal_beats
-    from benchmark.serving.predict import summary
+    from benchmark.serving.predict import classify
+    from benchmark.serving.uploads import UploadError, display_signal, read_upload, upload_beats
 
     classes = bundle.classes
     lock = threading.Lock()
@@ -119,7 +173,8 @@ def create_app(bundle):
                               f"({bundle.metadata['task']}: {', '.join(classes)}).")
 
     @app.exception_handler(BadInput)
-    async def bad_input(request, exc: BadInput):
+    @app.exception_handler(UploadError)
+    async def bad_input(request, exc: BadInput | UploadError):
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
     @app.exception_handler(HTTPException)
@@ -129,12 +184,18 @@ def create_app(bundle):
     def predict(x: np.ndarray, rr: np.ndarray | None = None) -> list[dict]:
         with lock:
             proba = bundle.predict_proba(x, rr)
-        return [{"class": classes[int(np.argmax(p))], "probabilities": dict(zip(classes, map(float, p)))}
-                for p in proba]
+        return [{"class": classes[k], "probabilities": dict(zip(classes, p))}
+                for k, p in zip(proba.argmax(axis=1).tolist(), proba.tolist())]
+
+    page = PAGE.read_text()
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index():
+        return page
 
     @app.get("/health")
     def health():
-        return {"status": "ok", "model": bundle.metadata["run"]["run_id"]}
+        return {"status": "ok", "model": bundle.metadata["run"]["run_id"], "runtime": bundle.runtime}
 
     @app.get("/model")
     def model():
@@ -145,27 +206,49 @@ def create_app(bundle):
     async def predict_beats(request: Request):
         x = parse_beats(await read_json(request), bundle.length)
         try:
-            return {"predictions": await run_in_threadpool(predict, x)}
+            return json_response({"predictions": await run_in_threadpool(predict, x)})
         except DataError as exc:  # a model that needs RR intervals cannot classify beats without their record
             raise BadInput(422, f"{exc}; send the recording to /predict/record") from None
 
-    @app.post("/predict/record", openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": _RECORD_SCHEMA}}}})
-    async def predict_record(request: Request):
-        signal, fs = parse_record(await read_json(request))
+    def record_answer(beats, with_signal: bool) -> dict:
+        with lock:
+            result = classify(bundle, beats)
+        answer = {"model": result["model"], "source": result["source"], "fs": beats.fs,
+                  "predictions": result["rows"], "summary": result["summary"]}
+        if with_signal:
+            answer["signal"] = display_signal(beats, bundle.params)
+        return answer
 
-        def work():
-            beats = signal_beats(signal, fs, bundle.params)
-            if not len(beats):
-                raise DataError(f"no usable beats in {len(signal)} samples at {fs:g} Hz")
-            rows = predict(beats.x, beats.rr)
-            for row, sample in zip(rows, beats.sample):
-                row["sample"] = int(sample)
-            return {"predictions": rows, "summary": summary(rows, classes)}
+    @app.post("/predict/record", openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": _RECORD_SCHEMA}, "multipart/form-data": {"schema": _UPLOAD_SCHEMA}}}})
+    async def predict_record(request: Request):
+        """A recording as JSON (the answer: each beat's sample, class and probabilities, and a class summary)
+        or uploaded (the answer also holds the lead to draw, ``signal``; null for Kaggle-layout beats)."""
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() == "multipart/form-data":
+            upload = await read_upload(request)
+
+            def work():
+                return record_answer(upload_beats(upload, bundle.params), with_signal=True)
+        else:
+            signal, fs = parse_record(await read_json(request))
+
+            def work():
+                return record_answer(signal_beats(signal, fs, bundle.params), with_signal=False)
 
         try:
-            return await run_in_threadpool(work)
+            return json_response(await run_in_threadpool(work))
         except DataError as exc:
             raise BadInput(422, str(exc)) from None
 
     return app
+
+
+def from_environment():
+    """The app over the bundle named by ``ECG_BENCH_BUNDLE``, run by ``ECG_BENCH_RUNTIME`` (default keras):
+    ``uvicorn --factory benchmark.serving.app:from_environment`` serves with the onnx runtime in a process
+    that never imports TensorFlow (the command line imports Keras to list its models)."""
+    from benchmark.serving.bundle import load_bundle
+
+    if not os.environ.get("ECG_BENCH_BUNDLE"):
+        raise DataError("ECG_BENCH_BUNDLE is not set; name the bundle folder to serve")
+    return create_app(load_bundle(Path(os.environ["ECG_BENCH_BUNDLE"]), os.environ.get("ECG_BENCH_RUNTIME", "keras")))

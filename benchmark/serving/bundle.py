@@ -3,11 +3,14 @@
 ``bundle.json`` says which classes the model predicts, how its beats must be built (the beat builder's
 parameters), the class prior it trained under, which run, data and commit made it and how it scored on its
 test part. The model file is copied as saved: Keras' native ``.keras`` (loaded in safe mode, so a file
-cannot run code) or a skops ``.skops`` (loaded only with scikit-learn's and NumPy's own types).
+cannot run code) or a skops ``.skops`` (loaded only with scikit-learn's and NumPy's own types); a Keras
+model also gets an ONNX copy where it exports cleanly (``benchmark.serving.onnx_model``), which the
+``onnx`` runtime runs without TensorFlow.
 """
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,9 @@ from benchmark.files import atomic_write, write_json
 
 METADATA = "bundle.json"
 FORMAT = 1  # of bundle.json; raised when its meaning changes
+RUNTIMES = ("keras", "onnx")  # what runs a bundle's model: its own file, or its ONNX copy with onnxruntime
+PREDICT_BATCH = 2048  # beats per model call
+log = logging.getLogger(__name__)
 
 
 def best_run(store) -> str:
@@ -86,8 +92,30 @@ def export_bundle(store, run_id: str, out: Path) -> Path:
     metadata = bundle_metadata(store, run_id, model.name)
     data = model.read_bytes()
     atomic_write(out / model.name, lambda f: f.write(data), binary=True)
+    metadata["onnx"] = {"written": False, "reason": "the export to ONNX did not finish"}
+    write_json(out / METADATA, metadata)  # the bundle is whole before the ONNX step, whatever becomes of it
+    metadata["onnx"] = onnx = _export_onnx(metadata, out)
     write_json(out / METADATA, metadata)
+    if onnx["written"]:
+        log.info("wrote %s: onnxruntime's probabilities within %.2g of Keras' on %d check beats (tolerance %g)",
+                 out / onnx["file"], onnx["max_abs_difference"], onnx["check_beats"], onnx["tolerance"])
+    else:
+        log.warning("no ONNX copy of the model: %s", onnx["reason"])
     return out / METADATA
+
+
+def _export_onnx(metadata: dict, out: Path) -> dict:
+    """The bundle's ONNX copy, written beside its model where it exports cleanly; what happened, for bundle.json."""
+    from benchmark.serving import onnx_model
+
+    if not metadata["model_file"].endswith(".keras"):
+        (out / onnx_model.ONNX_FILE).unlink(missing_ok=True)
+        return onnx_model.not_attempted(metadata["model_file"])
+    try:
+        model = _load_keras(out / metadata["model_file"])
+    except DataError as exc:
+        return {"written": False, "reason": f"export failed: {exc}"}
+    return onnx_model.export_onnx(model, out)
 
 
 def store_of_run(run_dir: Path):
@@ -108,7 +136,8 @@ class Bundle:
 
     path: Path
     metadata: dict
-    estimator: object
+    estimator: object  # predict_proba over rows of the model input
+    runtime: str = "keras"
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -143,8 +172,11 @@ class Bundle:
         return np.asarray(self.estimator.predict_proba(x), dtype=np.float32)
 
 
-def load_bundle(path: Path) -> Bundle:
-    """The bundle in folder ``path`` (``export_bundle``), its model loaded safely."""
+def load_bundle(path: Path, runtime: str = "keras") -> Bundle:
+    """The bundle in folder ``path`` (``export_bundle``), its model loaded safely and ready to serve. ``runtime``:
+    ``keras`` runs the bundle's model file; ``onnx`` its ONNX copy with onnxruntime (TensorFlow never imported)."""
+    if runtime not in RUNTIMES:
+        raise DataError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
     path = Path(path)
     meta_path = path / METADATA
     if not meta_path.exists():
@@ -156,23 +188,60 @@ def load_bundle(path: Path) -> Bundle:
     if metadata.get("format") != FORMAT:
         raise DataError(f"{meta_path}: bundle format {metadata.get('format')!r}, this code reads {FORMAT}; "
                         "export the bundle again")
+    if runtime == "onnx":
+        return Bundle(path, metadata, _load_onnx(path, metadata), runtime)
     model_path = path / metadata["model_file"]
     if not model_path.exists():
         raise DataError(f"{model_path}: the bundle's model file is missing")
-    return Bundle(path, metadata, _load_model(metadata["model"], model_path, len(metadata["classes"])))
+    return Bundle(path, metadata, _load_model(metadata["model"], model_path, len(metadata["classes"])), runtime)
+
+
+def _load_onnx(path: Path, metadata: dict):
+    from benchmark.serving.onnx_model import ONNX_FILE, OnnxModel
+
+    record = metadata.get("onnx") or {"reason": "exported before bundles had ONNX copies"}
+    if not record.get("written"):
+        raise DataError(f"{path}: the bundle has no ONNX copy ({record.get('reason')}); use the keras runtime, or "
+                        "export it again with the onnx extra installed")
+    onnx_path = path / record.get("file", ONNX_FILE)
+    if not onnx_path.exists():
+        raise DataError(f"{onnx_path}: the bundle's ONNX file is missing; export the bundle again")
+    return OnnxModel(onnx_path)
 
 
 def _load_model(model_name: str, path: Path, n_classes: int):
-    from benchmark.estimators import KerasEstimator, SklearnEstimator
+    from benchmark.estimators import SklearnEstimator
 
     if path.suffix == SklearnEstimator.suffix:
         return SklearnEstimator.load(model_name, path, n_classes)  # skops, with its own trusted-types check
-    if path.suffix != KerasEstimator.suffix:
+    if path.suffix != ".keras":
         raise DataError(f"{path}: unknown model format {path.suffix!r} (a bundle holds .keras or .skops)")
+    return ServedKeras(_load_keras(path))
+
+
+def _load_keras(path: Path):
     import keras
 
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:
         raise DataError(f"{path}: not a loadable Keras model ({exc})") from exc
-    return KerasEstimator(model_name, tuple(model.input_shape[1:]), int(model.output_shape[-1]), seed=0, model=model)
+
+
+class ServedKeras:
+    """A Keras model's ``predict_proba`` for serving: ``predict_on_batch`` per chunk of beats, not ``predict``,
+    whose data pipeline and callbacks cost about 100 ms a call on a CPU (a single beat's inference: about
+    1 ms). Warmed at load with two batch sizes, so no request waits for a trace (Keras traces once per new
+    shape, then once for any batch size); the probabilities are ``predict``'s (tests/test_serving.py)."""
+
+    def __init__(self, model):
+        self.model = model
+        for n in (1, 2):
+            self.predict_proba(np.zeros((n, *model.input_shape[1:]), np.float32))
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim == 2:
+            x = x[..., None]
+        chunks = [self.model.predict_on_batch(x[i:i + PREDICT_BATCH]) for i in range(0, len(x), PREDICT_BATCH)]
+        return np.concatenate([np.asarray(c, dtype=np.float32) for c in chunks])

@@ -13,19 +13,23 @@ from benchmark.data.inputs import rr_features
 from benchmark.errors import DataError
 
 MIN_FS, MAX_FS = 50.0, 10_000.0  # sampling rates a recording may have (Hz)
+MAX_SIGNAL_SAMPLES = 2_000_000  # of a recording sent to the server, per call: 30 minutes at 1 kHz
 
 
 @dataclass
 class Beats:
     """Beat windows (n, length); ``sample``: each beat's R peak in the original recording (None for
     ready-made beats), ``labels``: the AAMI class (0..4) a file gave each beat (or None), ``rr``: the beats'
-    RR-interval features from those R peaks (``benchmark.data.inputs.rr_features``; None without them)."""
+    RR-interval features from those R peaks (``benchmark.data.inputs.rr_features``; None without them);
+    ``signal``, ``fs``: the lead they were cut from and its sampling rate (None for ready-made beats)."""
 
     x: np.ndarray
     sample: np.ndarray | None
     labels: np.ndarray | None
     source: str
     rr: np.ndarray | None = None
+    signal: np.ndarray | None = None
+    fs: float | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -67,7 +71,7 @@ def signal_beats(signal, fs, params: BuildParams = BuildParams(), samples=None, 
         symbols = np.full(len(samples), "N")  # a beat for segment_record; its class is the model's to say
     x, labels, pos = segment_record(signal, fs, np.asarray(samples), np.asarray(symbols), params)
     rr = rr_features(pos / fs) if len(pos) >= 2 else None
-    return Beats(x, pos.astype(np.int64), labels if labelled else None, source, rr)
+    return Beats(x, pos.astype(np.int64), labels if labelled else None, source, rr, signal, fs)
 
 
 def record_beats(path: Path, params: BuildParams = BuildParams()) -> Beats:
@@ -75,7 +79,7 @@ def record_beats(path: Path, params: BuildParams = BuildParams()) -> Beats:
     with beat annotations, else at detected R peaks."""
     import wfdb
 
-    from benchmark.data.beats import read_record
+    from benchmark.data.beats import check_dat_size, read_record
 
     path = Path(path)
     if Path(f"{path}.atr").exists():
@@ -86,6 +90,11 @@ def record_beats(path: Path, params: BuildParams = BuildParams()) -> Beats:
         return signal_beats(signal, fs, params, source=f"{path} (its .atr has no beats; R peaks by XQRS)")
     if not Path(f"{path}.hea").exists():
         raise DataError(f"{path}.hea: missing file (a WFDB record is named without its extension)")
+    try:
+        header = wfdb.rdheader(str(path))
+    except Exception as exc:
+        raise DataError(f"{path}.hea: unreadable header ({exc})") from exc
+    check_dat_size(path, header)
     try:
         record = wfdb.rdrecord(str(path), channels=[params.channel])
     except Exception as exc:
