@@ -1,6 +1,6 @@
 """Command line: ``run`` a grid (the default), show the ``data``, rebuild the ``report``, ``evaluate``
 saved models without training; ``export`` a run's model as a bundle, ``predict`` a recording's beats with
-it, or ``serve`` it over HTTP."""
+it, or ``serve`` it over HTTP; ``transfer`` a grid's saved models to another database's patients."""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +17,8 @@ log = logging.getLogger("benchmark.cli")
 # run and evaluate write your runs to results/local (git-ignored): the committed results under results/ are
 # written only when you name them. report rebuilds the committed reports unless told otherwise.
 DEFAULT_RESULTS = {"run": "results/local", "evaluate": "results/local", "report": "results", "data": "results/local",
-                   "export": "results", "predict": "results", "serve": "results", "compare": "results"}
+                   "export": "results", "predict": "results", "serve": "results", "compare": "results",
+                   "transfer": "results/local"}
 # the commands that take positional operands
 OPERANDS = {"predict": ("BUNDLE", "INPUT"), "serve": ("BUNDLE",), "compare": ("GRID", "OTHER_GRID")}
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     from benchmark.literature import published_system
     from benchmark.serving.bundle import RUNTIMES
     from benchmark.tasks import get_task, list_tasks
+    from benchmark.transfer.config import STRATEGIES, TREAT_TARGET, TransferConfig
     from models import list_models
     from resampling import list_resamplers, resampler_families
 
@@ -58,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run_benchmark.py",
         description="Benchmark class-imbalance handling (resamplers) × heartbeat classifiers on MIT-BIH.",
         epilog=grid_costs, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("command", nargs="?", default="run", choices=["run", "data", "report", "evaluate", "export", "predict", "serve", "compare"],
+    p.add_argument("command", nargs="?", default="run",
+                   choices=["run", "data", "report", "evaluate", "export", "predict", "serve", "compare", "transfer"],
                    help="run: train and evaluate the grid, then write the tables; data: print the class "
                         "histogram of each split and where the data came from; report: rebuild the tables "
                         "of every grid in --results-dir (or of --grid/--split) from saved runs without "
@@ -68,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "a WFDB record named without extension, or a one-column raw-signal CSV with --fs); "
                         "serve BUNDLE: an HTTP API over the bundle's model; compare GRID OTHER_GRID: two grid "
                         "folders of --split that differ only in their input (e.g. quick and quick-rr), cell by cell, "
-                        "with paired tests over test records, written beside them as COMPARISON-GRID-vs-OTHER_GRID.md")
+                        "with paired tests over test records, written beside them as COMPARISON-GRID-vs-OTHER_GRID.md; "
+                        "transfer: fine-tune the grid's saved models on another database's patients (--to or --to-csv) "
+                        "against zero-shot, frozen features and from scratch, over fractions of its fine-tuning "
+                        "records, written as TRANSFER.md in the grid's folder")
     p.add_argument("operands", nargs="*", metavar="PATH",
                    help="predict: BUNDLE INPUT; serve: BUNDLE; compare: GRID OTHER_GRID (folder names)")
     p.add_argument("--grid", default=None, choices=sorted(GRIDS),
@@ -168,6 +174,37 @@ def build_parser() -> argparse.ArgumentParser:
     use.add_argument("--port", type=int, default=8000, help="serve: the port to listen on")
     use.add_argument("--runtime", choices=RUNTIMES, default=RUNTIMES[0],
                      help="predict, serve: run the bundle's model file (keras) or its ONNX copy by onnxruntime (onnx)")
+    transfer = p.add_argument_group("transfer: the grid's saved models (--models, --resamplers, --seeds choose "
+                                    "some) on another database's patients")
+    defaults = TransferConfig()
+    to = transfer.add_mutually_exclusive_group()
+    to.add_argument("--to", choices=[e.name for e in external_sets()],
+                    help="a database of the external registry, split by patient (its records and R peaks known)")
+    to.add_argument("--to-csv", metavar="DIR",
+                    help="a folder of Kaggle-layout CSVs with a binary label (e.g. ptbdb_normal.csv and "
+                         "ptbdb_abnormal.csv: 187 samples, last column 0 normal / 1 abnormal); no records, so split "
+                         "by beat; refused for a grid trained with --rr")
+    transfer.add_argument("--fractions", nargs="+", type=_share, metavar="F", default=defaults.fractions,
+                          help="shares of the fine-tuning records to train on, nested")
+    transfer.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=defaults.strategies,
+                          help="zero_shot: the saved model as it is; fine_tune: all its weights trained further; "
+                               "frozen: only a new head trained; scratch: a fresh build, the same budget")
+    transfer.add_argument("--transfer-steps", type=_positive, default=defaults.steps,
+                          help="optimizer steps of every trained transfer run")
+    transfer.add_argument("--transfer-eval-every", type=_positive,
+                          help="steps between validation checks; none given: the grid's")
+    transfer.add_argument("--transfer-patience", type=_positive,
+                          help="checks without gain before stopping; none given: the grid's")
+    transfer.add_argument("--fine-tune-lr", type=_positive_float, metavar="FACTOR", default=defaults.fine_tune_lr,
+                          help="fine-tuning's learning rate as a factor of the grid's")
+    transfer.add_argument("--target-parts", nargs=3, type=_share, metavar=("FINE_TUNE", "VALIDATION", "TEST"),
+                          default=defaults.parts, help="shares of the target's records in each part (other shares: "
+                                                       "another target folder)")
+    transfer.add_argument("--target-split-seed", type=int, default=defaults.split_seed,
+                          help="seed of the target's split (another: another target folder)")
+    transfer.add_argument("--treat-target", choices=TREAT_TARGET, default=defaults.treat_target,
+                          help="apply the source run's treatment to the target's fine-tuning part too (yes), not "
+                               "(no), or run both")
     p.add_argument("--refresh", action="store_true", help="download the records again")
     p.add_argument("--overwrite", action="store_true", help="rerun runs that are already done")
     p.add_argument("--verbose", action="store_true",
@@ -475,6 +512,59 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def _share(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1], got {text!r}")
+    return value
+
+
+def cmd_transfer(args) -> int:
+    from benchmark.provenance import provenance
+    from benchmark.running.compute import describe_device, resolve_jit
+    from benchmark.running.plan import grid_directory
+    from benchmark.transfer.config import TransferConfig
+    from benchmark.transfer.plan import Selection
+    from benchmark.transfer.report import write_transfer_report
+    from benchmark.transfer.runner import run_transfer
+    from benchmark.transfer.target import csv_target, external_target
+
+    if not args.to and not args.to_csv:
+        log.error("error: transfer needs a target: --to DATABASE or --to-csv DIR")
+        return 2
+    grid = _grid(args)
+    store = _store(args).grid(grid.data.split, grid_directory(grid))
+    if not store.exists():
+        log.error("%s: no grid has been run here; run it first (with the same --grid, --split and budget options), "
+                  "or name its folder with --results-dir", store.path)
+        return 1
+    try:
+        config = TransferConfig(fractions=tuple(args.fractions), strategies=tuple(args.strategies),
+                                steps=args.transfer_steps, eval_every=args.transfer_eval_every,
+                                patience=args.transfer_patience, fine_tune_lr=args.fine_tune_lr,
+                                parts=tuple(args.target_parts), split_seed=args.target_split_seed,
+                                treat_target=args.treat_target)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    manifest = store.manifest()
+    target = csv_target(args.to_csv, manifest) if args.to_csv else \
+        external_target(args.to, manifest, getattr(args, f"{args.to}_dir"), _cache(args), args.refresh)
+    log.info("target %s: %d beats; %s", target.name, len(target.beats), target.source)
+    device = describe_device(args.deterministic)
+    outcome = run_transfer(store, target, config, Selection(args.models and tuple(args.models),
+                                                            args.resamplers and tuple(args.resamplers),
+                                                            args.seeds and tuple(args.seeds)),
+                           resolve_jit(args.jit, device["backend"], device["kind"]),
+                           {**provenance(), "device": device}, args.overwrite)
+    for path in write_transfer_report(store):
+        log.info("wrote %s", path)
+    log.info("transfer: %d trained, %d skipped (done), %d failed", len(outcome.done), len(outcome.skipped),
+             len(outcome.failed))
+    for run_id, reason in outcome.failed.items():
+        log.error("  %s: %s", run_id, reason)
+    return 1 if outcome.failed else 0
+
+
 def _cache(args) -> Path | None:
     return Path(args.cache_dir).expanduser() if args.cache_dir else None
 
@@ -503,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup(verbose=args.verbose)
-    if quiet and args.command in ("run", "evaluate"):
+    if quiet and args.command in ("run", "evaluate", "transfer"):
         import_without_noise(("tensorflow",))  # Keras seeds TensorFlow when it is installed, whatever the backend
     args.results_dir = args.results_dir or DEFAULT_RESULTS[args.command]
     args.threads = args.threads or available_cores()
@@ -517,7 +607,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.command} takes {' '.join(wanted) or 'no paths'}, got {' '.join(args.operands) or 'none'}")
     try:
         return {"run": cmd_run, "data": cmd_data, "report": cmd_report, "evaluate": cmd_evaluate, "export": cmd_export,
-                "predict": cmd_predict, "serve": cmd_serve, "compare": cmd_compare}[args.command](args)
+                "predict": cmd_predict, "serve": cmd_serve, "compare": cmd_compare,
+                "transfer": cmd_transfer}[args.command](args)
     except DataError as exc:
         log.error("error: %s", exc)
         return 2

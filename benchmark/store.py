@@ -20,6 +20,14 @@ Layout of a results root (``--results-dir``)::
                                                               (where kept) its class probabilities as
                                                               float16, compressed, with their checksum
     <root>/<split>/<grid>/REPORT.md, summary.*, runs.csv, significance.csv, figures/   (reporting)
+    <root>/<split>/<grid>/transfer/<target>/transfer.json     the grid's saved models carried to another
+                                                              database (``benchmark.transfer``): its split into
+                                                              fine-tuning, validation and test records, and
+                                                              which transfer run fills each cell
+    <root>/<split>/<grid>/transfer/<target>/test_labels.npy, test_records.npy, runs/<run_id>/...
+                                                              the target's test part and its runs, laid out as
+                                                              a grid's are
+    <root>/<split>/<grid>/TRANSFER.md                         their report (``benchmark.transfer.report``)
 
 Grids live side by side, each in its own directory, so no grid ever overwrites another's runs,
 labels or tables. A grid directory holds one data set and one training budget: writing runs of other
@@ -32,6 +40,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -52,6 +61,9 @@ EVALUATIONS = "evaluations"
 _RUN_KEY = "run:"  # an evaluation file's key of a run's predictions
 _PROBA_KEY = "proba:"  # an evaluation file's key of a run's class probabilities
 PRIOR_CORRECTED = "test_prior_corrected"  # the evaluation of every re-weighted run with its prior moved back
+TRANSFER = "transfer"  # <grid>/transfer/<target>/: the grid's saved models fine-tuned on another database
+TRANSFER_MANIFEST = "transfer.json"
+TRANSFER_REPORT = "TRANSFER.md"
 
 
 class StoreError(DataError):
@@ -67,6 +79,8 @@ class GridStore:
     """One grid's directory: its manifest, its test part's identity and its runs."""
 
     path: Path
+    manifest_name: ClassVar[str] = MANIFEST
+    missing: ClassVar[str] = "no grid has been run here; run a grid first"
 
     @property
     def split(self) -> str:
@@ -82,19 +96,29 @@ class GridStore:
     # ------------------------------------------------------------------ manifest
 
     def exists(self) -> bool:
-        return (self.path / MANIFEST).exists()
+        return (self.path / self.manifest_name).exists()
 
     def manifest(self) -> dict:
-        path = self.path / MANIFEST
+        path = self.path / self.manifest_name
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no grid has been run here; run a grid first")
+            raise FileNotFoundError(f"{path}: {self.missing}")
         try:
             return json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise StoreError(f"{path}: not valid JSON ({exc})") from exc
 
     def write_manifest(self, manifest: dict) -> None:
-        write_json(self.path / MANIFEST, manifest)
+        write_json(self.path / self.manifest_name, manifest)
+
+    # ------------------------------------------------------------------ transfer to other databases
+
+    def transfer(self, target: str) -> "TransferStore":
+        """The runs that carry this grid's saved models to the database ``target`` (``benchmark.transfer``)."""
+        return TransferStore(self.path / TRANSFER / target)
+
+    def transfers(self) -> list["TransferStore"]:
+        """Every target this grid's models were carried to, by name."""
+        return [TransferStore(p.parent) for p in sorted((self.path / TRANSFER).glob(f"*/{TRANSFER_MANIFEST}"))]
 
     # ------------------------------------------------------------------ the test part
 
@@ -226,6 +250,23 @@ class GridStore:
     def file(self, name: str) -> Path:
         """A report file of this grid (``REPORT.md``, ``figures/x.png``, ...)."""
         return self.path / name
+
+
+@dataclass(frozen=True)
+class TransferStore(GridStore):
+    """One target of a grid's transfer runs: its manifest (``transfer.json``), its test part and its runs, laid
+    out as a grid's, so a run is written, skipped when done and retried when failed exactly as a grid's is."""
+
+    manifest_name: ClassVar[str] = TRANSFER_MANIFEST
+    missing: ClassVar[str] = "no transfer has been run to this target; run `python run_benchmark.py transfer` first"
+
+    @property
+    def target(self) -> str:
+        return self.path.name
+
+    @property
+    def grid(self) -> GridStore:
+        return GridStore(self.path.parent.parent)
 
 
 class RunStore:

@@ -77,3 +77,30 @@ def test_class_weights_change_the_loss_and_unit_weights_do_not(parts):
     weighted = train_and_evaluate("mlp", x, y, *held_out, CFG, seed=0, sample_weight=loss_weights("class_weight", y))
     assert ones["history"] == plain["history"], "a weight of 1 for every beat is no weighting"
     assert weighted["history"][0]["train_loss"] != plain["history"][0]["train_loss"]
+
+
+def test_training_a_given_compiled_model_is_what_fit_does_and_starts_from_its_weights(parts):
+    """``KerasEstimator.train``: the loop of ``fit`` on a model the caller built and compiled (transfer learning
+    hands it a saved run's weights), so a normal run is unchanged and a given model is trained, not rebuilt."""
+    import keras
+
+    from benchmark.estimators import make_estimator
+    from benchmark.estimators.keras_estimator import compile_model
+    from models import build_model
+
+    x, y, vx, vy, _, _ = parts
+    fitted = make_estimator("mlp", x.shape[1:], 5, seed=3)
+    by_fit = fitted.fit(x, y, None, vx, vy, CFG)
+    given = make_estimator("mlp", x.shape[1:], 5, seed=3)
+    keras.utils.set_random_seed(3)
+    by_train = given.train(compile_model(build_model("mlp", input_shape=x.shape[1:], n_classes=5), CFG),
+                           x, y, None, vx, vy, CFG)
+    assert by_train["history"] == by_fit["history"] and by_train["optimizer_steps"] == CFG.steps
+    assert all(np.array_equal(a, b) for a, b in zip(fitted.weights, given.weights))
+    start = [w + 0.5 for w in fitted.weights]  # weights no fresh build has
+    model = build_model("mlp", input_shape=x.shape[1:], n_classes=5)
+    model.set_weights(start)
+    still = TrainConfig(steps=4, batch_size=16, eval_every=2, patience=5, learning_rate=1e-12)
+    make_estimator("mlp", x.shape[1:], 5, seed=3).train(compile_model(model, still), x, y, None, vx, vy, still)
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(model.get_weights(), start)), \
+        "a given model keeps its own weights as the start (a learning rate of ~0 leaves them)"

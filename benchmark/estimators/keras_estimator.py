@@ -113,6 +113,12 @@ class KerasEstimator(Estimator):
         keras.utils.set_random_seed(self.seed)
         model = compile_model(build_model(self.model_name, input_shape=self.input_shape, n_classes=self.n_classes,
                                           features=self.features), cfg, jit_compile)
+        return self.train(model, x, y, weights, val_x, val_y, cfg)
+
+    def train(self, model, x, y, weights, val_x, val_y, cfg) -> dict:
+        """Train an already compiled ``model`` (a fresh build, or one holding another run's weights: transfer
+        learning) as :meth:`fit` trains its own: the run's seeded batches, ``cfg.steps`` optimizer steps, the
+        one early-stopping loop on validation macro F1, the best weights kept. Returns the training report."""
         batches = batch_indices(len(y), cfg.steps, cfg.batch_size, np.random.default_rng(self.seed))
         best: list = []
 

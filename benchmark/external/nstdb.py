@@ -2,7 +2,7 @@
 24 … −6 dB. Fair only for grids whose models never saw 118 and 119; its section is the noise curve."""
 from __future__ import annotations
 
-from benchmark.data.external import load_database_beats, nstdb_records_seen, snr_of
+from benchmark.data.external import base_record, load_database_beats, nstdb_records_seen, snr_of
 from benchmark.data.records import NSTDB
 from benchmark.external.registry import ExternalSet, register_external
 
@@ -37,6 +37,6 @@ register_external(ExternalSet(
     "nstdb", NSTDB,
     help="the noise-stress records (118 and 119 with noise at 24 … −6 dB; only for grids whose models never "
          "saw those records)",
-    load=_load, refused=_refused, section=_section, overview=_overview,
+    load=_load, refused=_refused, section=_section, overview=_overview, patient=base_record,
     overview_note="`→ nstdb … dB`: the same saved models on nstdb's noisy segments at its lowest SNR, macro F1 over "
                   "the classes with enough beats there (2 patients: the grid's report has the whole curve)"))

@@ -25,6 +25,9 @@ class ExternalSet:
     ``section(g, evaluation, figure_dir)``: (REPORT.md lines, figures drawn) for a grid (a
     ``benchmark.reporting.analysis.SavedGrid``) and its evaluation (None when not scored).
     ``overview(g, evaluation)``: (the overview column's label, {(model, resampler): score}).
+    ``patient(record)``: the patient a record belongs to, where records share patients (nstdb's are two
+    patients at six SNRs); None: every record is its own patient. Splitting the set by patient
+    (``benchmark.transfer``) keeps a patient on one side.
     """
 
     name: str
@@ -35,6 +38,11 @@ class ExternalSet:
     section: Callable
     overview: Callable
     overview_note: str  # what the overview says of its column
+    patient: Callable[[str], str] | None = None
+
+    def patients(self, records) -> list[str]:
+        """The patient of each of ``records``."""
+        return [str(r) if self.patient is None else self.patient(str(r)) for r in records]
 
     @property
     def dir_option(self) -> str:

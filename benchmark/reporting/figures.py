@@ -186,3 +186,32 @@ def noise_curves(curves: dict[tuple[str, str], dict], models, resamplers, snrs: 
     axes[0][-1].legend(fontsize=7, loc="lower right")
     return _save(fig, path)
 
+
+
+def learning_curves(panels: dict[str, dict], path: Path, ylabel: str) -> Path:
+    """Transfer learning curves: one panel per source cell (``panels``: title -> {"lines": [(label, fractions,
+    scores, colour index, dashed)], "level": (label, score) or None}), score over the fraction of the target's
+    fine-tuning part (log scale), the saved model's zero-shot score as a dotted level."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.0), sharey=True, squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for ax, (title, panel) in zip(axes[0], panels.items()):
+        for label, xs, ys, colour, dashed in panel["lines"]:
+            ax.plot(xs, ys, marker="o", ms=3, lw=1.2, color=colours(colour), ls="--" if dashed else "-", label=label)
+        if panel.get("level") is not None:
+            label, level = panel["level"]
+            ax.axhline(level, color="black", ls=":", lw=1, label=label)
+        fractions = sorted({x for _, xs, _, _, _ in panel["lines"] for x in xs})
+        ax.set_xscale("log")
+        if fractions:
+            ax.set_xticks(fractions, [f"{100 * f:g}%" for f in fractions])
+            ax.minorticks_off()
+        ax.set_title(title)
+        ax.set_xlabel("share of the fine-tuning records")
+    axes[0][0].set_ylabel(ylabel)
+    handles = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(list(handles.values()), list(handles), loc="outside right center", fontsize=7)
+    return _save(fig, path)
