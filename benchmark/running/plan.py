@@ -91,12 +91,16 @@ def grid_directory(grid: Grid) -> str:
     """The name of a grid's directory in the run store: the preset's name when its budget and data are the
     preset's own, else the name with the task and the input's tag (``InputConfig.tag``) where they are not the
     preset's own (aami5 and the whole window for a grid that is no preset), and a hash of the budget and
-    subset where those are changed, so a customised grid never mixes with it."""
+    subset where those are changed, so a customised grid never mixes with it. A grid given tuned settings
+    (``--params``) is ``<name>-tuned-<hash>``, the hash covering them too: tuned and untuned runs never mix."""
     preset = GRIDS.get(grid.name)
     own = preset.data if preset is not None else DataConfig()  # a preset's own task and input name no folder
     name = "-".join(p for p in (grid.name, "" if grid.data.task == own.task else grid.data.task,
-                                "" if grid.data.inputs == own.inputs else grid.data.inputs.tag() or "window")
+                                "" if grid.data.inputs == own.inputs else grid.data.inputs.tag() or "window",
+                                "tuned" if grid.params else "")
                     if p)
+    if grid.params:
+        return f"{name}-{config_hash(grid.train.as_dict(), grid.data.subset, grid.params.as_dict())}"
     if preset is not None and preset.train == grid.train and preset.data.subset == grid.data.subset:
         return name
     return f"{name}-{config_hash(grid.train.as_dict(), grid.data.subset)}"
@@ -179,12 +183,16 @@ def resampling_identity(data: GridData, resampler: str, seed: int) -> dict:
 
 
 def run_identity(grid: Grid, data: GridData, model: str, resampler: str, seed: int) -> dict:
+    """What names a run (module docstring); a model with tuned settings (``--params``) records them as
+    ``tuned`` besides the resolved hyperparameters and training they give."""
     from models import builder_arguments
 
-    return {"model": model, "builder": builder_arguments(model), "task": data.task.as_dict(),
-            "resampling": resampling_identity(data, resampler, seed),
-            "seed": seed, "train": grid.train.as_dict(), "data": grid.data.as_dict(), "data_key": data.key,
-            "code": {"model": model_code(model), "training": training_code()}}
+    identity = {"model": model, "builder": builder_arguments(model, **grid.hyperparameters_for(model)),
+                "task": data.task.as_dict(), "resampling": resampling_identity(data, resampler, seed),
+                "seed": seed, "train": grid.train_for(model).as_dict(), "data": grid.data.as_dict(),
+                "data_key": data.key, "code": {"model": model_code(model), "training": training_code()}}
+    tuned = grid.params.for_model(model)
+    return {**identity, "tuned": tuned} if tuned else identity
 
 
 def run_specs(grid: Grid, data: GridData) -> tuple[list[RunSpec], dict[str, dict]]:
