@@ -1,6 +1,6 @@
 """Command line: ``run`` a grid (the default), show the ``data``, rebuild the ``report``, ``evaluate``
 saved models without training; ``export`` a run's model as a bundle, ``predict`` a recording's beats with
-it, or ``serve`` it over HTTP."""
+it, or ``serve`` it over HTTP; ``tune`` a model's settings (``benchmark.tuning``)."""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +17,8 @@ log = logging.getLogger("benchmark.cli")
 # run and evaluate write your runs to results/local (git-ignored): the committed results under results/ are
 # written only when you name them. report rebuilds the committed reports unless told otherwise.
 DEFAULT_RESULTS = {"run": "results/local", "evaluate": "results/local", "report": "results", "data": "results/local",
-                   "export": "results", "predict": "results", "serve": "results", "compare": "results"}
+                   "export": "results", "predict": "results", "serve": "results", "compare": "results",
+                   "tune": "results/local"}
 # the commands that take positional operands
 OPERANDS = {"predict": ("BUNDLE", "INPUT"), "serve": ("BUNDLE",), "compare": ("GRID", "OTHER_GRID")}
 
@@ -57,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run_benchmark.py",
         description="Benchmark class-imbalance handling (resamplers) × heartbeat classifiers on MIT-BIH.",
         epilog=grid_costs, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("command", nargs="?", default="run", choices=["run", "data", "report", "evaluate", "export", "predict", "serve", "compare"],
+    p.add_argument("command", nargs="?", default="run", choices=["run", "data", "report", "evaluate", "export", "predict", "serve", "compare", "tune"],
                    help="run: train and evaluate the grid, then write the tables; data: print the class "
                         "histogram of each split and where the data came from; report: rebuild the tables "
                         "of every grid in --results-dir (or of --grid/--split) from saved runs without "
@@ -67,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "a WFDB record named without extension, or a one-column raw-signal CSV with --fs); "
                         "serve BUNDLE: an HTTP API over the bundle's model; compare GRID OTHER_GRID: two grid "
                         "folders of --split that differ only in their input (e.g. quick and quick-rr), cell by cell, "
-                        "with paired tests over test records, written beside them as COMPARISON-GRID-vs-OTHER_GRID.md")
+                        "with paired tests over test records, written beside them as COMPARISON-GRID-vs-OTHER_GRID.md; "
+                        "tune --model M: an Optuna study of M's settings on validation macro F1 (see the tuning options)")
     p.add_argument("operands", nargs="*", metavar="PATH",
                    help="predict: BUNDLE INPUT; serve: BUNDLE; compare: GRID OTHER_GRID (folder names)")
     p.add_argument("--grid", default=None, choices=sorted(GRIDS),
@@ -165,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     use.add_argument("--fs", type=float, help="predict: the sampling rate (Hz) of a one-column raw-signal CSV")
     use.add_argument("--host", default="127.0.0.1", help="serve: the address to listen on (loopback by default)")
     use.add_argument("--port", type=int, default=8000, help="serve: the port to listen on")
+    from benchmark.tuning.command import add_tuning_arguments
+
+    add_tuning_arguments(p, _positive)
     p.add_argument("--refresh", action="store_true", help="download the records again")
     p.add_argument("--overwrite", action="store_true", help="rerun runs that are already done")
     p.add_argument("--verbose", action="store_true",
@@ -291,8 +296,21 @@ def _grid(args):
         inputs = InputConfig(args.truncate or own.samples, args.beat_stats or own.beat_stats, args.rr or own.rr)
     except ValueError as exc:
         raise DataError(f"--truncate: {exc}") from None
-    return customise(preset, models=args.models, resamplers=args.resamplers, seeds=args.seeds,
+    grid = customise(preset, models=args.models, resamplers=args.resamplers, seeds=args.seeds,
                      split=args.split, task=args.task, inputs=inputs, **_grid_budget(args))
+    if getattr(args, "params", None):  # tuned settings: part of every run's identity and of the folder's name
+        from benchmark.tuning.params import load_params, with_params
+
+        grid = with_params(grid, *load_params(args.params))
+    return grid
+
+
+def cmd_tune(args) -> int:
+    from benchmark.tuning.command import cmd_tune as tune
+
+    grid = _grid(args)
+    return tune(args, grid, lambda: load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args),
+                                               args.refresh, task=grid.data.task))
 
 
 def cmd_run(args) -> int:
@@ -500,13 +518,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup(verbose=args.verbose)
-    if quiet and args.command in ("run", "evaluate"):
+    if quiet and args.command in ("run", "evaluate", "tune"):
         import_without_noise(("tensorflow",))  # Keras seeds TensorFlow when it is installed, whatever the backend
     args.results_dir = args.results_dir or DEFAULT_RESULTS[args.command]
     args.threads = args.threads or available_cores()
     if args.executor != "ray" and (args.ray_address or args.ray_workers):
         parser.error("--ray-address and --ray-workers go with --executor ray")
     _check_schedule(parser, args)
+    from benchmark.tuning.command import check_tune_arguments
+
+    check_tune_arguments(parser, args)
     if args.ray_address and args.ray_workers:
         parser.error("--ray-workers sizes a local Ray instance; a cluster at --ray-address has its own CPUs")
     wanted = OPERANDS.get(args.command, ())
@@ -514,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.command} takes {' '.join(wanted) or 'no paths'}, got {' '.join(args.operands) or 'none'}")
     try:
         return {"run": cmd_run, "data": cmd_data, "report": cmd_report, "evaluate": cmd_evaluate, "export": cmd_export,
-                "predict": cmd_predict, "serve": cmd_serve, "compare": cmd_compare}[args.command](args)
+                "predict": cmd_predict, "serve": cmd_serve, "compare": cmd_compare, "tune": cmd_tune}[args.command](args)
     except DataError as exc:
         log.error("error: %s", exc)
         return 2

@@ -182,6 +182,11 @@ def resampling_identity(data: GridData, resampler: str, seed: int) -> dict:
             "seed": seed, "code": resampler_code(resampler), "imbalanced_learn": version("imbalanced-learn")}
 
 
+def resample_key(data: GridData, resampler: str, seed: int) -> str:
+    """The name of a treated training part in the cache (``ResampleCache``): its resampling identity's hash."""
+    return f"{resampler}-seed{seed}-{config_hash(resampling_identity(data, resampler, seed))}"
+
+
 def run_identity(grid: Grid, data: GridData, model: str, resampler: str, seed: int) -> dict:
     """What names a run (module docstring); a model with tuned settings (``--params``) records them as
     ``tuned`` besides the resolved hyperparameters and training they give."""
@@ -200,8 +205,8 @@ def run_specs(grid: Grid, data: GridData) -> tuple[list[RunSpec], dict[str, dict
     specs, identities = [], {}
     for resampler, seed, model in grid.cells():
         identity = run_identity(grid, data, model, resampler, seed)
-        resample_key = f"{resampler}-seed{seed}-{config_hash(identity['resampling'])}"
-        spec = RunSpec(grid.data.split, model, resampler, seed, config_hash(identity), resample_key)
+        key = f"{resampler}-seed{seed}-{config_hash(identity['resampling'])}"  # resample_key, computed once
+        spec = RunSpec(grid.data.split, model, resampler, seed, config_hash(identity), key)
         specs.append(spec)
         identities[spec.run_id] = identity
     return specs, identities
