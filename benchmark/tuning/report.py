@@ -186,7 +186,7 @@ def write_study_report(store: StudyStore, study, confirm, request, space: StudyS
              f"patience {grid.train.patience} (grid `{grid.name}`), training seed {request.seed}; a fresh model "
              "per trial |",
              f"| sampler | {request.sampler}, seed {request.sampler_seed} (a session that resumes a study of n "
-             "trials seeds it with seed + n) |",
+             "trials seeds it from (seed, n)) |",
              f"| pruner | {request.pruner}" + (" (on Ray Tune: ASHA)" if request.pruner != "none" else "") +
              ", at the validation checks, on the best score so far |",
              "| space | " + "; ".join(f"`{k}`: {v.describe()}" for k, v in space.dimensions.items()) + " |",

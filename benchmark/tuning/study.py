@@ -10,8 +10,10 @@ left by one that stopped: it is marked interrupted and its point is tried again 
 Ctrl-C is too. Finished trials are written as they finish, so no stop loses one.
 
 Repeating. A study's sampler is seeded (``--sampler-seed``); a session that resumes a study of n trials
-seeds it with seed + n (a sampler's random state is not stored, and restarting it at the seed would repeat
-the first points), so a study repeats given the same seed and the same points of interruption.
+seeds it from (seed, n) through NumPy's SeedSequence (a sampler's random state is not stored: restarting it
+at the seed would repeat the first points, and seed + n would not do either, since nearby seeds of NumPy's
+RandomState draw nearly the same first numbers), so a study repeats given the same seed and the same points
+of interruption.
 
 Pruning. Every trial reports, at each validation check the trainer makes anyway, the best validation
 macro F1 so far (what it would return if stopped there); the pruner (median or successive halving) compares
@@ -145,11 +147,25 @@ def open_storage(store: StudyStore):
     return optuna.storages.RDBStorage(store.storage_url, engine_kwargs={"connect_args": {"timeout": 60}})
 
 
-def make_sampler(request: TuneRequest, space: StudySpace, offset: int):
+def session_seed(seed: int, trials_before: int) -> int:
+    """The sampler's seed for a session that finds ``trials_before`` trials in the study (module docstring)."""
+    if not trials_before:
+        return seed
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, trials_before]).generate_state(1)[0])
+
+
+def make_sampler(request: TuneRequest, space: StudySpace, trials_before: int):
     optuna = import_optuna()
-    if request.sampler == "grid":
-        return optuna.samplers.GridSampler(space.grid(), seed=request.sampler_seed)
-    return optuna.samplers.TPESampler(seed=request.sampler_seed + offset)
+    if request.sampler == "grid":  # it reads which points are done from the study, so its seed needs no change
+
+        class Grid(optuna.samplers.GridSampler):
+            def after_trial(self, study, trial, state, values):
+                pass  # it would stop an optimize loop when the grid is done; the study's target already stops ours
+
+        return Grid(space.grid(), seed=request.sampler_seed)
+    return optuna.samplers.TPESampler(seed=session_seed(request.sampler_seed, trials_before))
 
 
 def make_pruner(kind: str, eval_every: int):
