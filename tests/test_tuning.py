@@ -5,7 +5,6 @@ trial takes a fraction of a second); pruning needs a model trained for steps (th
 import json
 import logging
 
-import numpy as np
 import pytest
 
 optuna = pytest.importorskip("optuna")

@@ -142,7 +142,7 @@ def _ray_options(args):
         import ray.tune  # noqa: F401
         from ray.tune.search.optuna import OptunaSearch  # noqa: F401
     except ImportError as exc:
-        raise ImportError(f'tune --executor ray needs Ray Tune ({exc}): pip install -e ".[tune,ray]"') from exc
+        raise ImportError(f'tune --executor ray needs Ray Tune ({exc}): pip install -e ".[ray-tune]"') from exc
     from benchmark.data.records import default_cache_dir
     from benchmark.tuning.ray_tune import RayOptions
 

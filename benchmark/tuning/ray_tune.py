@@ -84,9 +84,7 @@ class StudySearch(OptunaSearch):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         trial = self._ot_trials[trial_id]
-        from benchmark.tuning.study import settings_record
-
-        trial.set_user_attr("settings", settings_record(self.study_space.settings(trial.params)))
+        trial.set_user_attr("settings", self.study_space.settings(trial.params).record())
         trial.set_user_attr("executor", "ray")
         result = result or {}
         value, state = None, TrialState.COMPLETE
@@ -112,17 +110,14 @@ class StudySearch(OptunaSearch):
         self._completed_trials.add(trial_id)
 
 
-def run_on_ray(study, space: StudySpace, data: TrialData, parts: dict, target: int, deadline: float | None,
+def run_on_ray(study, space: StudySpace, data: TrialData, parts: dict, remaining: int, deadline: float | None,
                pruner: str, train: TrainConfig, options: RayOptions) -> None:
-    """Ray Tune trials until the study holds ``target`` finished ones (or no trial may start any more)."""
+    """``remaining`` Ray Tune trials into ``study`` (fewer when no trial may start any more)."""
     import ray
     from ray import tune
 
     from benchmark.running.compute import determinism_env
     from benchmark.running.executors import thread_env
-    from benchmark.tuning.study import finished_count
-
-    remaining = target - finished_count(study)
     if remaining <= 0:
         return
     started_here = not ray.is_initialized()

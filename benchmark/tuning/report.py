@@ -19,7 +19,7 @@ from benchmark.store import StudyStore
 from benchmark.tuning.space import StudySpace
 
 log = logging.getLogger(__name__)
-STATES = {"COMPLETE": "completed", "PRUNED": "pruned", "FAIL": "failed"}
+OBJECTIVE = "validation macro F1 (the best check of each trial; the test part is never used)"
 
 
 def trial_value(trial) -> float:
@@ -159,7 +159,6 @@ def write_study_report(store: StudyStore, study, confirm, request, space: StudyS
     from benchmark.files import write_json
     from benchmark.reporting.figures import optimisation_history, parameter_importances
     from benchmark.tuning.params import params_payload, write_params
-    from benchmark.tuning.study import OBJECTIVE, settings_record
 
     written = []
     frame = trials_frame(study, space)
@@ -197,10 +196,8 @@ def write_study_report(store: StudyStore, study, confirm, request, space: StudyS
              f"| time | {_hours(float(frame.seconds.fillna(0).sum()))} in the trials, summed |", ""]
     best, untuned = best_trial(study), untuned_trial(study, space)
     final_study, final_space = study, space
-    if confirm is not None:
-        from benchmark.tuning.space import StudySpace as _Space
-
-        final_space = _Space.build(request.model, request.resampler, grid.train, request.fixed)
+    if confirm is not None:  # the tuned settings are the full treatment's best
+        final_space = StudySpace.build(request.model, request.resampler, grid.train, request.fixed)
         final_study = confirm
     final_best = best_trial(final_study)
     lines += ["## Best trial", ""]
@@ -217,7 +214,7 @@ def write_study_report(store: StudyStore, study, confirm, request, space: StudyS
         lines += confirmation_lines(study, confirm, request)
     if final_best is not None:
         settings = final_space.settings(final_best.params)
-        record = settings_record(settings)
+        record = settings.record()
         base = record["resampler"].partition("[")[0]
         source = {"study": store.name, "trial": final_best.number, "val_macro_f1": final_best.value,
                   "treatment": request.resampler, "model": request.model, "split": grid.data.split,
@@ -229,7 +226,7 @@ def write_study_report(store: StudyStore, study, confirm, request, space: StudyS
         written.append(write_params(store.file("best_params.json"), payload))
         lines += [f"The tuned settings (trial {final_best.number}" + (f" of the confirmation on `{request.resampler}`"
                                                                        if confirm is not None else "") +
-                  f"): [`best_params.json`](best_params.json). A grid takes them, in a folder of its own "
+                  "): [`best_params.json`](best_params.json). A grid takes them, in a folder of its own "
                   "(`<grid>-tuned-<hash>`):", "", "```", grid_command(request, store.file("best_params.json")),
                   "```", ""]
     figures = store.file("figures")

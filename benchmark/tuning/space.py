@@ -29,6 +29,11 @@ class TrialSettings:
     resampler: str
     treatment_params: dict = field(default_factory=dict)
 
+    def record(self) -> dict:
+        """The settings as a trial records them (and as the tuned-settings file gets them)."""
+        return {"hyperparameters": self.hyperparameters, "train": self.train_fields, "resampler": self.resampler,
+                "treatment": self.treatment_params}
+
 
 @dataclass(frozen=True)
 class StudySpace:

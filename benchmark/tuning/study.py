@@ -34,13 +34,13 @@ from benchmark.data.splits import Split
 from benchmark.errors import DataError
 from benchmark.store import ResampleCache, RunStore, StudyStore
 from benchmark.tuning.objective import TrialData, fit_trial, treated_part
-from benchmark.tuning.space import StudySpace, TrialSettings
+from benchmark.tuning.report import OBJECTIVE
+from benchmark.tuning.space import StudySpace
 
 log = logging.getLogger(__name__)
 SAMPLERS = ("tpe", "grid")
 PRUNERS = ("median", "halving", "none")
 INSTALL_HINT = 'tune needs Optuna, an optional extra: pip install -e ".[tune]"'
-OBJECTIVE = "validation macro F1 (the best check of each trial; the test part is never used)"
 
 
 def import_optuna():
@@ -245,12 +245,6 @@ def recover(study) -> None:
 
 # ---------------------------------------------------------------------- trials in this process
 
-def settings_record(settings: TrialSettings) -> dict:
-    """A trial's resolved settings as it records them (and as the tuned-settings file gets them)."""
-    return {"hyperparameters": settings.hyperparameters, "train": settings.train_fields,
-            "resampler": settings.resampler, "treatment": settings.treatment_params}
-
-
 def point_text(params: dict) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
@@ -261,7 +255,7 @@ def run_one(study, trial, space: StudySpace, data: TrialData, parts: dict, cache
     from optuna.trial import TrialState
 
     settings = space.settings(trial.params)
-    trial.set_user_attr("settings", settings_record(settings))
+    trial.set_user_attr("settings", settings.record())
     trial.set_user_attr("executor", "local")
     best, pruned_at = [float("-inf")], []
 
@@ -385,7 +379,8 @@ def _runner(ray, trial_data: TrialData, cache, key, request: TuneRequest):
         if not request.tune_treatment:  # every trial trains on the same part: treated once, here, and shipped
             settings = space.settings(space.default_point())
             parts[settings.resampler] = treated_part(trial_data, settings.resampler, {}, cache, key)
-        run_on_ray(study, space, trial_data, parts, target, deadline, pruner, request.grid.train, ray)
+        run_on_ray(study, space, trial_data, parts, target - finished_count(study), deadline, pruner,
+                   request.grid.train, ray)
     return run
 
 
