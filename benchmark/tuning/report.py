@@ -84,7 +84,7 @@ def confirmations_frame(search, confirm) -> pd.DataFrame:
     rows = []
     for t in confirm.get_trials(deepcopy=False):
         origin = by_number.get(t.user_attrs.get("search_trial"))
-        if origin is None:
+        if origin is None or "interrupted" in t.user_attrs:  # an interrupted one is tried again: its retry counts
             continue
         rows.append({"search_trial": origin.number, "cheap_value": trial_value(origin), "trial": t.number,
                      "state": t.state.name, "full_value": trial_value(t) if t.state.name == "COMPLETE" else np.nan,

@@ -230,8 +230,9 @@ def retry_interrupted(study) -> list[int]:
     queued = {t.user_attrs.get("retry_of") for t in trials}
     again = [t for t in trials if t.state == TrialState.FAIL and "interrupted" in t.user_attrs
              and t.number not in queued and t.params]
-    for trial in again:
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+    for trial in again:  # a confirmation keeps the search trial it confirms
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, **{
+            k: v for k, v in trial.user_attrs.items() if k == "search_trial"}})
     return [t.number for t in again]
 
 
@@ -354,7 +355,6 @@ def tune(request: TuneRequest, split: Split, results_dir: Path, cache_dir: Path 
             run(study, space, target, deadline, request.pruner)
             if request.cheap_resampler:
                 confirm, confirm_space, count = confirmation_study(storage, store.name, study, request, grid, attrs)
-                recover(confirm)
                 run(confirm, confirm_space, count, None, "none")
         except KeyboardInterrupt:
             outcome.interrupted = True
@@ -377,8 +377,13 @@ def _runner(ray, trial_data: TrialData, cache, key, request: TuneRequest):
     def run(study, space, target, deadline, pruner):
         parts = {}
         if not request.tune_treatment:  # every trial trains on the same part: treated once, here, and shipped
-            settings = space.settings(space.default_point())
-            parts[settings.resampler] = treated_part(trial_data, settings.resampler, {}, cache, key)
+            from resampling import ResamplingError
+
+            resampler = space.settings(space.default_point()).resampler
+            try:
+                parts[resampler] = treated_part(trial_data, resampler, {}, cache, key)
+            except ResamplingError as exc:  # each trial fails with this reason, as in process
+                log.warning("%s; every trial will fail with it", exc)
         run_on_ray(study, space, trial_data, parts, target - finished_count(study), deadline, pruner,
                    request.grid.train, ray)
     return run
@@ -386,7 +391,8 @@ def _runner(ray, trial_data: TrialData, cache, key, request: TuneRequest):
 
 def confirmation_study(storage, name: str, search, request: TuneRequest, grid: Grid, attrs: dict):
     """(the study that retrains the best ``confirm_top`` points of ``search`` and its untuned point on the
-    full treatment, without pruning; its space; how many trials it should hold)."""
+    full treatment, without pruning; its space; how many finished trials it should hold: those points, and
+    any it confirmed before that are no longer among them, when the search has grown since)."""
     optuna = import_optuna()
     space = StudySpace.build(request.model, request.resampler, grid.train, request.fixed)
     confirm = optuna.create_study(storage=storage, study_name=f"{name}--confirm", direction="maximize",
@@ -395,15 +401,18 @@ def confirmation_study(storage, name: str, search, request: TuneRequest, grid: G
     if not confirm.user_attrs:
         for key, value in {**attrs, "confirms": name, "treatment": request.resampler}.items():
             confirm.set_user_attr(key, value)
+    recover(confirm)
     points = confirmation_points(search, request.confirm_top, space.default_point())
-    queued = [t.system_attrs.get("fixed_params") or t.params for t in confirm.get_trials(deepcopy=False)
-              if "interrupted" not in t.user_attrs]
+    trials = [t for t in confirm.get_trials(deepcopy=False) if "interrupted" not in t.user_attrs]
+    queued = [t.system_attrs.get("fixed_params") or t.params for t in trials]
     for number, point in points:
         if point not in queued:
             confirm.enqueue_trial(point, user_attrs={"search_trial": number})
+    wanted = [point for _, point in points]
+    earlier = sum(is_finished(t) and t.params not in wanted for t in trials)
     log.info("confirming %d point(s) of the search on %s: trial(s) %s", len(points), request.resampler,
              ", ".join(str(n) for n, _ in points))
-    return confirm, space, len(points)
+    return confirm, space, len(points) + earlier
 
 
 def confirmation_points(search, top: int, untuned: dict) -> list[tuple[int, dict]]:
