@@ -1,6 +1,7 @@
 """Command line: ``run`` a grid (the default), show the ``data``, rebuild the ``report``, ``evaluate``
 saved models without training; ``export`` a run's model as a bundle, ``predict`` a recording's beats with
-it, or ``serve`` it over HTTP; ``transfer`` a grid's saved models to another database's patients."""
+it, or ``serve`` it over HTTP; ``transfer`` a grid's saved models to another database's patients; ``tune`` a
+model's settings (``benchmark.tuning``)."""
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ log = logging.getLogger("benchmark.cli")
 # written only when you name them. report rebuilds the committed reports unless told otherwise.
 DEFAULT_RESULTS = {"run": "results/local", "evaluate": "results/local", "report": "results", "data": "results/local",
                    "export": "results", "predict": "results", "serve": "results", "compare": "results",
-                   "transfer": "results/local"}
+                   "transfer": "results/local", "tune": "results/local"}
 # the commands that take positional operands
 OPERANDS = {"predict": ("BUNDLE", "INPUT"), "serve": ("BUNDLE",), "compare": ("GRID", "OTHER_GRID")}
 
@@ -61,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark class-imbalance handling (resamplers) × heartbeat classifiers on MIT-BIH.",
         epilog=grid_costs, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("command", nargs="?", default="run",
-                   choices=["run", "data", "report", "evaluate", "export", "predict", "serve", "compare", "transfer"],
+                   choices=["run", "data", "report", "evaluate", "export", "predict", "serve", "compare", "transfer",
+                            "tune"],
                    help="run: train and evaluate the grid, then write the tables; data: print the class "
                         "histogram of each split and where the data came from; report: rebuild the tables "
                         "of every grid in --results-dir (or of --grid/--split) from saved runs without "
@@ -74,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "with paired tests over test records, written beside them as COMPARISON-GRID-vs-OTHER_GRID.md; "
                         "transfer: fine-tune the grid's saved models on another database's patients (--to or --to-csv) "
                         "against zero-shot, frozen features and from scratch, over fractions of its fine-tuning "
-                        "records, written as TRANSFER.md in the grid's folder")
+                        "records, written as TRANSFER.md in the grid's folder; "
+                        "tune --model M: an Optuna study of M's settings on validation macro F1 (see the tuning options)")
     p.add_argument("operands", nargs="*", metavar="PATH",
                    help="predict: BUNDLE INPUT; serve: BUNDLE; compare: GRID OTHER_GRID (folder names)")
     p.add_argument("--grid", default=None, choices=sorted(GRIDS),
@@ -205,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--treat-target", choices=TREAT_TARGET, default=defaults.treat_target,
                           help="apply the source run's treatment to the target's fine-tuning part too (yes), not "
                                "(no), or run both")
+    from benchmark.tuning.command import add_tuning_arguments
+
+    add_tuning_arguments(p, _positive)
     p.add_argument("--refresh", action="store_true", help="download the records again")
     p.add_argument("--overwrite", action="store_true", help="rerun runs that are already done")
     p.add_argument("--verbose", action="store_true",
@@ -331,8 +337,21 @@ def _grid(args):
         inputs = InputConfig(args.truncate or own.samples, args.beat_stats or own.beat_stats, args.rr or own.rr)
     except ValueError as exc:
         raise DataError(f"--truncate: {exc}") from None
-    return customise(preset, models=args.models, resamplers=args.resamplers, seeds=args.seeds,
+    grid = customise(preset, models=args.models, resamplers=args.resamplers, seeds=args.seeds,
                      split=args.split, task=args.task, inputs=inputs, **_grid_budget(args))
+    if getattr(args, "params", None):  # tuned settings: part of every run's identity and of the folder's name
+        from benchmark.tuning.params import load_params, with_params
+
+        grid = with_params(grid, *load_params(args.params))
+    return grid
+
+
+def cmd_tune(args) -> int:
+    from benchmark.tuning.command import cmd_tune as tune
+
+    grid = _grid(args)
+    return tune(args, grid, lambda: load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args),
+                                               args.refresh, task=grid.data.task))
 
 
 def cmd_run(args) -> int:
@@ -593,13 +612,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup(verbose=args.verbose)
-    if quiet and args.command in ("run", "evaluate", "transfer"):
+    if quiet and args.command in ("run", "evaluate", "transfer", "tune"):
         import_without_noise(("tensorflow",))  # Keras seeds TensorFlow when it is installed, whatever the backend
     args.results_dir = args.results_dir or DEFAULT_RESULTS[args.command]
     args.threads = args.threads or available_cores()
     if args.executor != "ray" and (args.ray_address or args.ray_workers):
         parser.error("--ray-address and --ray-workers go with --executor ray")
     _check_schedule(parser, args)
+    from benchmark.tuning.command import check_tune_arguments
+
+    check_tune_arguments(parser, args)
     if args.ray_address and args.ray_workers:
         parser.error("--ray-workers sizes a local Ray instance; a cluster at --ray-address has its own CPUs")
     wanted = OPERANDS.get(args.command, ())
@@ -608,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"run": cmd_run, "data": cmd_data, "report": cmd_report, "evaluate": cmd_evaluate, "export": cmd_export,
                 "predict": cmd_predict, "serve": cmd_serve, "compare": cmd_compare,
-                "transfer": cmd_transfer}[args.command](args)
+                "transfer": cmd_transfer, "tune": cmd_tune}[args.command](args)
     except DataError as exc:
         log.error("error: %s", exc)
         return 2

@@ -7,6 +7,7 @@ import numbers
 from dataclasses import asdict, dataclass, field, replace
 
 from benchmark.data.inputs import InputConfig
+from benchmark.search_space import Choice, FloatRange
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,70 @@ class TrainConfig:
 
 LR_SCHEDULES = ("step", "triangular")
 CYCLICAL_FIELDS = ("lr_schedule", "lr_min", "lr_max", "lr_cycle_steps")
+# what tuned settings (--params) may set of a model's training; the budget (steps, checks, patience) stays
+# the grid's, so a tuned run and an untuned one get the same number of optimizer steps
+TUNABLE_TRAIN_FIELDS = ("learning_rate", "batch_size", "lr_decay", "lr_decay_steps", *CYCLICAL_FIELDS)
+# What a tune tries of the training settings of a model trained for steps (the LSTM project tuned them):
+# the rate, the batch and the schedule. A triangular trial cycles from a tenth of the rate up to it
+# (`tuned_training`): the ratio of the schedule's own bounds. A grid's own values are the defaults.
+TRAIN_SEARCH_SPACE = {"learning_rate": FloatRange(1e-4, 1e-2, log=True, points=(3e-4, 1e-3, 3e-3)),
+                      "batch_size": Choice((64, 128, 256)), "lr_schedule": Choice(LR_SCHEDULES)}
+
+
+def tuned_training(values: dict, base: TrainConfig) -> dict:
+    """The TrainConfig fields a tune's training values set, given the grid's budget ``base``: with the
+    triangular schedule, ``learning_rate`` is its upper bound and a tenth of it the lower one."""
+    fields = dict(values)
+    if fields.get("lr_schedule", base.lr_schedule) == "triangular" and "learning_rate" in fields:
+        fields["lr_max"] = fields["learning_rate"]
+        fields["lr_min"] = float(f"{fields['learning_rate'] / 10:.6g}")
+    return fields
+
+
+def _pairs(mapping: dict) -> tuple:
+    return tuple(sorted(mapping.items()))
+
+
+@dataclass(frozen=True)
+class TunedSettings:
+    """Settings a tune found, given to a grid (``--params FILE``): per model, builder hyperparameters and
+    training fields (``TUNABLE_TRAIN_FIELDS``); per treatment, sampler parameters. Held as sorted pairs so the
+    grid stays a frozen, hashable value; part of every run's identity and of the grid's folder name."""
+
+    models: tuple = ()  # ((model, (hyperparameter pairs, train pairs)), ...)
+    treatments: tuple = ()  # ((treatment, parameter pairs), ...)
+
+    @classmethod
+    def of(cls, models: dict | None = None, treatments: dict | None = None) -> "TunedSettings":
+        """From {model: {"hyperparameters": {...}, "train": {...}}} and {treatment: {parameter: value}}."""
+        for model, settings in (models or {}).items():
+            unknown = sorted(set(settings.get("train", {})) - set(TUNABLE_TRAIN_FIELDS))
+            if unknown:
+                raise ValueError(f"tuned settings of {model!r}: {', '.join(unknown)} cannot be tuned (the budget is "
+                                 f"the grid's); training fields that can: {', '.join(TUNABLE_TRAIN_FIELDS)}")
+        return cls(tuple(sorted((m, (_pairs(s.get("hyperparameters", {})), _pairs(s.get("train", {}))))
+                                for m, s in (models or {}).items())),
+                   tuple(sorted((t, _pairs(p)) for t, p in (treatments or {}).items())))
+
+    def __bool__(self) -> bool:
+        return bool(self.models or self.treatments)
+
+    def hyperparameters(self, model: str) -> dict:
+        return dict(dict(self.models).get(model, ((), ()))[0])
+
+    def train(self, model: str, base: TrainConfig) -> TrainConfig:
+        """The model's training: the grid's ``base`` with the model's tuned fields."""
+        return replace(base, **dict(dict(self.models).get(model, ((), ()))[1]))
+
+    def for_model(self, model: str) -> dict:
+        """The model's tuned settings as a run's identity records them ({} when it has none)."""
+        if model not in dict(self.models):
+            return {}
+        return {"hyperparameters": self.hyperparameters(model), "train": dict(dict(self.models)[model][1])}
+
+    def as_dict(self) -> dict:
+        return {"models": {m: self.for_model(m) for m, _ in self.models},
+                "treatments": {t: dict(p) for t, p in self.treatments}}
 
 
 @dataclass(frozen=True)
@@ -86,10 +151,19 @@ class Grid:
     train: TrainConfig
     data: DataConfig
     description: str = ""  # what it is, for --help (the published systems' presets)
+    params: TunedSettings = field(default_factory=TunedSettings)  # tuned settings (--params); empty: none
 
     def cells(self) -> list[tuple[str, str, int]]:
         """(resampler, seed, model) in the order they run: a resampled set serves every model."""
         return [(r, s, m) for r in self.resamplers for s in self.seeds for m in self.models]
+
+    def train_for(self, model: str) -> TrainConfig:
+        """How ``model`` trains in this grid: the grid's budget, with its tuned training fields if any."""
+        return self.params.train(model, self.train)
+
+    def hyperparameters_for(self, model: str) -> dict:
+        """``model``'s tuned builder hyperparameters ({}: its builder's defaults)."""
+        return self.params.hyperparameters(model)
 
 
 # The members of the published benchmark. The registries (``models``, ``resampling``) list what can

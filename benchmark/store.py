@@ -28,6 +28,9 @@ Layout of a results root (``--results-dir``)::
                                                               the target's test part and its runs, laid out as
                                                               a grid's are
     <root>/<split>/<grid>/TRANSFER.md                         their report (``benchmark.transfer.report``)
+    <root>/<split>/tuning/<study>/study.sqlite3   a tune's Optuna study: every trial, so it resumes (tuning)
+    <root>/<split>/tuning/<study>/study.lock      held by the process running the study
+    <root>/<split>/tuning/<study>/TUNING.md, trials.csv, confirmations.csv, best_params.json, figures/
 
 Grids live side by side, each in its own directory, so no grid ever overwrites another's runs,
 labels or tables. A grid directory holds one data set and one training budget: writing runs of other
@@ -285,6 +288,39 @@ class RunStore:
 
     def overview_path(self) -> Path:
         return self.root / "README.md"
+
+    def study(self, split: str, name: str) -> "StudyStore":
+        return StudyStore(self.root / split / TUNING / name)
+
+
+TUNING = "tuning"  # a split's folder of tuning studies (no grid has this name: it holds no manifest)
+
+
+@dataclass(frozen=True)
+class StudyStore:
+    """One tuning study's folder: its SQLite study, its lock, and what ``tune`` writes of it."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def database(self) -> Path:
+        return self.path / "study.sqlite3"
+
+    @property
+    def lock(self) -> Path:
+        return self.path / "study.lock"
+
+    @property
+    def storage_url(self) -> str:
+        return f"sqlite:///{self.database.resolve()}"
+
+    def file(self, name: str) -> Path:
+        """A file the study's report writes (``TUNING.md``, ``trials.csv``, ``figures/history.png``, ...)."""
+        return self.path / name
 
 
 # ---------------------------------------------------------------------- the resampled-part cache

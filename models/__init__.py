@@ -6,10 +6,10 @@ import importlib
 import pkgutil
 
 from models.registry import (ESTIMATORS, build_model, builder_arguments, builder_source, generic_test_params,
-                             list_models, model_estimator, register_model)
+                             list_models, model_estimator, model_search_space, register_model)
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = ["ESTIMATORS", "build_model", "builder_arguments", "builder_source", "list_models", "model_estimator",
-           "register_model", "generic_test_params"]
+           "model_search_space", "register_model", "generic_test_params"]

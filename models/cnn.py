@@ -4,10 +4,13 @@ Conv 16-16 / 32-32 / 32-32 / 256-256 with max pooling, global max pooling, Dense
 """
 import keras
 
+from benchmark.search_space import FloatRange
 from models.registry import register_model
 
+SEARCH_SPACE = {"dropout": FloatRange(0.0, 0.4, step=0.05)}  # the layer sizes are the published network's
 
-@register_model
+
+@register_model(search_space=SEARCH_SPACE)
 def cnn(input_shape, n_classes, dropout=0.1):
     inputs = keras.Input(shape=input_shape)
     x = inputs

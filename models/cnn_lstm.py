@@ -7,10 +7,14 @@ reads the shortened sequence, dense layers classify.
 """
 import keras
 
+from benchmark.search_space import Choice, FloatRange, IntRange
 from models.registry import register_model
 
+SEARCH_SPACE = {"filters": Choice((16, 32, 64)), "lstm_units": IntRange(32, 128, step=32),
+                "dense_units": Choice((32, 64, 128)), "dropout": FloatRange(0.0, 0.5, step=0.05)}
 
-@register_model
+
+@register_model(search_space=SEARCH_SPACE)
 def cnn_lstm(input_shape, n_classes, filters=32, blocks=3, lstm_units=64, dense_units=64, dropout=0.2):
     inputs = keras.Input(shape=input_shape)
     x = inputs

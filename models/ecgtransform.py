@@ -28,7 +28,12 @@ SE blocks, 84,261 in the stem, the conv blocks and the head.
 """
 import keras
 
+from benchmark.search_space import Choice, FloatRange, IntRange
 from models.registry import register_model
+
+# the regularisation and the encoder's size; the stem and the 5 heads are the published design
+SEARCH_SPACE = {"dropout": FloatRange(0.0, 0.4, step=0.05), "attention_dropout": FloatRange(0.0, 0.3, step=0.05),
+                "layers": IntRange(1, 3), "ff_dim": Choice((256, 512, 1024, 2048))}
 
 
 @keras.saving.register_keras_serializable(package="ecgtransform")
@@ -100,7 +105,7 @@ class _EncoderLayer:
 
 
 # one encoder layer with a narrow feed-forward traces in a third of the time: the generic tests' fits
-@register_model(test_params={"layers": 1, "ff_dim": 32})
+@register_model(test_params={"layers": 1, "ff_dim": 32}, search_space=SEARCH_SPACE)
 def ecgtransform(input_shape, n_classes, filters=32, dropout=0.2, se_blocks=3, se_reduction=4, layers=3, heads=5,
                  ff_dim=2048, attention_dropout=0.1):
     inputs = keras.Input(shape=input_shape)

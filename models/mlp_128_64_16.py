@@ -11,7 +11,8 @@ import keras
 from models.registry import register_model
 
 
-@register_model(flat=True)
+# the published network has no hyperparameters: a tune tries its training settings only
+@register_model(flat=True, search_space={})
 def mlp_128_64_16(input_shape, n_classes):
     inputs = keras.Input(shape=input_shape)
     x = keras.layers.Flatten()(inputs)

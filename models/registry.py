@@ -17,13 +17,20 @@ in one of two ways. A ``flat`` model (``register_model(flat=True)``, and every s
 input row as one vector. Any other model is built on the waveform alone and the features join it as a
 second branch: its representation just before its classifier, concatenated with the features, feeds a
 classifier of the same kind (:func:`with_features`). No builder is written twice for it.
+
+A model's ``search_space`` ({hyperparameter: dimension of ``benchmark.search_space``}) is what a tune
+(``run_benchmark.py tune``) may try for it, declared beside its builder; ``{}`` says it has nothing to tune
+(its training settings still are), and a model registered without one cannot be tuned. It is checked
+when the model registers: only the builder's hyperparameters, each default inside its dimension.
 """
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
+
+from benchmark.search_space import check_space
 
 ESTIMATORS = ("keras", "sklearn")  # the estimator kinds of benchmark.estimators
 _FIXED = ("input_shape", "n_classes", "seed")  # given by the data and the run, not hyperparameters
@@ -35,17 +42,18 @@ class ModelEntry:
     estimator: str
     test_params: dict = field(default_factory=dict)  # hyperparameters for the generic tests' fits
     flat: bool = False  # reads the input row as one vector (appended features are more of its inputs)
+    search_space: dict | None = None  # what a tune may try (module docstring); None: not declared
 
 
 _MODELS: dict[str, ModelEntry] = {}
 
 
 def register_model(fn: Callable | None = None, *, estimator: str = "keras", test_params: dict | None = None,
-                   flat: bool = False):
+                   flat: bool = False, search_space: Mapping | None = None):
     """Register ``fn`` under its function name, as a model of estimator kind ``estimator``; usable bare
     (``@register_model``) or with the kind (``@register_model(estimator="sklearn")``). ``test_params``:
     hyperparameters that make the generic tests' fits cheap; ``flat``: the model reads its input as one
-    vector (scikit-learn models always do)."""
+    vector (scikit-learn models always do); ``search_space``: what a tune may try (module docstring)."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator kind {estimator!r} is not one of {', '.join(ESTIMATORS)}")
 
@@ -55,7 +63,9 @@ def register_model(fn: Callable | None = None, *, estimator: str = "keras", test
         unknown = set(test_params or {}) - set(inspect.signature(f).parameters)
         if unknown:
             raise TypeError(f"model {f.__name__!r}: test_params names no hyperparameter {sorted(unknown)}")
-        _MODELS[f.__name__] = ModelEntry(f, estimator, dict(test_params or {}), flat or estimator == "sklearn")
+        space = None if search_space is None else check_space(search_space, _defaults(f), f"model {f.__name__!r}")
+        _MODELS[f.__name__] = ModelEntry(f, estimator, dict(test_params or {}), flat or estimator == "sklearn",
+                                         space)
         return f
     return register(fn) if fn is not None else register
 
@@ -81,14 +91,25 @@ def generic_test_params(name: str) -> dict:
     return dict(_entry(name).test_params)
 
 
+def _defaults(builder: Callable) -> dict:
+    return {k: p.default for k, p in inspect.signature(builder).parameters.items()
+            if k not in _FIXED and p.default is not inspect.Parameter.empty}
+
+
+def model_search_space(name: str) -> dict | None:
+    """What a tune may try for ``name``'s hyperparameters ({} : nothing), or None when it declares no space."""
+    space = _entry(name).search_space
+    return None if space is None else dict(space)
+
+
 def builder_arguments(name: str, **overrides) -> dict:
     """The hyperparameters a build uses: the builder's defaults with the non-``None`` overrides applied."""
     params = inspect.signature(_entry(name).builder).parameters
-    kwargs = {k: p.default for k, p in params.items()
-              if k not in _FIXED and p.default is not inspect.Parameter.empty}
+    kwargs = _defaults(_entry(name).builder)
     unknown = [k for k in overrides if k not in params or k in _FIXED]
     if unknown:
-        raise TypeError(f"model {name!r} has no hyperparameter {', '.join(map(repr, unknown))}")
+        raise TypeError(f"model {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; its hyperparameters: "
+                        f"{', '.join(kwargs) or 'none'}")
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
     return kwargs
 

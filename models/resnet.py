@@ -5,10 +5,14 @@ Conv(32, k5) → 5 × [Conv(32,k5) → ReLU → Conv(32,k5) → add skip → ReL
 """
 import keras
 
+from benchmark.search_space import Choice, IntRange
 from models.registry import register_model
 
+# at most 5 blocks: each pools by 5 with stride 2 ('valid'), and a sixth leaves nothing of a 187-sample beat
+SEARCH_SPACE = {"filters": Choice((16, 32, 64)), "blocks": IntRange(2, 5)}
 
-@register_model
+
+@register_model(search_space=SEARCH_SPACE)
 def resnet(input_shape, n_classes, filters=32, blocks=5):
     inputs = keras.Input(shape=input_shape)
     x = keras.layers.Conv1D(filters, 5, padding="same")(inputs)

@@ -3,8 +3,9 @@ from resampling import samplers  # noqa: F401  (registration side effect)
 from resampling.registry import (KINDS, ResamplingError, Treated, canonical_name, check_resampler, list_resamplers,
                                  loss_weights, make_sampler, register_family, register_resampler, resample,
                                  resampler_families, resampler_kind, sampler_code, sampler_parameters,
-                                 trained_prior, treat)
+                                 trained_prior, treat, treatment_search_space)
 
 __all__ = ["KINDS", "ResamplingError", "Treated", "canonical_name", "check_resampler", "list_resamplers",
            "loss_weights", "make_sampler", "register_family", "register_resampler", "resample", "resampler_families",
-           "resampler_kind", "sampler_code", "sampler_parameters", "trained_prior", "treat"]
+           "resampler_kind", "sampler_code", "sampler_parameters", "trained_prior", "treat",
+           "treatment_search_space"]

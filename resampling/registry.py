@@ -22,6 +22,10 @@ A name may set parameters: ``under_over[majority_count=60000]`` is ``under_over`
 changed (``set_params``), and its parameters, as every sampler's, are part of the run's identity. A
 *family* resolves a prefix at run time: ``sv:ProWSyn[n_neighbors=7]`` is any sampler of an external
 package by its own name (:func:`register_family`), so the package's samplers need no entry each.
+
+A factory may declare a ``search_space`` ({parameter: dimension of ``benchmark.search_space``}): what a tune
+(``run_benchmark.py tune --tune-treatment``) may try for its sampler's parameters, checked when it registers
+(only the sampler's parameters, each default inside its dimension). A treatment without one cannot be tuned.
 """
 from __future__ import annotations
 
@@ -32,6 +36,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from benchmark.search_space import check_space
 
 KINDS = ("identity", "over", "under", "under_over", "combined", "weighting")
 
@@ -45,6 +51,7 @@ class Entry:
     factory: Callable
     kind: str
     source: Callable | None = None  # the code that builds it, when not the factory itself (a family's)
+    search_space: dict | None = None  # what a tune may try for its sampler's parameters; None: not declared
 
 
 @dataclass(frozen=True)
@@ -64,17 +71,37 @@ _FAMILIES: dict[str, Family] = {}
 _NAME = re.compile(r"^(?P<base>[^\[\]]+?)(?:\[(?P<params>[^\[\]]*)\])?$")
 
 
-def register_resampler(kind: str) -> Callable[[Callable], Callable]:
-    """Register the decorated factory under its function name, as a resampler of ``kind``."""
+def register_resampler(kind: str, search_space: dict | None = None) -> Callable[[Callable], Callable]:
+    """Register the decorated factory under its function name, as a resampler of ``kind``; ``search_space``:
+    what a tune may try for its sampler's parameters (module docstring)."""
     if kind not in KINDS:
         raise ValueError(f"resampler kind {kind!r} is not one of {', '.join(KINDS)}")
 
     def register(fn: Callable) -> Callable:
         if fn.__name__ in _RESAMPLERS:
             raise ValueError(f"resampler {fn.__name__!r} is registered twice")
-        _RESAMPLERS[fn.__name__] = Entry(fn, kind)
+        space = None if search_space is None else \
+            check_space(search_space, _tunable_parameters(fn(0)), f"resampler {fn.__name__!r}")
+        _RESAMPLERS[fn.__name__] = Entry(fn, kind, search_space=space)
         return fn
     return register
+
+
+def _tunable_parameters(sampler) -> dict:
+    """The sampler's own parameters (not nested ones, not the seed), as a tune may set them."""
+    return {k: v for k, v in sampler.get_params(deep=False).items() if k != "random_state"}
+
+
+def treatment_search_space(name: str) -> tuple[dict | None, dict]:
+    """(what a tune may try for treatment ``name``'s parameters, or None when it declares nothing; the values
+    its sampler has now, the name's own parameters applied): the space and the defaults it starts from."""
+    base, _ = parse_name(name)
+    entry = _RESAMPLERS.get(base)
+    if entry is None:
+        _entry(name)  # an unknown name or a family's member: the same error as anywhere else, or no space
+        return None, {}
+    return (None if entry.search_space is None else dict(entry.search_space)), \
+        _tunable_parameters(make_sampler(name, 0))
 
 
 def register_family(prefix: str, kind: str, build: Callable, known: Callable[[], list[str]], help: str) -> None:

@@ -8,6 +8,7 @@ smote_variants oversampler is ``sv:NAME`` (``resampling/variants.py``).
 from imblearn import FunctionSampler
 from imblearn.over_sampling import ADASYN, SMOTE, RandomOverSampler
 
+from benchmark.search_space import FloatRange, IntRange
 from resampling import variants  # noqa: F401  (registers the sv: family)
 from resampling.registry import register_resampler
 from resampling.smote_enn import FastSMOTEENN
@@ -28,12 +29,12 @@ def random(seed):
     return RandomOverSampler(random_state=seed)
 
 
-@register_resampler(kind="over")
+@register_resampler(kind="over", search_space={"k_neighbors": IntRange(3, 9)})
 def smote(seed):
     return SMOTE(random_state=seed)
 
 
-@register_resampler(kind="over")
+@register_resampler(kind="over", search_space={"n_neighbors": IntRange(3, 9)})
 def adasyn(seed):
     return ADASYN(random_state=seed)
 
@@ -52,21 +53,22 @@ def class_weight(seed):
     return ClassWeighting()
 
 
-@register_resampler(kind="under_over")
+@register_resampler(kind="under_over", search_space={"majority_fraction": FloatRange(0.2, 1.0, step=0.1),
+                                                    "minority_fraction": FloatRange(0.2, 1.0, step=0.1)})
 def under_over(seed):
     """The majority class cut to half its beats, every minority class raised to half of what it keeps, by
     random duplicates (targets and defaults: ``resampling.under_over.UnderOverSampler``)."""
     return UnderOverSampler(random_state=seed)
 
 
-@register_resampler(kind="over")
+@register_resampler(kind="over", search_space={"noise_scale": FloatRange(0.005, 0.08, log=True)})
 def noise(seed):
     """Minority classes raised to the majority's size by copies of their beats plus Gaussian noise
     (the binary normal/abnormal project's augmentation; scale: ``resampling.synthetic.NoiseOversampler``)."""
     return NoiseOversampler(random_state=seed)
 
 
-@register_resampler(kind="over")
+@register_resampler(kind="over", search_space={"n_components": IntRange(1, 6)})
 def gmm(seed):
     """Minority classes raised to the majority's size by draws from a Gaussian mixture fitted to each (the
     CNN-LSTM project's augmentation; ``resampling.synthetic.GaussianMixtureOversampler``)."""

@@ -31,8 +31,11 @@ CONFIGS = {
     # the short budget with nine features appended to each beat (beat statistics and RR intervals), which a
     # non-flat model reads as a second branch
     "features": TrainConfig(steps=20, batch_size=16, eval_every=10, patience=100, learning_rate=1e-3),
+    # tuned settings (--params): other builder hyperparameters and another learning rate, the same for every member
+    "tuned": TrainConfig(steps=40, batch_size=16, eval_every=10, patience=1, learning_rate=2e-3),
 }
 FEATURES = 9
+TUNED = {"units": 32, "dropout": 0.1}
 
 
 def with_features(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
@@ -76,9 +79,10 @@ def compare(model: str, config: str) -> list[dict]:
         members = members[:2]
     if config == "weighted":
         members = [PackMember(m.seed, m.x, m.y, loss_weights("class_weight", m.y)) for m in members]
-    packed = train_pack(model, members, vx, vy, tx, ty, cfg, features=features)
+    tuned = TUNED if config == "tuned" else None
+    packed = train_pack(model, members, vx, vy, tx, ty, cfg, features=features, hyperparameters=tuned)
     alone = [train_and_evaluate(model, m.x, m.y, vx, vy, tx, ty, cfg, m.seed, jit_compile=True, sample_weight=m.weights,
-                                features=features) for m in members]
+                                features=features, hyperparameters=tuned) for m in members]
     out = []
     for p, a in zip(packed, alone):
         out.append({side: {"history": r["history"], "test_predictions": r["test_predictions"].tolist(),

@@ -231,3 +231,41 @@ def test_mlp_128_64_16_softmax_over_two_classes_is_one_sigmoid_of_the_logit_diff
     logits = hidden @ kernel + bias
     sigmoid = 1 / (1 + np.exp(-(logits[:, 1] - logits[:, 0])))
     np.testing.assert_allclose(model.predict(x, verbose=0)[:, 1], sigmoid, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_declares_a_search_space_of_its_own_hyperparameters_that_builds(name):
+    """The space beside each builder names only its hyperparameters and holds its defaults (the untuned
+    model is a point of it); its corners and its grid points build a model of the task's output shape."""
+    from models import model_search_space
+
+    space = model_search_space(name)
+    assert space is not None, f"{name} declares no search space (give its @register_model one, {{}} if none)"
+    defaults = builder_arguments(name)
+    assert set(space) <= set(defaults)
+    assert all(dim.contains(defaults[k]) and defaults[k] in dim.grid(defaults[k]) for k, dim in space.items())
+    params = generic_test_params(name)
+    for corner in (0, -1):
+        point = {k: dim.grid(defaults[k])[corner] for k, dim in space.items()}
+        model = build_model(name, n_classes=3, **{**params, **point})
+        if registry._MODELS[name].estimator == "keras":
+            assert model.output_shape == (None, 3), point
+        else:  # a scikit-learn model holds the sampled settings
+            assert {k: model.get_params()[k] for k in ("n_estimators", "min_samples_leaf") if k in point} == \
+                {k: point[k] for k in ("n_estimators", "min_samples_leaf") if k in point}
+
+
+def test_a_search_space_that_does_not_fit_its_builder_is_refused_when_it_registers():
+    from benchmark.search_space import Choice, IntRange
+
+    def tiny(input_shape, n_classes, units=8):
+        raise AssertionError("never built")
+
+    with pytest.raises(TypeError, match=r"model 'tiny': its search space names 'width', which is not among its "
+                                        r"parameters \(units\)"):
+        registry.register_model(search_space={"width": IntRange(1, 4)})(tiny)
+    with pytest.raises(ValueError, match=r"the default units=8 is outside its search space \(one of 16, 32\)"):
+        registry.register_model(search_space={"units": Choice((16, 32))})(tiny)
+    with pytest.raises(TypeError, match="not a Choice, IntRange or FloatRange"):
+        registry.register_model(search_space={"units": (4, 8)})(tiny)
+    assert "tiny" not in list_models(), "a refused model is not registered"

@@ -57,6 +57,19 @@ def test_packed_runs_are_the_runs_alone():
 
 
 @pytest.mark.slow
+def test_packed_runs_with_tuned_settings_are_the_runs_alone():
+    """--params in packs: the members build with the tuned hyperparameters (the saved model too) and train at
+    the tuned rate, as the same runs alone."""
+    from models import build_model
+
+    out = parity("mlp:tuned")
+    for run in out["mlp:tuned"]:
+        assert_same_run(run["packed"], run["alone"], exact=True)
+        assert run["packed"]["n_params"] == build_model("mlp", units=32).count_params()
+        assert run["packed"]["saved_model_predictions"] == run["packed"]["test_predictions"]
+
+
+@pytest.mark.slow
 def test_packed_cnn_and_lstm_are_the_runs_alone():
     out = parity("cnn:short", "lstm:short")
     for runs in out.values():

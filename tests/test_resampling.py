@@ -320,3 +320,32 @@ def test_sv_without_the_package_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "smote_variants", None)  # import fails as if not installed
     with pytest.raises(ValueError, match="pip install smote-variants"):
         check_resampler("sv:ProWSyn")
+
+
+@pytest.mark.parametrize("name", list_resamplers())
+def test_a_declared_treatment_space_names_its_samplers_parameters_and_every_grid_point_treats(name):
+    """A treatment's search space holds its sampler's defaults, and both ends of its grid are samplers that
+    treat (the tuner names them NAME[key=value,...], as a grid would) data with 40 beats in every minority class
+    (a 6-component mixture needs 30)."""
+    from resampling import canonical_name, treat, treatment_search_space
+
+    space, defaults = treatment_search_space(name)
+    if space is None:
+        pytest.skip(f"{name} declares no search space (a tune cannot tune it)")
+    assert space and set(space) <= set(defaults)
+    beats = clustered_beats(n_per_class=(200, 40, 50, 40, 40), spread=0.6, seed=3)
+    x, y = beats.x[..., None], beats.y
+    for key, dim in space.items():
+        assert dim.contains(defaults[key]) and defaults[key] in dim.grid(defaults[key])
+        for value in (dim.grid(defaults[key])[0], dim.grid(defaults[key])[-1]):
+            treated = treat(canonical_name(f"{name}[{key}={value}]"), x, y, seed=0)
+            assert treated.x.dtype == np.float32 and len(treated.y) > 0
+
+
+def test_the_shortcuts_treatment_and_smote_declare_what_the_issue_tunes():
+    from resampling import treatment_search_space
+
+    assert set(treatment_search_space("under_over")[0]) == {"majority_fraction", "minority_fraction"}
+    assert set(treatment_search_space("smote")[0]) == {"k_neighbors"}
+    assert treatment_search_space("none")[0] is None and treatment_search_space("smote[k_neighbors=3]")[1][
+        "k_neighbors"] == 3

@@ -21,10 +21,12 @@ def estimator_class(model: str) -> type[Estimator]:
     return KINDS[model_estimator(model)]
 
 
-def make_estimator(model: str, input_shape: tuple[int, ...], n_classes: int, seed: int, features: int = 0) -> Estimator:
+def make_estimator(model: str, input_shape: tuple[int, ...], n_classes: int, seed: int, features: int = 0,
+                   hyperparameters: dict | None = None) -> Estimator:
     """A fresh estimator of ``model`` for one run; ``features``: how many of the input's last positions are
-    appended features (``benchmark.data.inputs``)."""
-    return estimator_class(model)(model, input_shape, n_classes, seed, features=features)
+    appended features (``benchmark.data.inputs``); ``hyperparameters``: its builder's, where tuned."""
+    return estimator_class(model)(model, input_shape, n_classes, seed, features=features,
+                                  hyperparameters=hyperparameters)
 
 
 def load_estimator(model: str, path, n_classes: int | None = None) -> Estimator:

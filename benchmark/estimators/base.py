@@ -28,12 +28,16 @@ class Estimator:
     uses_steps: ClassVar[bool]  # trained for TrainConfig.steps optimizer updates (else its own budget)
     suffix: ClassVar[str]  # of the saved model's file name
 
-    def __init__(self, model_name: str, input_shape: tuple[int, ...], n_classes: int, seed: int, features: int = 0):
+    def __init__(self, model_name: str, input_shape: tuple[int, ...], n_classes: int, seed: int, features: int = 0,
+                 hyperparameters: dict | None = None):
         self.model_name, self.input_shape, self.n_classes, self.seed = model_name, tuple(input_shape), n_classes, seed
         self.features = features  # of the input's positions, how many are appended features (benchmark.data.inputs)
+        self.hyperparameters = dict(hyperparameters or {})  # the builder's, where they differ (tuned settings)
 
     def fit(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, val_x: np.ndarray, val_y: np.ndarray,
-            cfg: TrainConfig, jit_compile: bool = False) -> dict:
+            cfg: TrainConfig, jit_compile: bool = False, on_check: Callable[[int, float], bool] | None = None) -> dict:
+        """Train on (x, y), choosing by validation macro F1; ``on_check(step, val_macro_f1)``, if given, sees
+        every validation check and may stop the training by returning True (a tune's pruner)."""
         raise NotImplementedError
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
@@ -70,7 +74,9 @@ class LoopTimes:
 
 def early_stopping_loop(k: int, cfg: TrainConfig, train_chunk: Callable[[int, np.ndarray], np.ndarray],
                         validate: Callable[[np.ndarray], np.ndarray],
-                        keep_best: Callable[[np.ndarray], None]) -> tuple[list[MemberRecord], LoopTimes]:
+                        keep_best: Callable[[np.ndarray], None],
+                        on_check: Callable[[int, np.ndarray], bool] | None = None,
+                        ) -> tuple[list[MemberRecord], LoopTimes]:
     """Train ``k`` runs for ``cfg.steps`` optimizer steps, checking validation macro F1 every ``eval_every``.
 
     ``train_chunk(steps, active)`` trains the active runs for ``steps`` steps and returns each run's
@@ -78,6 +84,9 @@ def early_stopping_loop(k: int, cfg: TrainConfig, train_chunk: Callable[[int, np
     ``keep_best(improved)`` keeps the current weights of the improved runs as their best. A run stops
     after ``patience`` checks without improvement, or fails when its loss becomes non-finite; the others
     go on. The one loop behind training alone (k = 1) and in packs.
+
+    ``on_check(step, scores)``, if given, sees each check's validation macro F1 of every run (as ``validate``
+    gave them); returning True stops them all (a tune's pruner). Without it nothing changes.
     """
     records = [MemberRecord() for _ in range(k)]
     active = np.ones(k, bool)
@@ -108,6 +117,8 @@ def early_stopping_loop(k: int, cfg: TrainConfig, train_chunk: Callable[[int, np
                     active[i] = False
         if improved.any():
             keep_best(improved)
+        if on_check is not None and on_check(step, np.asarray(scores, dtype=float)):
+            active[:] = False
         times.validation += time.perf_counter() - start
         if log.isEnabledFor(logging.DEBUG):
             log.debug(f"    step {step}/{cfg.steps}: {int(active.sum())}/{k} run(s) still training, val macro F1 "

@@ -67,11 +67,13 @@ def predict_probabilities(model, x: np.ndarray) -> np.ndarray:
 
 
 def model_bytes(model_name: str, input_shape: tuple[int, ...], weights: list, n_classes: int = 5,
-                features: int = 0) -> bytes:
-    """The ``.keras`` file of a fresh, uncompiled ``model_name`` holding ``weights`` (``get_weights`` order)."""
+                features: int = 0, hyperparameters: dict | None = None) -> bytes:
+    """The ``.keras`` file of a fresh, uncompiled ``model_name`` (built with ``hyperparameters``, else its
+    defaults) holding ``weights`` (``get_weights`` order)."""
     from models import build_model
 
-    model = build_model(model_name, input_shape=input_shape, n_classes=n_classes, features=features)
+    model = build_model(model_name, input_shape=input_shape, n_classes=n_classes, features=features,
+                        **(hyperparameters or {}))
     model.set_weights(weights)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "saved.keras"  # Keras needs the suffix
@@ -100,25 +102,26 @@ class KerasEstimator(Estimator):
 
     kind, packable, uses_steps, suffix = "keras", True, True, ".keras"
 
-    def __init__(self, model_name, input_shape, n_classes, seed, model=None, features=0):
-        super().__init__(model_name, input_shape, n_classes, seed, features)
+    def __init__(self, model_name, input_shape, n_classes, seed, model=None, features=0, hyperparameters=None):
+        super().__init__(model_name, input_shape, n_classes, seed, features, hyperparameters)
         self.model = model
         self.weights: list | None = None
 
-    def fit(self, x, y, weights, val_x, val_y, cfg, jit_compile=False) -> dict:
+    def fit(self, x, y, weights, val_x, val_y, cfg, jit_compile=False, on_check=None) -> dict:
         import keras
 
         from models import build_model
 
         keras.utils.set_random_seed(self.seed)
         model = compile_model(build_model(self.model_name, input_shape=self.input_shape, n_classes=self.n_classes,
-                                          features=self.features), cfg, jit_compile)
-        return self.train(model, x, y, weights, val_x, val_y, cfg)
+                                          features=self.features, **self.hyperparameters), cfg, jit_compile)
+        return self.train(model, x, y, weights, val_x, val_y, cfg, on_check)
 
-    def train(self, model, x, y, weights, val_x, val_y, cfg) -> dict:
+    def train(self, model, x, y, weights, val_x, val_y, cfg, on_check=None) -> dict:
         """Train an already compiled ``model`` (a fresh build, or one holding another run's weights: transfer
         learning) as :meth:`fit` trains its own: the run's seeded batches, ``cfg.steps`` optimizer steps, the
-        one early-stopping loop on validation macro F1, the best weights kept. Returns the training report."""
+        one early-stopping loop on validation macro F1 (``on_check``: a tuning trial's pruning hook), the best
+        weights kept. Returns the training report."""
         batches = batch_indices(len(y), cfg.steps, cfg.batch_size, np.random.default_rng(self.seed))
         best: list = []
 
@@ -134,7 +137,8 @@ class KerasEstimator(Estimator):
         def keep_best(improved):
             best[:] = [model.get_weights()]
 
-        [record], times = early_stopping_loop(1, cfg, train_chunk, validate, keep_best)
+        check = None if on_check is None else lambda step, scores: on_check(step, float(scores[0]))
+        [record], times = early_stopping_loop(1, cfg, train_chunk, validate, keep_best, check)
         if record.failed is not None:
             raise record.failed
         model.set_weights(best[0])
@@ -148,7 +152,8 @@ class KerasEstimator(Estimator):
     def save(self) -> bytes:
         """The ``.keras`` file of the kept weights in a fresh build of the model (no optimizer state)."""
         weights = self.weights if self.weights is not None else self.model.get_weights()
-        return model_bytes(self.model_name, self.input_shape, weights, self.n_classes, self.features)
+        return model_bytes(self.model_name, self.input_shape, weights, self.n_classes, self.features,
+                           self.hyperparameters)
 
     @classmethod
     def load(cls, model_name, path, n_classes=None):

@@ -36,15 +36,15 @@ def n_parameters(model) -> int:
 class SklearnEstimator(Estimator):
     kind, packable, uses_steps, suffix = "sklearn", False, False, ".skops"
 
-    def __init__(self, model_name, input_shape, n_classes, seed, model=None, features=0):
-        super().__init__(model_name, input_shape, n_classes, seed, features)
+    def __init__(self, model_name, input_shape, n_classes, seed, model=None, features=0, hyperparameters=None):
+        super().__init__(model_name, input_shape, n_classes, seed, features, hyperparameters)
         self.model = model
 
-    def fit(self, x, y, weights, val_x, val_y, cfg, jit_compile=False) -> dict:
+    def fit(self, x, y, weights, val_x, val_y, cfg, jit_compile=False, on_check=None) -> dict:
         from models import build_model
 
         self.model = build_model(self.model_name, input_shape=self.input_shape, n_classes=self.n_classes,
-                                 seed=self.seed)
+                                 seed=self.seed, **self.hyperparameters)
         start = time.perf_counter()
         self.model.fit(_flat(x), y, **({} if weights is None else {"sample_weight": weights}))
         train = time.perf_counter() - start
@@ -53,6 +53,8 @@ class SklearnEstimator(Estimator):
         record = MemberRecord(history=[{"step": 0, "train_loss": None, "val_macro_f1": val_f1}],
                               best_val_macro_f1=val_f1)
         times = {"train": train, "validation": time.perf_counter() - start}
+        if on_check is not None:  # its one check: nothing is left to stop
+            on_check(0, val_f1)
         report = training_report(record, cfg, 0, n_parameters(self.model), times)
         report["stopped_early"] = False
         report["budget"] = "its own hyperparameters (a scikit-learn model takes no optimizer steps)"

@@ -187,7 +187,6 @@ def noise_curves(curves: dict[tuple[str, str], dict], models, resamplers, snrs: 
     return _save(fig, path)
 
 
-
 def learning_curves(panels: dict[str, dict], path: Path, ylabel: str) -> Path:
     """Transfer learning curves: one panel per source cell (``panels``: title -> {"lines": [(label, fractions,
     scores, colour index, dashed)], "level": (label, score) or None}), score over the fraction of the target's
@@ -214,4 +213,42 @@ def learning_curves(panels: dict[str, dict], path: Path, ylabel: str) -> Path:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
     fig.legend(list(handles.values()), list(handles), loc="outside right center", fontsize=7)
+    return _save(fig, path)
+
+
+def optimisation_history(trials: pd.DataFrame, path: Path, title: str) -> Path:
+    """A tuning study's trials in order: each trial's validation macro F1 (completed: dots; pruned: crosses at
+    the best score they reached; failed: ticks along the bottom) and the best completed score so far.
+    ``trials``: columns ``number``, ``state`` (COMPLETE, PRUNED, FAIL) and ``value``."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    complete = trials[trials.state == "COMPLETE"]
+    pruned = trials[(trials.state == "PRUNED") & trials.value.notna()]
+    failed = trials[trials.state == "FAIL"]
+    ax.scatter(complete.number, complete.value, s=18, color="tab:blue", label="completed", zorder=3)
+    ax.scatter(pruned.number, pruned.value, s=22, marker="x", color="tab:grey", label="pruned (best so far)", zorder=2)
+    if len(complete):
+        ordered = complete.sort_values("number")
+        ax.step(ordered.number, ordered.value.cummax(), where="post", color="tab:orange", label="best so far")
+    low = float(np.nanmin(trials.value)) if trials.value.notna().any() else 0.0
+    if len(failed):
+        ax.scatter(failed.number, np.full(len(failed), low), marker="|", s=80, color="tab:red", label="failed")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation macro F1")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)
+
+
+def parameter_importances(importances: dict[str, float], path: Path, title: str) -> Path:
+    """A tuning study's parameter importances (shares of the score's variance, fANOVA), largest on top."""
+    plt = _pyplot()
+    names = list(importances)[::-1]
+    fig, ax = plt.subplots(figsize=(5.5, 0.35 * len(names) + 1.2))
+    ax.barh(names, [importances[n] for n in names], color="tab:blue")
+    for i, n in enumerate(names):
+        ax.text(importances[n], i, f" {importances[n]:.2f}", va="center", fontsize=7)
+    ax.set_xlim(0, 1.1 * max(importances.values(), default=1) or 1)
+    ax.set_xlabel("importance (share of the validation macro F1's variance)")
+    ax.set_title(title)
     return _save(fig, path)

@@ -47,18 +47,21 @@ def where_this_runs() -> dict:
 
 
 def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int, classes: tuple[str, ...],
-              jit_compile: bool = False, verbose: bool = False, features: int = 0) -> dict:
+              jit_compile: bool = False, verbose: bool = False, features: int = 0,
+              hyperparameters: dict | None = None) -> dict:
     """Train and evaluate one fresh ``model`` on a treated training part (its loss weighted when the
     treatment gave weights); see ``train_and_evaluate``. ``verbose``: log every validation check (in a Ray
     worker, where the driver's logging is not set up); ``features``: how many of the input's last positions are
-    appended features. The result names the machine and device it ran on."""
+    appended features; ``hyperparameters``: the builder's tuned ones, if any. The result names the machine and
+    device it ran on."""
     from benchmark.running.trainer import train_and_evaluate
 
     if verbose:
         from benchmark.logs import setup
         setup(verbose=True)
     result = train_and_evaluate(model, part.x, part.y, *held_out, cfg, seed, jit_compile=jit_compile,
-                                sample_weight=part.weights, classes=classes, features=features)
+                                sample_weight=part.weights, classes=classes, features=features,
+                                hyperparameters=hyperparameters)
     return {**result, "ran_on": where_this_runs()}
 
 
@@ -182,8 +185,9 @@ class LocalExecutor:
                         resampled[group] = exc
                 if isinstance(resampled[group], Exception):
                     raise resampled[group]
-                result = train_run(spec.model, resampled[group], held_out, grid.train, spec.seed,
-                                   data.task.classes, jit_compile=self.jit, features=data.features)
+                result = train_run(spec.model, resampled[group], held_out, grid.train_for(spec.model), spec.seed,
+                                   data.task.classes, jit_compile=self.jit, features=data.features,
+                                   hyperparameters=grid.hyperparameters_for(spec.model))
             except Exception as exc:  # a failed run is recorded and the grid goes on
                 recorder.failed(spec, exc, traceback.format_exc(limit=5))
                 continue
@@ -258,8 +262,9 @@ class RayExecutor:
                 log.info("  resampling the training part with %s (seed %d) as a Ray task", spec.resampler, spec.seed)
                 parts[group] = resampling[group] = resample_task.remote(train_x, train_y, spec.resampler, spec.seed)
         held_out = ray.put(data.held_out())
-        runs = {train_task.remote(s.model, parts[s.resample_key], held_out, grid.train, s.seed, data.task.classes,
-                                  self.jit, verbose, data.features): s for s in pending}
+        runs = {train_task.remote(s.model, parts[s.resample_key], held_out, grid.train_for(s.model), s.seed,
+                                  data.task.classes, self.jit, verbose, data.features,
+                                  grid.hyperparameters_for(s.model)): s for s in pending}
         del parts  # the runs hold their part, which the object store frees when they have finished
         log.info("on Ray: %d resampling and %d training tasks, %d thread(s) each, on %.0f CPUs", len(resampling),
                  len(runs), self.threads, ray.cluster_resources().get("CPU", 0))
@@ -289,7 +294,8 @@ class RayExecutor:
 
 
 def _pack_worker(model: str, members: list[tuple[int, str]], held_out: tuple, cfg: TrainConfig,
-                 classes: tuple[str, ...], verbose: bool, features: int = 0) -> tuple[list, list[dict]]:
+                 classes: tuple[str, ...], verbose: bool, features: int = 0,
+                 hyperparameters: dict | None = None) -> tuple[list, list[dict]]:
     """In a worker process: train one pack from cached parts; (results, info of each member's part)."""
     from benchmark.running.packed import PackMember, train_pack
 
@@ -303,7 +309,8 @@ def _pack_worker(model: str, members: list[tuple[int, str]], held_out: tuple, cf
     if verbose:
         from benchmark.logs import setup
         setup(verbose=True)
-    results = train_pack(model, pack, *held_out, cfg, classes=classes, features=features)
+    results = train_pack(model, pack, *held_out, cfg, classes=classes, features=features,
+                         hyperparameters=hyperparameters)
     ran_on = where_this_runs()
     return ([r if isinstance(r, Exception) else {**r, "ran_on": ran_on} for r in results],
             [loaded[path].info(classes) for _, path in members])
@@ -369,8 +376,9 @@ class PackedExecutor:
             members = [PackMember(s.seed, parts[s.resample_key].x, parts[s.resample_key].y,
                                   parts[s.resample_key].weights) for s in specs]
             try:
-                results = train_pack(model, members, val_x, val_y, test_x, test_y, grid.train, data.task.classes,
-                                     features=data.features)
+                results = train_pack(model, members, val_x, val_y, test_x, test_y, grid.train_for(model),
+                                     data.task.classes, features=data.features,
+                                     hyperparameters=grid.hyperparameters_for(model))
             except Exception as exc:  # the whole pack failed: each of its runs records why
                 trace = traceback.format_exc(limit=5)
                 for spec in specs:
@@ -391,8 +399,9 @@ class PackedExecutor:
             futures = {}
             for n, (model, specs) in enumerate(packs, 1):
                 members = [(s.seed, str(cache.path(s.resample_key))) for s in specs]
-                futures[pool.submit(_pack_worker, model, members, held_out, grid.train, data.task.classes,
-                                    verbose, data.features)] = (n, model, specs)
+                futures[pool.submit(_pack_worker, model, members, held_out, grid.train_for(model),
+                                    data.task.classes, verbose, data.features,
+                                    grid.hyperparameters_for(model))] = (n, model, specs)
             for future in as_completed(futures):
                 n, model, specs = futures[future]
                 log.info("[pack %d/%d] %s: %d runs finished", n, len(packs), model, len(specs))

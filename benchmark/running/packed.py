@@ -160,9 +160,11 @@ def _stack(trees):
 
 
 def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x, test_y,
-               cfg: TrainConfig, classes: tuple[str, ...] = AAMI_CLASSES, features: int = 0) -> list[dict | Exception]:
+               cfg: TrainConfig, classes: tuple[str, ...] = AAMI_CLASSES, features: int = 0,
+               hyperparameters: dict | None = None) -> list[dict | Exception]:
     """Train the ``members`` together; one result per member, as ``train_and_evaluate`` returns it
-    (``features``: how many of the input's last positions are appended features).
+    (``features``: how many of the input's last positions are appended features; ``hyperparameters``: the
+    builder's tuned ones, the same for every member).
 
     A member whose loss becomes non-finite gets a ``FloatingPointError`` in its place; the others go on.
     """
@@ -180,7 +182,7 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
     for member in members:
         keras.utils.set_random_seed(member.seed)  # as alone: same initial weights and dropout seed state
         models.append(build_model(model_name, input_shape=member.x.shape[1:], n_classes=n_classes,
-                                  features=features))
+                                  features=features, **(hyperparameters or {})))
     template = models[0]
     state = {"trainable": _stack([[v.value for v in m.trainable_variables] for m in models]),
              "non_trainable": _stack([[v.value for v in m.non_trainable_variables] for m in models])}
@@ -235,7 +237,7 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
         if records[i].failed is None:
             saved[i] = model_bytes(model_name, members[i].x.shape[1:],
                                    _member_weights(template, best["trainable"], best["non_trainable"], i), n_classes,
-                                   features)
+                                   features, hyperparameters)
             model = model_from_bytes(saved[i])
             start = time.perf_counter()
             test_proba[i] = predict_probabilities(model, test_x)

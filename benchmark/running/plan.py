@@ -91,12 +91,16 @@ def grid_directory(grid: Grid) -> str:
     """The name of a grid's directory in the run store: the preset's name when its budget and data are the
     preset's own, else the name with the task and the input's tag (``InputConfig.tag``) where they are not the
     preset's own (aami5 and the whole window for a grid that is no preset), and a hash of the budget and
-    subset where those are changed, so a customised grid never mixes with it."""
+    subset where those are changed, so a customised grid never mixes with it. A grid given tuned settings
+    (``--params``) is ``<name>-tuned-<hash>``, the hash covering them too: tuned and untuned runs never mix."""
     preset = GRIDS.get(grid.name)
     own = preset.data if preset is not None else DataConfig()  # a preset's own task and input name no folder
     name = "-".join(p for p in (grid.name, "" if grid.data.task == own.task else grid.data.task,
-                                "" if grid.data.inputs == own.inputs else grid.data.inputs.tag() or "window")
+                                "" if grid.data.inputs == own.inputs else grid.data.inputs.tag() or "window",
+                                "tuned" if grid.params else "")
                     if p)
+    if grid.params:
+        return f"{name}-{config_hash(grid.train.as_dict(), grid.data.subset, grid.params.as_dict())}"
     if preset is not None and preset.train == grid.train and preset.data.subset == grid.data.subset:
         return name
     return f"{name}-{config_hash(grid.train.as_dict(), grid.data.subset)}"
@@ -178,13 +182,22 @@ def resampling_identity(data: GridData, resampler: str, seed: int) -> dict:
             "seed": seed, "code": resampler_code(resampler), "imbalanced_learn": version("imbalanced-learn")}
 
 
+def resample_key(data: GridData, resampler: str, seed: int) -> str:
+    """The name of a treated training part in the cache (``ResampleCache``): its resampling identity's hash."""
+    return f"{resampler}-seed{seed}-{config_hash(resampling_identity(data, resampler, seed))}"
+
+
 def run_identity(grid: Grid, data: GridData, model: str, resampler: str, seed: int) -> dict:
+    """What names a run (module docstring); a model with tuned settings (``--params``) records them as
+    ``tuned`` besides the resolved hyperparameters and training they give."""
     from models import builder_arguments
 
-    return {"model": model, "builder": builder_arguments(model), "task": data.task.as_dict(),
-            "resampling": resampling_identity(data, resampler, seed),
-            "seed": seed, "train": grid.train.as_dict(), "data": grid.data.as_dict(), "data_key": data.key,
-            "code": {"model": model_code(model), "training": training_code()}}
+    identity = {"model": model, "builder": builder_arguments(model, **grid.hyperparameters_for(model)),
+                "task": data.task.as_dict(), "resampling": resampling_identity(data, resampler, seed),
+                "seed": seed, "train": grid.train_for(model).as_dict(), "data": grid.data.as_dict(),
+                "data_key": data.key, "code": {"model": model_code(model), "training": training_code()}}
+    tuned = grid.params.for_model(model)
+    return {**identity, "tuned": tuned} if tuned else identity
 
 
 def run_specs(grid: Grid, data: GridData) -> tuple[list[RunSpec], dict[str, dict]]:
@@ -192,8 +205,8 @@ def run_specs(grid: Grid, data: GridData) -> tuple[list[RunSpec], dict[str, dict
     specs, identities = [], {}
     for resampler, seed, model in grid.cells():
         identity = run_identity(grid, data, model, resampler, seed)
-        resample_key = f"{resampler}-seed{seed}-{config_hash(identity['resampling'])}"
-        spec = RunSpec(grid.data.split, model, resampler, seed, config_hash(identity), resample_key)
+        key = f"{resampler}-seed{seed}-{config_hash(identity['resampling'])}"  # resample_key, computed once
+        spec = RunSpec(grid.data.split, model, resampler, seed, config_hash(identity), key)
         specs.append(spec)
         identities[spec.run_id] = identity
     return specs, identities

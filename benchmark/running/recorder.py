@@ -62,7 +62,7 @@ class RunRecorder:
         self.store.write_run(spec.run_id, {
             "split": spec.split, "model": spec.model, "resampler": spec.resampler, "seed": spec.seed,
             "config": spec.config, "run_id": spec.run_id, "grid": self.grid.name, "grid_directory": self.store.name,
-            "identity": self.identities[spec.run_id], "train_config": self.grid.train.as_dict(),
+            "identity": self.identities[spec.run_id], "train_config": self.grid.train_for(spec.model).as_dict(),
             "data_config": self.grid.data.as_dict(), "data_key": self.data.key, "resampling": resampling,
             **result, "provenance": self.provenance,
             "task": self.data.task.name,

@@ -77,6 +77,8 @@ def update_manifest(store: GridStore, grid: Grid, data: GridData, specs: list[Ru
         "cells": cells, "runs": runs, "superseded": superseded, "previous_data_keys": previous_keys,
         "provenance": provenance,
     }
+    if grid.params:  # the tuned settings the grid's runs were given (--params)
+        manifest["params"] = grid.params.as_dict()
     store.write_manifest(manifest)
     return manifest
 

@@ -21,7 +21,8 @@ from benchmark.tasks import AAMI_CLASSES
 
 def train_and_evaluate(model_name: str, train_x, train_y, val_x, val_y, test_x, test_y,
                        cfg: TrainConfig, seed: int, jit_compile: bool = False, sample_weight=None,
-                       classes: tuple[str, ...] = AAMI_CLASSES, features: int = 0) -> dict:
+                       classes: tuple[str, ...] = AAMI_CLASSES, features: int = 0,
+                       hyperparameters: dict | None = None) -> dict:
     """Build, train and evaluate one model; returns its training report (``Estimator.fit``), its test
     metrics, predictions and class probabilities, and the saved model (``model``: the file's bytes,
     ``model_suffix``: its format's file suffix).
@@ -30,10 +31,11 @@ def train_and_evaluate(model_name: str, train_x, train_y, val_x, val_y, test_x, 
     how fast a run goes and, by float rounding, its last bits, never what it computes. ``sample_weight``:
     a loss weight per training beat (class weighting), or None. ``classes``: the task's class names.
     ``features``: how many of the input's last positions are appended features (``benchmark.data.inputs``).
+    ``hyperparameters``: the builder's, where tuned settings (``--params``) set them; None: its defaults.
     """
     from benchmark.estimators import make_estimator
 
-    estimator = make_estimator(model_name, train_x.shape[1:], len(classes), seed, features)
+    estimator = make_estimator(model_name, train_x.shape[1:], len(classes), seed, features, hyperparameters)
     report = estimator.fit(train_x, train_y, sample_weight, val_x, val_y, cfg, jit_compile)
     start = time.perf_counter()
     probabilities = estimator.predict_proba(test_x)
