@@ -17,6 +17,7 @@ from benchmark.data.inputs import inputs_of
 from benchmark.errors import DataError
 from benchmark.metrics.comparisons import ALPHA, BOOT_SEED, N_BOOT, PairedTest, decide
 from benchmark.metrics.evaluator import evaluate
+from benchmark.reporting.analysis import COLLAPSED
 from benchmark.reporting.tidy import load_grid
 from benchmark.store import GridStore
 from benchmark.tasks import task_of
@@ -67,7 +68,10 @@ def compare_inputs(base: GridStore, other: GridStore, n_boot: int = N_BOOT, seed
         row = {"model": model, "resampler": resampler, "seeds": len(seeds)}
         for side, ids, tidy in (("base", ids_a, ta), ("other", ids_b, tb)):
             scores = [evaluate(tidy.y_true, tidy.predictions[i], classes=task.classes) for i in ids]
-            row[f"{side}_train_seconds"] = float(tidy.runs.set_index("run_id").loc[ids, "train_seconds"].mean())
+            chosen = tidy.runs.set_index("run_id").loc[ids]
+            row[f"{side}_train_seconds"] = float(chosen["train_seconds"].mean())
+            collapsed = chosen[chosen["collapsed"]] if "collapsed" in chosen else chosen.iloc[:0]
+            row[f"{side}_collapsed"] = "; ".join(sorted(set(collapsed["collapse_reason"].astype(str))))
             row[f"{side}_macro_f1"] = float(np.mean([s["macro_f1"] for s in scores]))
             for c in reported:
                 for metric, key in (("se", "recall"), ("ppv", "precision")):
@@ -98,7 +102,7 @@ def _markdown(base: GridStore, other: GridStore, table: pd.DataFrame, reported, 
     body = []
     for r in table.to_dict("records"):
         for side, label in (("base", a), ("other", b)):
-            body.append([r["model"], r["resampler"], label,
+            body.append([r["model"] + (COLLAPSED if r[f"{side}_collapsed"] else ""), r["resampler"], label,
                          *[f"{r[f'{side}_{m}_{c}']:.3f}" for c in reported for m in ("se", "ppv")],
                          f"{r[f'{side}_macro_f1']:.3f}", f"{r[f'{side}_train_seconds']:,.0f}"])
     tests = [[r.model, r.resampler, f"{r.difference:+.4f}", f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]",
@@ -106,7 +110,8 @@ def _markdown(base: GridStore, other: GridStore, table: pd.DataFrame, reported, 
     lines = [f"# `{other.name}` against `{base.name}` on the {split} split: {b} against {a}", "",
              f"Both grids: the same split, task, training budget and test part; only what a model sees of a beat "
              f"differs (`{base.name}`: {a}; `{other.name}`: {b}). Rebuild with `python run_benchmark.py compare "
-             f"--split {split} --grids {base.name} {other.name} --results-dir {base.path.parents[1].as_posix()}`.", "",
+             f"{base.name} {other.name} --split {split} --results-dir {base.path.parents[1].as_posix()}`. "
+             f"{COLLAPSED.strip()}: a run that collapsed (`benchmark.metrics.collapse`).", "",
              "## Per-class sensitivity (Se) and positive predictivity (+P), mean over seeds", "",
              tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), ""]
     if split == "inter":
@@ -152,6 +157,9 @@ def _reading(table: pd.DataFrame, a: str, b: str, reported, s_published) -> list
             if low is not None:
                 reached = r["other_f1_S"] >= low
                 sentence += (f" — {'reaching' if reached else 'short of'} the lowest published S F1 ({low:.2f})")
+        for side, label in (("base", a), ("other", b)):
+            if r[f"{side}_collapsed"]:
+                sentence += f"; with {label} it collapsed ({r[f'{side}_collapsed']})"
         out.append(sentence + ".")
     if low is not None:
         closed = [r.model for r in table.itertuples() if r.other_f1_S >= low]
