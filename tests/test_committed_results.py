@@ -26,13 +26,13 @@ def test_report_rebuilds_the_committed_reports_byte_identically(tmp_path):
     # the committed results and every results folder inside it (a comparison's grids, say)
     roots = [copy, *sorted(p for p in copy.iterdir() if p.is_dir() and list(p.glob("*/*/grid.json")))]
     commands = [["report", "--results-dir", str(root)] for root in roots]
-    for comparison in copy.rglob("COMPARISON-*-vs-*.md"):  # `compare` rebuilds the comparisons
-        base, other = comparison.stem.removeprefix("COMPARISON-").split("-vs-")
+    for comparison in copy.rglob("COMPARISON-*-vs-*.md"):  # `compare` rebuilds the comparisons; it names
+        base, other = comparison.stem.removeprefix("COMPARISON-").split("-vs-")  # the folders as given
         commands.append(["compare", base, other, "--split", comparison.parent.name,
-                         "--results-dir", str(comparison.parent.parent)])
+                         "--results-dir", comparison.parent.parent.relative_to(tmp_path).as_posix()])
     for command in commands:
-        proc = subprocess.run([sys.executable, "run_benchmark.py", *command], cwd=ROOT, capture_output=True,
-                              text=True, timeout=600)
+        proc = subprocess.run([sys.executable, str(ROOT / "run_benchmark.py"), *command], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, f"{command}: {proc.stderr[-3000:]}"
     files = [p.relative_to(copy) for p in copy.rglob("*") if p.is_file()]
     assert {p for p in files} == {p.relative_to(committed) for p in committed.rglob("*")
