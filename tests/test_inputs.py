@@ -130,6 +130,7 @@ def test_kaggle_beats_cannot_have_rr_features(tmp_path):
         with_inputs(beats, InputConfig(rr=True))
 
 
+@pytest.mark.slow  # an end-to-end run through the CLI: .ci/run runs it
 def test_rr_grid_runs_through_the_cli_in_its_own_folder_and_evaluate_reproduces_it(tiny_db, tmp_path):
     from benchmark.cli import main
     from benchmark.store import RunStore
@@ -150,6 +151,7 @@ def test_rr_grid_runs_through_the_cli_in_its_own_folder_and_evaluate_reproduces_
     assert table.count(",True") == 3
 
 
+@pytest.mark.slow  # an end-to-end run through the CLI: .ci/run runs it
 def test_a_model_trained_with_rr_features_predicts_a_record_and_refuses_bare_beats(tiny_db, tmp_path):
     from benchmark.cli import main
     from benchmark.serving.bundle import load_bundle
@@ -175,6 +177,7 @@ def test_a_model_trained_with_rr_features_predicts_a_record_and_refuses_bare_bea
     assert out.read_text().count("\n") == len(beats) + 1
 
 
+@pytest.mark.slow  # an end-to-end run through the CLI: .ci/run runs it
 def test_compare_pairs_two_grids_that_differ_in_their_input_and_refuses_others(tiny_db, tmp_path, capsys):
     import pandas as pd
 

@@ -226,6 +226,7 @@ def _header(record_files, old: str, new: str) -> dict[str, bytes]:
     (lambda f: {**f, "300.atr": b"\x01\x02\x03 not annotations"}, 422, "300.atr"),
     (lambda f: {"300.hea": f["300.hea"], "301.dat": f["300.dat"]}, 422, "share its name"),
     (lambda f: {"300.hea": f["300.hea"], "notes.txt": b"hi"}, 422, "notes.txt: unknown file type"),
+    (lambda f: {"300.HEA": f["300.hea"], "300.dat": f["300.dat"]}, 422, "in lower case"),  # hypothesis found it
     (lambda f: {**f, "300.csv": b"1"}, 400, "Too many files"),
     (lambda f: {"300.csv": b"1,2", "300.hea": f["300.hea"]}, 422, "a CSV comes alone"),
     (lambda f: {"bad name.hea": f["300.hea"]}, 422, "plain name"),

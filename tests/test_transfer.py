@@ -129,6 +129,7 @@ def _part(beats):
     return Resampled(beats.x[..., None], beats.y, 0.0)
 
 
+@pytest.mark.slow  # an end-to-end run through the CLI: .ci/run runs it
 def test_fine_tuning_starts_from_every_saved_weight_and_freezing_trains_the_head_alone(saved_mlp):
     from benchmark.estimators.keras_estimator import load_model, model_from_bytes, predict_probabilities
     from benchmark.transfer.strategies import classifier_head, from_source, train_from_source
@@ -211,6 +212,7 @@ TRANSFER = ["transfer", "--to", "svdb", "--fractions", "0.5", "1", "--transfer-s
             "--transfer-eval-every", "2"]
 
 
+@pytest.mark.slow  # an end-to-end run through the CLI: .ci/run runs it
 def test_transfer_to_svdb_runs_every_strategy_names_its_runs_and_skips_them_on_rerun(tiny_source, messages):
     from benchmark.cli import main
     from benchmark.store import RunStore

@@ -187,6 +187,7 @@ def test_tuned_treatment_parameters_and_the_grids_own_may_not_disagree(tmp_path)
 
 # ---------------------------------------------------------------------- studies
 
+@pytest.mark.slow  # an end-to-end run through the CLI: .ci/run runs it
 def test_a_study_resumes_in_its_sqlite_file_and_a_seed_repeats_it(split, tmp_path, monkeypatch):
     first = tune(request_for(trials=2), split, tmp_path / "a", tmp_path / "cache")
     folder, study = stored(tmp_path / "a")
@@ -315,6 +316,7 @@ def test_the_shortcut_tunes_on_the_cheap_treatment_and_confirms_the_best_on_the_
 
 # ---------------------------------------------------------------------- the command line
 
+@pytest.mark.slow  # an end-to-end run through the CLI: .ci/run runs it
 def test_tune_then_a_grid_with_its_params_through_the_command_line(tmp_path):
     from benchmark.cli import main
 

@@ -89,9 +89,9 @@ def _file_name(sent: str | None) -> str:
     if not _NAME.match(name):
         raise UploadError(422, f"file name {sent!r}: use a plain name of letters, digits, '_', '-' and '.', "
                                "such as 100.hea")
-    if Path(name).suffix.lower() not in SIGNAL_EXTENSIONS:
+    if Path(name).suffix not in SIGNAL_EXTENSIONS:  # WFDB reads 100.hea, never 100.HEA: the case matters
         raise UploadError(422, f"{name}: unknown file type; send one .csv, or a WFDB record's .hea and .dat "
-                               "(and .atr)")
+                               "(and .atr), their extensions in lower case")
     return name
 
 
@@ -101,7 +101,7 @@ def upload_beats(upload: Upload, params: BuildParams = BuildParams()):
 
     kinds = {}
     for name in upload.files:
-        kinds.setdefault(Path(name).suffix.lower(), []).append(name)
+        kinds.setdefault(Path(name).suffix, []).append(name)
     if not upload.files:
         raise UploadError(422, "no file in the upload; send one CSV, or a WFDB record's .hea and .dat (and .atr)")
     if ".csv" in kinds:
