@@ -394,15 +394,25 @@ def cmd_run(args) -> int:
     return 0
 
 
-def cmd_evaluate(args) -> int:
-    from benchmark.running.evaluate import evaluate_grid
-    from benchmark.running.plan import grid_directory, prepare_data
+def _run_grid_store(args):
+    """The grid the options name and its store; (grid, None), after saying so, when it has not been run."""
+    from benchmark.running.plan import grid_directory
 
     grid = _grid(args)
     store = _store(args).grid(grid.data.split, grid_directory(grid))
     if not store.exists():
         log.error("%s: no grid has been run here; run it first (with the same --grid, --split and budget "
                   "options), or name its folder with --results-dir", store.path)
+        return grid, None
+    return grid, store
+
+
+def cmd_evaluate(args) -> int:
+    from benchmark.running.evaluate import evaluate_grid
+    from benchmark.running.plan import prepare_data
+
+    grid, store = _run_grid_store(args)
+    if store is None:
         return 1
     if args.on == "test":
         split = load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args), args.refresh,
@@ -541,7 +551,6 @@ def _share(text: str) -> float:
 def cmd_transfer(args) -> int:
     from benchmark.provenance import provenance
     from benchmark.running.compute import describe_device, resolve_jit
-    from benchmark.running.plan import grid_directory
     from benchmark.transfer.config import TransferConfig
     from benchmark.transfer.plan import Selection
     from benchmark.transfer.report import write_transfer_report
@@ -551,11 +560,8 @@ def cmd_transfer(args) -> int:
     if not args.to and not args.to_csv:
         log.error("error: transfer needs a target: --to DATABASE or --to-csv DIR")
         return 2
-    grid = _grid(args)
-    store = _store(args).grid(grid.data.split, grid_directory(grid))
-    if not store.exists():
-        log.error("%s: no grid has been run here; run it first (with the same --grid, --split and budget options), "
-                  "or name its folder with --results-dir", store.path)
+    grid, store = _run_grid_store(args)
+    if store is None:
         return 1
     try:
         config = TransferConfig(fractions=tuple(args.fractions), strategies=tuple(args.strategies),
