@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmark import logs
 
 
@@ -43,6 +45,7 @@ NOISE = ("absl::InitializeLog", "cudart_stub", "cuda drivers", "cuInit", "cuDNN"
          "cpu_feature_guard", "TF-TRT", "WARNING:absl")
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget
 def test_the_cli_starts_without_tensorflows_start_up_noise():
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user runs it
     done = subprocess.run([sys.executable, "run_benchmark.py", "data", "--help"], capture_output=True, text=True,

@@ -11,7 +11,7 @@ from benchmark.config import TrainConfig
 from models import build_model, builder_arguments, generic_test_params, list_models, registry
 from tests.conftest import clustered_beats
 
-HEAVY = {"ecgtransform"}  # its generic fits take ~10 s each: slow, run by .ci/run
+HEAVY = {"ecgtransform", "cnn_lstm"}  # their generic fits take ~10 s each: slow, run by .ci/run
 
 
 def _marked(names):

@@ -143,6 +143,7 @@ def test_anything_that_changes_a_result_makes_a_new_run(change, split, tmp_path,
     assert store_of(tmp_path, grid).is_done(first.done[0]), "the superseded run stays on disk"
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget
 def test_the_resampled_part_is_cached_under_its_sampler_identity(split, tmp_path, monkeypatch, messages):
     run(replace(GRID, models=("mlp", "mlp")), split, tmp_path)
     assert sum("resampling the training part with random" in m for m in messages) == 1
@@ -167,6 +168,7 @@ def test_running_part_of_a_grid_adds_to_its_report_instead_of_hiding_the_rest(sp
     assert sorted(runs.model.unique()) == ["mlp", "resnet"] and len(runs) == 6
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget
 def test_grids_live_side_by_side_and_never_overwrite_each_other(split, trained, tmp_path):
     small = replace(GRID, name="smoke", models=("mlp",), resamplers=("none",))
     copy_trained(trained, tmp_path)
@@ -225,6 +227,7 @@ def test_tables_are_recomputed_from_the_saved_predictions(split, tmp_path):
     assert runs.set_index("run_id").macro_f1[run_id] == pytest.approx(expected, abs=1e-6) != 0.123456
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget
 def test_report_with_figures_and_seed_count_edge_cases(split, tmp_path):
     two_seeds = replace(GRID, models=("mlp",), seeds=(0, 1))
     run(two_seeds, split, tmp_path)

@@ -68,6 +68,7 @@ def test_early_stop_keeps_the_best_validation_weights_and_tests_them():
     assert result["test"]["macro_f1"] > 0.5, "clustered classes are learnable"
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget
 def test_class_weights_change_the_loss_and_unit_weights_do_not(parts):
     from resampling import loss_weights
 

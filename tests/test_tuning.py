@@ -295,6 +295,7 @@ def test_grid_search_tries_every_point_once_with_the_untuned_one_among_them(spli
     assert outcome.target == 3 and points == [1, 5, 8], "both ends, the middle; the default (1) is one of them"
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget
 def test_the_shortcut_tunes_on_the_cheap_treatment_and_confirms_the_best_on_the_full_one(split, tmp_path):
     tune(request_for(trials=4, resampler="random", cheap_resampler="under_over", confirm_top=2), split, tmp_path,
          tmp_path / "cache")
