@@ -49,25 +49,31 @@ class PublishedSystem:
     metric: str  # in the project's own words
     value: str  # as published
     protocol: str  # what it was measured on
+    ours: tuple[str, ...] = ("macro_f1",)  # the run-table columns that read the same metric from our runs
+    bounds: tuple[float, float] = (0.0, 0.0)  # the published figure as a fraction (low, high: a range's ends)
 
 
 PUBLISHED_SYSTEMS = (
     PublishedSystem("lstm_first140_oversampled", "ECG-Heartbeat-Classification (LSTM; README, ../shared/seeds/000)",
                     "F1-score on the test set (macro)", "0.925",
-                    "Kaggle CSVs (beat-level split), after Bayesian search of the LSTM (33 configurations)"),
+                    "Kaggle CSVs (beat-level split), after Bayesian search of the LSTM (33 configurations)",
+                    ("macro_f1",), (0.925, 0.925)),
     PublishedSystem("resnet_smote_enn_cyclical", "ECG Heartbeat Classification (ResNet; README, ../shared/seeds/001)",
                     "accuracy on validation data", "99.743%",
-                    "MIT-BIH beats, SMOTE + ENN; the project itself suspects overfitting or leakage"),
+                    "MIT-BIH beats, SMOTE + ENN; the project itself suspects overfitting or leakage",
+                    ("accuracy",), (0.99743, 0.99743)),
     PublishedSystem("cnn_lstm_gmm_stats", "ECG Heartbeat Categorization (CNN-LSTM; README, ../shared/seeds/002)",
                     "test accuracy", "~84% (validation ~92%)",
-                    "Kaggle CSVs, 5-fold cross-validation, a holdout set with simulated shifts"),
+                    "Kaggle CSVs, 5-fold cross-validation, a holdout set with simulated shifts",
+                    ("accuracy",), (0.84, 0.84)),
     PublishedSystem("mlp_cnn_oversampling", "ECG_Timeseries_Classifications_with_Deep_Learning (MLP / deep CNN "
                     "oversampling study; its README gives no figure: as issue #23 quotes its results)",
-                    "macro F1", "0.63-0.81", "Kaggle CSVs (87,553 train / 21,892 test beats)"),
+                    "macro F1", "0.63-0.81", "Kaggle CSVs (87,553 train / 21,892 test beats)",
+                    ("macro_f1",), (0.63, 0.81)),
     PublishedSystem("binary_mlp_rf_noise", "Heart-rate-ECG-Heart-Rate-Classification (binary; README title, "
                     "../shared/seeds/004)", "accuracy and recall (normal / abnormal)", "98%",
                     "Kaggle train and test CSVs combined; N cut from 90,589 to 60,000, abnormal raised from 18,857 "
-                    "to 30,000 by noise"),
+                    "to 30,000 by noise", ("accuracy", "recall_normal", "recall_abnormal"), (0.98, 0.98)),
 )
 
 

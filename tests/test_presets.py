@@ -1,5 +1,6 @@
 """The five published systems as preset grids: each names registered parts as it was configured, has its
 published figure with a source, and runs end to end through the command line."""
+import pandas as pd
 import pytest
 
 from benchmark.config import GRIDS, PRESETS, TrainConfig
@@ -56,3 +57,13 @@ def test_every_preset_runs_through_the_cli(name, tmp_path):
     assert manifest["data"]["task"] == PRESETS[name].data.task
     finished = [r for r in manifest["runs"] if store.metrics(r) is not None]
     assert len(finished) == len(PRESETS[name].cells()), f"every cell finished: {store.path}"
+    # the results folder's overview sets each run beside the published figure, in its metric
+    overview = (tmp_path / "r" / "README.md").read_text()
+    assert "## The published systems, reproduced" in overview and f"`{name}`" in overview
+    table = pd.read_csv(tmp_path / "r" / "reproductions.csv")
+    system = published_system(name)
+    assert len(table) == len(finished) * len(system.ours) and set(table.ours_metric) == set(system.ours)
+    stepped, forest = table[table.model != "random_forest"], table[table.model == "random_forest"]
+    assert stepped.shortened.all() and stepped.budget.str.startswith("4 of 10,000 steps (0.04%)").all()
+    assert not forest.shortened.any() and forest.budget.str.startswith("its own hyperparameters").all()
+    assert (table.ci_low <= table.ours).all() and (table.ours <= table.ci_high).all()

@@ -132,6 +132,30 @@ def paired_bootstrap(y_true, preds_a, preds_b, n_boot: int = 2000, seed: int = 0
     return _verdict(observed, diffs, n_boot) | {"n_seeds": len(preds_a), "unit": "beat", "n_units": len(y_true)}
 
 
+def record_interval(y_true, y_pred, groups, metric, n_classes: int, n_boot: int = 2000, seed: int = 0,
+                    confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """One run's ``metric`` (a function of a batch of confusion matrices (b, n, n) -> (b,)) and its
+    percentile interval over ``n_boot`` resamples of the test records (``groups``; the patients), with
+    replacement: (observed, low, high). Seeded, so the same run gives the same interval."""
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    if len(groups) != len(y_true) or len(y_pred) != len(y_true):
+        raise ValueError(f"{len(y_true)} test beats, {len(y_pred)} predictions and {len(groups)} records given")
+    _, group_index = np.unique(np.asarray(groups), return_inverse=True)
+    n_groups, cells = group_index.max() + 1, n_classes * n_classes
+    codes = group_index * cells + y_true * n_classes + y_pred
+    per_record = np.bincount(codes, minlength=n_groups * cells).reshape(n_groups, cells).astype(float)
+    observed = float(metric(per_record.sum(0).reshape(1, n_classes, n_classes))[0])
+    rng = np.random.default_rng(seed)
+    values = []
+    for start in range(0, n_boot, CHUNK):
+        size = min(CHUNK, n_boot - start)
+        weights = rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=size).astype(float)
+        values.append(metric((weights @ per_record).reshape(size, n_classes, n_classes)))
+    values = np.concatenate(values)
+    tail = 100 * (1 - confidence) / 2
+    return observed, float(np.nanpercentile(values, tail)), float(np.nanpercentile(values, 100 - tail))
+
+
 def holm_with_error(p_values, errors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Holm-adjusted p-values, each one's Monte Carlo error, and the index of the raw p it comes from:
     an adjusted p is (m − rank) × one raw p (the largest of those ranked before it), so its error is that

@@ -14,6 +14,7 @@ from benchmark.files import write_text
 from benchmark.reporting.analysis import read_grid
 from benchmark.reporting.narrative import write_full_report
 from benchmark.reporting.tables import summary_markdown
+from benchmark.reporting.reproductions import REPRODUCTIONS_CSV, reproductions
 from benchmark.store import GridStore, RunStore
 
 
@@ -112,6 +113,10 @@ def write_overview(results: RunStore) -> Path | None:
         lines += ["Highest macro F1 of each model, column by column (descriptive point estimates, no "
                   "test; does the ranking survive each shift? each report's record-level tests decide): "
                   + "; ".join(survival) + ".", ""]
+    reproduced = reproductions(stores)
+    if reproduced is not None:
+        lines += reproduced.markdown
+        reproduced.table.to_csv(results.root / REPRODUCTIONS_CSV, index=False, float_format="%.6f")
     path = results.overview_path()
     write_text(path, "\n".join(lines))
     return path

@@ -1,0 +1,179 @@
+"""The published systems' presets (``benchmark.config.PRESETS``) beside the figures they published
+(``benchmark.literature.PUBLISHED_SYSTEMS``): the reproduction section of a results folder's overview.
+
+For every finished run of a preset grid, on every split it ran on, the table gives:
+- the published figure in its own metric, and ours in the same metric, with a 95% percentile interval
+  over resamples of the test records (the patients);
+- macro F1 and the per-class recall;
+- the budget against the preset's own, a shortened one named with its share.
+
+Each verdict is computed from the interval and the published figure's low end (a range's lower bound):
+- **reached**: the interval lies at or above it;
+- **below**: the interval lies under it; at the preset's own budget the claim does not hold under this
+  protocol, and at a shortened budget it is not settled;
+- **within**: the interval spans it.
+
+A run that collapsed onto few classes (``benchmark.metrics.collapse``) gets no verdict: its accuracy is the
+majority class's share and its majority recall is near 1 by default, neither of them skill.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from benchmark.config import PRESETS
+from benchmark.literature import published_system
+from benchmark.metrics.evaluator import macro_f1_of_counts
+from benchmark.metrics.stats import record_interval
+from benchmark.reporting.tidy import load_grid
+from benchmark.store import GridStore
+from benchmark.tasks import task_of
+
+N_BOOT, BOOT_SEED = 2000, 0  # the interval's resamples and seed: a run's interval never changes
+OWN_BUDGET = "its own hyperparameters (a scikit-learn model: no step budget)"
+COLLAPSED = "collapsed: no reading"  # a run predicting few classes reaches a recall or an accuracy by default
+REPRODUCTIONS_CSV = "reproductions.csv"  # beside the overview: every row of its reproduction table
+ACCURACY_NOTE = {"resnet_smote_enn_cyclical": "published on the validation part; ours on the test part (the "
+                                                "validation part picks the weights here, so its score is no test)"}
+
+
+def metric_of(column: str, classes: tuple[str, ...]):
+    """The function of a batch of confusion matrices (b, n, n) that computes a run-table ``column``."""
+    def ratio(num, den):
+        return np.divide(num, den, out=np.full_like(num, np.nan), where=den > 0)
+
+    if column == "macro_f1":
+        return macro_f1_of_counts
+    if column == "accuracy":
+        return lambda cm: ratio(np.trace(cm, axis1=1, axis2=2), cm.sum(axis=(1, 2)))
+    if column.startswith("recall_") and column[len("recall_"):] in classes:
+        i = classes.index(column[len("recall_"):])
+        return lambda cm: ratio(cm[:, i, i], cm[:, i, :].sum(axis=1))
+    raise KeyError(f"no reading of {column!r} for classes {', '.join(classes)}")
+
+
+def preset_stores(stores: list[GridStore]) -> list[GridStore]:
+    """The grids among ``stores`` that run a preset of a published system."""
+    return [s for s in stores if s.manifest().get("grid") in PRESETS and published_system(s.manifest()["grid"])]
+
+
+def budget_words(manifest: dict) -> tuple[str, bool]:
+    """How the grid's training differs from its preset's own (words), and whether its budget was shortened."""
+    own = PRESETS[manifest["grid"]].train.as_dict()
+    train, subset = manifest["train"], (manifest.get("data") or {}).get("subset")
+    steps = train.get("steps", own["steps"])
+    shortened = steps < own["steps"] or bool(subset)
+    words = [f"{steps:,} of {own['steps']:,} steps ({100 * steps / own['steps']:.2g}%)" if steps != own["steps"]
+             else f"the preset's own {steps:,} steps"]
+    words += [f"{k} {train[k]} (preset {own[k]})" for k in own if k != "steps" and k in train and train[k] != own[k]]
+    if subset:
+        words.append(f"a subset of {subset} beats (train, validation, test)")
+    return "; ".join(words), shortened
+
+
+def verdict(low: float, high: float, published_low: float, shortened: bool) -> str:
+    if low >= published_low:
+        return "reached"
+    if high < published_low:
+        return "below at a shortened budget: not settled" if shortened else "below: does not hold here"
+    return "within"
+
+
+@dataclass
+class Reproductions:
+    table: pd.DataFrame  # one row per run and published metric
+    markdown: list[str]  # the overview's section
+
+
+def reproductions(stores: list[GridStore], n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> Reproductions | None:
+    """The reproduction table of every preset grid among ``stores`` (module docstring); None when none is."""
+    presets = preset_stores(stores)
+    if not presets:
+        return None
+    rows, recall_rows = [], []
+    for store in presets:
+        manifest = store.manifest()
+        system, task = published_system(manifest["grid"]), task_of(manifest)
+        g = load_grid(store)
+        groups = g.records if g.records is not None else np.arange(len(g.y_true))
+        unit = "records" if g.records is not None else "beats (no records kept)"
+        budget, shortened = budget_words(manifest)
+        subset = bool((manifest.get("data") or {}).get("subset"))
+        for _, run in g.runs.sort_values(["model", "resampler", "seed"]).iterrows():
+            pred = g.predictions.get(run.run_id)
+            if pred is None:
+                continue
+            own = "budget" in g.metrics[run.run_id]  # a scikit-learn model: its hyperparameters are its budget
+            run_budget, run_shortened = (OWN_BUDGET, subset) if own else (budget, shortened)
+            for column in system.ours:
+                value, low, high = record_interval(g.y_true, pred, groups, metric_of(column, task.classes),
+                                                   len(task.classes), n_boot, seed)
+                rows.append({"preset": manifest["grid"], "split": store.split, "grid": store.name,
+                             "model": run.model, "resampler": run.resampler, "seed": run.seed,
+                             "published_metric": system.metric, "published": system.value,
+                             "published_low": system.bounds[0], "published_high": system.bounds[1],
+                             "ours_metric": column, "ours": value, "ci_low": low, "ci_high": high,
+                             "interval_unit": unit,
+                             "verdict": COLLAPSED if run.collapsed else
+                             verdict(low, high, system.bounds[0], run_shortened),
+                             "macro_f1": run.macro_f1, "budget": run_budget, "shortened": run_shortened,
+                             "steps_trained": run.steps_trained, "collapsed": bool(run.collapsed),
+                             "run_id": run.run_id})
+            recall_rows.append({"preset": manifest["grid"], "split": store.split, "model": run.model,
+                                "resampler": run.resampler, "seed": run.seed, "macro_f1": run.macro_f1,
+                                **{c: run[f"recall_{c}"] for c in task.classes}})
+    table = pd.DataFrame(rows)
+    return Reproductions(table, _markdown(table, recall_rows, presets))
+
+
+def _fmt(value: float, column: str) -> str:
+    return f"{100 * value:.1f}%" if column != "macro_f1" else f"{value:.3f}"
+
+
+def _markdown(table: pd.DataFrame, recall_rows: list[dict], presets: list[GridStore]) -> list[str]:
+    from tabulate import tabulate
+
+    if table.empty:
+        return ["## The published systems, reproduced", "", "No preset run has finished yet.", ""]
+    rows = []
+    for _, r in table.iterrows():
+        ours = f"{_fmt(r.ours, r.ours_metric)} [{_fmt(r.ci_low, r.ours_metric)}, {_fmt(r.ci_high, r.ours_metric)}]"
+        note = ACCURACY_NOTE.get(r.preset, "") if r.ours_metric == "accuracy" else ""
+        rows.append([f"`{r.preset}`", r.split, f"{r.model} / {r.resampler}", f"{r.published_metric}: {r.published}",
+                     f"{r.ours_metric.replace('_', ' ')}: {ours}" + (" (collapsed)" if r.collapsed else ""),
+                     r.verdict, f"{r.macro_f1:.3f}", r.budget + (f"; {note}" if note else "")])
+    lines = ["## The published systems, reproduced", "",
+             "Each preset grid (`--grid <preset>`) configures a published system as it was published. Beside its "
+             "figure, in its own metric, is ours in the same metric on the split's test part. The interval is "
+             "95%, over resamples of the test records (the patients). Verdict: *reached* when the interval lies "
+             "at or above the published figure (a range's low end); *below* when it lies under it; *within* when "
+             "it spans it. Below at a shortened budget is not settled. A collapsed run (predicting few classes) "
+             "gets no verdict: its accuracy and its majority recall are there by default.", "",
+             tabulate(rows, headers=["preset", "split", "model / treatment", "published", "ours (95% interval)",
+                                     "verdict", "macro F1", "budget"], tablefmt="github", disable_numparse=True),
+             ""]
+    by_classes: dict[tuple, list] = {}
+    for r in recall_rows:
+        classes = tuple(k for k in r if k not in ("preset", "split", "model", "resampler", "seed", "macro_f1"))
+        by_classes.setdefault(classes, []).append(
+            [f"`{r['preset']}`", r["split"], f"{r['model']} / {r['resampler']}", r["seed"], f"{r['macro_f1']:.3f}",
+             *[f"{r[c]:.2f}" for c in classes]])
+    for classes, body in by_classes.items():
+        lines += [f"Macro F1 and recall per class ({', '.join(classes)}) of the same runs:", "",
+                  tabulate(body, headers=["preset", "split", "model / treatment", "seed", "macro F1",
+                                          *[f"recall {c}" for c in classes]], tablefmt="github",
+                           disable_numparse=True), ""]
+    held = table.groupby(["preset", "split"]).verdict.agg(lambda v: sorted(set(v)))
+    lines += ["What holds:", ""]
+    for (preset, split), verdicts in held.items():
+        lines.append(f"- `{preset}` on {split}: " + ", ".join(
+            f"{v} ({int((table[(table.preset == preset) & (table.split == split)].verdict == v).sum())})"
+            for v in verdicts))
+    lines.append("")
+    commits = sorted({m.get("provenance", {}).get("commit", "?") for s in presets
+                      for m in [s.manifest()]})
+    lines += [f"Grids: {', '.join(f'`{s.split}/{s.name}`' for s in presets)}; trained at "
+              f"{', '.join(f'`{c}`' for c in commits)} (each grid's REPORT.md has its command and machine).", ""]
+    return lines

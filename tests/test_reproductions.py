@@ -1,0 +1,57 @@
+"""The reproduction table: our figure in each published metric, its interval over the test records, and the
+verdict against the published figure, computed from the runs."""
+import numpy as np
+import pytest
+
+from benchmark.metrics.evaluator import evaluate
+from benchmark.metrics.stats import record_interval
+from benchmark.reporting.reproductions import budget_words, metric_of, verdict
+
+CLASSES = ("N", "S", "V", "F", "Q")
+
+
+def _beats(seed=0, n=3000, records=20):
+    rng = np.random.default_rng(seed)
+    y = rng.choice(5, n, p=[0.7, 0.1, 0.1, 0.05, 0.05])
+    pred = np.where(rng.random(n) < 0.8, y, rng.integers(0, 5, n))
+    return y, pred, rng.integers(0, records, n)
+
+
+@pytest.mark.parametrize("column", ["macro_f1", "accuracy", "recall_N", "recall_S", "recall_Q"])
+def test_each_reading_is_the_evaluators_number(column):
+    y, pred, groups = _beats()
+    expected = evaluate(y, pred, classes=CLASSES)
+    want = expected[column] if column in expected else expected["recall"][column.split("_")[1]]
+    value, low, high = record_interval(y, pred, groups, metric_of(column, CLASSES), 5, n_boot=500)
+    assert value == pytest.approx(want, abs=1e-12)
+    assert low < value < high, "twenty records leave real uncertainty"
+
+
+def test_the_interval_is_seeded_resamples_records_and_refuses_misaligned_input():
+    y, pred, groups = _beats()
+    metric = metric_of("macro_f1", CLASSES)
+    assert record_interval(y, pred, groups, metric, 5, 400, seed=3) == record_interval(y, pred, groups, metric, 5, 400, seed=3)
+    value, low, high = record_interval(y, pred, np.zeros_like(groups), metric, 5, 400)
+    assert low == high == pytest.approx(value), "one record: every resample is that record"
+    with pytest.raises(ValueError, match="records given"):
+        record_interval(y, pred, groups[:-1], metric, 5)
+    with pytest.raises(KeyError, match="recall_X"):
+        metric_of("recall_X", CLASSES)
+
+
+def test_verdicts_follow_the_interval_and_the_budget():
+    assert verdict(0.93, 0.95, 0.925, shortened=True) == "reached"
+    assert verdict(0.90, 0.93, 0.925, shortened=False) == "within"
+    assert verdict(0.80, 0.90, 0.925, shortened=False) == "below: does not hold here"
+    assert verdict(0.80, 0.90, 0.925, shortened=True) == "below at a shortened budget: not settled"
+
+
+def test_the_budget_names_what_was_shortened_and_by_how_much():
+    from benchmark.config import PRESETS
+
+    own = PRESETS["resnet_smote_enn_cyclical"].train.as_dict()
+    words, shortened = budget_words({"grid": "resnet_smote_enn_cyclical", "train": own, "data": {}})
+    assert not shortened and words == "the preset's own 10,000 steps"
+    words, shortened = budget_words({"grid": "resnet_smote_enn_cyclical", "data": {"subset": None},
+                                     "train": {**own, "steps": 2000, "eval_every": 250}})
+    assert shortened and words.startswith("2,000 of 10,000 steps (20%)") and "eval_every 250 (preset" in words
