@@ -254,9 +254,13 @@ class Treated:
     weights: np.ndarray | None
 
 
-def treat(name: str, x: np.ndarray, y: np.ndarray, seed: int) -> Treated:
-    """Apply treatment ``name`` to a training part: the one entry point of every treatment."""
+def treat(name: str, x: np.ndarray, y: np.ndarray, seed: int, features: int = 0) -> Treated:
+    """Apply treatment ``name`` to a training part: the one entry point of every treatment. ``features``:
+    how many of each row's last positions are appended features (``benchmark.data.inputs``), told to the
+    samplers that treat the waveform apart from them (the noise copies)."""
     sampler = make_sampler(name, seed)
+    if features and "features" in sampler.get_params():
+        sampler.set_params(features=features)
     flat = x.reshape(len(x), -1).astype(np.float32, copy=False)
     try:
         x_res, y_res = sampler.fit_resample(flat, y)
@@ -266,9 +270,9 @@ def treat(name: str, x: np.ndarray, y: np.ndarray, seed: int) -> Treated:
     return Treated(np.asarray(x_res, dtype=np.float32).reshape(-1, *x.shape[1:]), y_res, _sample_weight(sampler, y_res))
 
 
-def resample(name: str, x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def resample(name: str, x: np.ndarray, y: np.ndarray, seed: int, features: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The treated part's beats and labels (:func:`treat` without the weights)."""
-    treated = treat(name, x, y, seed)
+    treated = treat(name, x, y, seed, features)
     return treated.x, treated.y
 
 

@@ -2,7 +2,9 @@
 
 Both raise every minority class to the majority's size, keep the original beats first (in their order)
 and append the new ones class by class. Beats are zero-padded after their end (Kachuee et al.); a noise
-copy keeps its source's padding at zero, so the padding never tells it from a real beat. A mixture's draws
+copy keeps its source's padding at zero, so the padding never tells it from a real beat. Where features
+follow the waveform in each row (``benchmark.data.inputs``: beat statistics, RR intervals), the noise
+and its scale are the waveform's alone, and a copy keeps its source's features. A mixture's draws
 are its own: where a class's beats end at different lengths, the tail is drawn like every other sample.
 """
 from __future__ import annotations
@@ -32,13 +34,20 @@ def signal_mask(x: np.ndarray) -> np.ndarray:
     return np.arange(x.shape[1])[None, :] < last[:, None]
 
 
-def noise_copies(x: np.ndarray, n: int, noise_scale: float, rng: np.random.Generator) -> np.ndarray:
+def noise_copies(x: np.ndarray, n: int, noise_scale: float, rng: np.random.Generator,
+                 features: int = 0) -> np.ndarray:
     """``n`` beats drawn from ``x`` with replacement, each plus Gaussian noise of standard deviation
-    ``noise_scale`` × its peak-to-peak amplitude (= ``noise_scale`` for beats scaled to [0, 1])."""
+    ``noise_scale`` × its peak-to-peak amplitude (= ``noise_scale`` for beats scaled to [0, 1]).
+    ``features``: how many of each row's last columns are appended features, copied without noise."""
     source = x[rng.integers(0, len(x), n)]
-    amplitude = np.ptp(source, axis=1, keepdims=True)
-    noise = rng.standard_normal(source.shape) * noise_scale * amplitude
-    return (source + noise * signal_mask(source)).astype(x.dtype)
+    if not 0 <= features < x.shape[1]:
+        raise ValueError(f"{features} appended features in rows of {x.shape[1]} columns: no waveform is left")
+    wave = source[:, :x.shape[1] - features]
+    amplitude = np.ptp(wave, axis=1, keepdims=True)
+    noise = rng.standard_normal(wave.shape) * noise_scale * amplitude
+    copies = source.copy()
+    copies[:, :wave.shape[1]] = wave + noise * signal_mask(wave)
+    return copies.astype(x.dtype)
 
 
 def _appended(x, y, new: dict[int, np.ndarray]):
@@ -51,16 +60,17 @@ def _appended(x, y, new: dict[int, np.ndarray]):
 class NoiseOversampler(BaseEstimator):
     """Every minority class raised to the majority's size with Gaussian-noise copies of its beats."""
 
-    def __init__(self, noise_scale: float = 0.02, random_state: int | None = None):
+    def __init__(self, noise_scale: float = 0.02, random_state: int | None = None, features: int = 0):
         self.noise_scale = noise_scale
         self.random_state = random_state
+        self.features = features  # appended feature columns, set by ``resampling.treat`` from the input
 
     def fit_resample(self, x, y):
         x, y = np.asarray(x), np.asarray(y)
         if not self.noise_scale >= 0:
             raise ValueError(f"noise_scale must be >= 0, got {self.noise_scale}")
         rng = np.random.default_rng(self.random_state)
-        return _appended(x, y, {c: noise_copies(x[y == c], n, self.noise_scale, rng)
+        return _appended(x, y, {c: noise_copies(x[y == c], n, self.noise_scale, rng, self.features)
                                 for c, n in shortfalls(y).items()})
 
 

@@ -22,13 +22,14 @@ class UnderOverSampler(BaseEstimator):
 
     def __init__(self, majority_fraction: float = 0.5, minority_fraction: float = 0.5,
                  majority_count: int | None = None, minority_count: int | None = None,
-                 noise_scale: float = 0.0, random_state: int | None = None):
+                 noise_scale: float = 0.0, random_state: int | None = None, features: int = 0):
         self.majority_fraction = majority_fraction
         self.minority_fraction = minority_fraction
         self.majority_count = majority_count
         self.minority_count = minority_count
         self.noise_scale = noise_scale
         self.random_state = random_state
+        self.features = features  # appended feature columns, set by ``resampling.treat`` from the input
 
     def targets(self, y: np.ndarray) -> tuple[int, int, int]:
         """(majority class, its target, the minority classes' target) for labels ``y``."""
@@ -58,7 +59,7 @@ class UnderOverSampler(BaseEstimator):
             if c == majority or counts[c] >= raise_to:
                 continue
             beats, n = x[y == c], raise_to - int(counts[c])
-            new_x.append(noise_copies(beats, n, self.noise_scale, rng) if self.noise_scale > 0
+            new_x.append(noise_copies(beats, n, self.noise_scale, rng, self.features) if self.noise_scale > 0
                          else beats[rng.integers(0, len(beats), n)])
             new_y.append(np.full(n, c, dtype=y.dtype))
         return np.concatenate(new_x).astype(x.dtype, copy=False), np.concatenate(new_y)

@@ -234,6 +234,27 @@ def test_noise_copies_have_the_set_scale_and_keep_the_padding_zero():
     assert {r.tobytes() for r in same[len(x):, :, 0]} <= {r.tobytes() for r in sources}
 
 
+@pytest.mark.parametrize("name", ["noise[noise_scale=0.05]",
+                                  "under_over[majority_fraction=1,minority_fraction=0.8,noise_scale=0.05]"])
+def test_noise_copies_leave_appended_features_alone_and_scale_by_the_waveform(name):
+    rng = np.random.default_rng(1)
+    x = np.zeros((60, 120 + 67 + 5), np.float32)
+    x[:, :120] = rng.random((60, 120))  # the waveform ends at 120 and is zero-padded to 187
+    x[:, 0], x[:, 1] = 0.0, 1.0  # its peak-to-peak amplitude 1
+    x[:, 187:] = rng.uniform(0.3, 6.0, (60, 5))  # five RR features in seconds: a row's ptp is up to 6
+    y = np.repeat([0, 1], [50, 10]).astype(np.int8)
+    xr, yr = resample(name, x[..., None], y, seed=0, features=5)
+    new, sources = xr[len(x):, :, 0], x[y == 1]
+    assert len(new) == {"noise": 40, "under_over": 30}[name.split("[")[0]] and np.all(yr[len(x):] == 1)
+    nearest = np.abs(new[:, None, 187:] - sources[None, :, 187:]).sum(axis=2).argmin(axis=1)
+    assert np.array_equal(new[:, 187:], sources[nearest][:, 187:]), "a copy keeps its source's features"
+    assert np.all(new[:, 120:187] == 0), "the waveform's padding stays zero"
+    noise = new[:, :120] - sources[nearest][:, :120]
+    assert 0.04 < noise.std() < 0.06, "the scale is the waveform's, not the row's"
+    with pytest.raises(ResamplingError, match="no waveform is left"):
+        resample(name, x[..., None], y, seed=0, features=192)
+
+
 def test_gmm_draws_new_beats_near_their_class():
     beats = clustered_beats(n_per_class=(100, 30, 40), spread=0.05, seed=2)
     x, y = beats.x, beats.y

@@ -10,8 +10,9 @@ systems' choices, change that; each is part of the grid's data config and so of 
 - ``rr``: five RR-interval features appended (:func:`rr_features`), what every strong inter-patient result
   uses (de Chazal et al. 2004; Mar et al. 2011; Zhang et al. 2014; Mondéjar-Guerra et al. 2019).
 
-The input is one row per beat, ``[waveform | statistics | RR features]``, so a treatment (SMOTE, noise,
-...) resamples the appended features with the waveform. Flat models (MLP, random forest) read the row as
+The input is one row per beat, ``[waveform | statistics | RR features]``, so a treatment (SMOTE, ADASYN,
+...) resamples the appended features with the waveform; noise copies (``noise``, ``under_over`` with a
+noise scale) are told how many columns are features, and add noise to the waveform alone. Flat models (MLP, random forest) read the row as
 it is; the others get the appended features as a second branch beside the waveform
 (``models.registry.build_model``).
 """

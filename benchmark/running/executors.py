@@ -27,12 +27,14 @@ from benchmark.store import ResampleCache, Resampled, load_part, save_part
 log = logging.getLogger(__name__)
 
 
-def resample_training_part(train_x: np.ndarray, train_y: np.ndarray, resampler: str, seed: int) -> Resampled:
-    """Apply a treatment to the training part (``resampling.treat``): beats, labels and loss weights."""
+def resample_training_part(train_x: np.ndarray, train_y: np.ndarray, resampler: str, seed: int,
+                           features: int = 0) -> Resampled:
+    """Apply a treatment to the training part (``resampling.treat``): beats, labels and loss weights;
+    ``features``: how many of each row's last positions are appended features."""
     from resampling import treat
 
     start = time.perf_counter()
-    treated = treat(resampler, train_x, train_y, seed)
+    treated = treat(resampler, train_x, train_y, seed, features)
     return Resampled(treated.x, treated.y, time.perf_counter() - start, weights=treated.weights)
 
 
@@ -70,14 +72,15 @@ def fetch_part(cache: ResampleCache, data: GridData, spec: RunSpec) -> Resampled
     part = cache.load(spec.resample_key)
     if part is None:
         log.info("  resampling the training part with %s (seed %d) ...", spec.resampler, spec.seed)
-        part = resample_training_part(data.train.x[..., None], data.train.y, spec.resampler, spec.seed)
+        part = resample_training_part(data.train.x[..., None], data.train.y, spec.resampler, spec.seed,
+                                      data.features)
         log.info(resampled_message(spec.resampler, len(data.train.y), part))
         cache.save(spec.resample_key, part)
     return part
 
 
 def _resample_worker(train_x: np.ndarray, train_y: np.ndarray, resampler: str, seed: int, path: str,
-                     threads: int) -> tuple[float, int] | str:
+                     threads: int, features: int = 0) -> tuple[float, int] | str:
     """In a worker process: resample and write the cache entry; (seconds, beats), or the error."""
     from threadpoolctl import threadpool_limits
 
@@ -85,7 +88,7 @@ def _resample_worker(train_x: np.ndarray, train_y: np.ndarray, resampler: str, s
 
     with threadpool_limits(threads):
         try:
-            part = resample_training_part(train_x, train_y, resampler, seed)
+            part = resample_training_part(train_x, train_y, resampler, seed, features)
         except ResamplingError as exc:
             return str(exc)
     save_part(Path(path), part)
@@ -115,7 +118,7 @@ def prefetch_resampled(data: GridData, specs: list[RunSpec], cache: ResampleCach
         for s in missing:
             try:
                 futures[pool.submit(_resample_worker, train_x, train_y, s.resampler, s.seed,
-                                    str(cache.path(s.resample_key)), threads)] = s
+                                    str(cache.path(s.resample_key)), threads, data.features)] = s
             except BrokenExecutor as exc:
                 log.warning("  the resampling processes stopped (%s); %d part(s) left for their runs to resample",
                             exc, len(missing) - len(futures))
@@ -260,7 +263,8 @@ class RayExecutor:
                 parts[group], infos[group] = ray.put(cached), cached.info(data.task.classes)
             else:
                 log.info("  resampling the training part with %s (seed %d) as a Ray task", spec.resampler, spec.seed)
-                parts[group] = resampling[group] = resample_task.remote(train_x, train_y, spec.resampler, spec.seed)
+                parts[group] = resampling[group] = resample_task.remote(train_x, train_y, spec.resampler, spec.seed,
+                                                                       data.features)
         held_out = ray.put(data.held_out())
         runs = {train_task.remote(s.model, parts[s.resample_key], held_out, grid.train_for(s.model), s.seed,
                                   data.task.classes, self.jit, verbose, data.features,

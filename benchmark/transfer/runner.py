@@ -113,7 +113,8 @@ def run_transfer(grid: GridStore, target: Target, config: TransferConfig, select
         try:
             part = None
             if run.strategy != "zero_shot":
-                part = _treated_part(treated, parts.fractions[run.fraction], run.fraction, run.treatment, run.seed)
+                part = _treated_part(treated, parts.fractions[run.fraction], run.fraction, run.treatment, run.seed,
+                                     features)
             result = _compute(run, part, held_out, test, train_configs, task, features, jit_compile)
         except Exception as exc:  # a failed run is recorded, and the others go on
             reason = f"{type(exc).__name__}: {exc}"
@@ -130,7 +131,7 @@ def run_transfer(grid: GridStore, target: Target, config: TransferConfig, select
     return outcome
 
 
-def _treated_part(cache: dict, part: BeatSet, fraction: float, treatment: str, seed: int):
+def _treated_part(cache: dict, part: BeatSet, fraction: float, treatment: str, seed: int, features: int = 0):
     """The fraction's fine-tuning part under ``treatment``, computed once and kept while runs share it."""
     from benchmark.running.executors import resample_training_part
 
@@ -138,7 +139,7 @@ def _treated_part(cache: dict, part: BeatSet, fraction: float, treatment: str, s
     if key not in cache:
         cache.clear()  # one treated part in memory at a time: runs are planned in that order
         try:
-            cache[key] = resample_training_part(part.x[..., None], part.y, treatment, seed)
+            cache[key] = resample_training_part(part.x[..., None], part.y, treatment, seed, features)
         except Exception as exc:  # every run of this part fails with the treatment's reason
             cache[key] = exc
     if isinstance(cache[key], Exception):

@@ -43,7 +43,7 @@ def treated_part(data: TrialData, resampler: str, parts: dict, cache=None, key: 
         return parts[resampler]
     part = cache.load(key(resampler)) if cache is not None else None
     if part is None:
-        part = resample_training_part(data.train_x, data.train_y, resampler, data.seed)
+        part = resample_training_part(data.train_x, data.train_y, resampler, data.seed, data.features)
         if cache is not None:
             cache.save(key(resampler), part)
     parts.clear()  # one treated part in memory at a time (a grid's local executor does the same)
