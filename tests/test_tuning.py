@@ -333,6 +333,12 @@ def test_tune_then_a_grid_with_its_params_through_the_command_line(tmp_path):
     metrics = json.loads(next(grid_dir.glob("runs/*/metrics.json")).read_text())
     assert metrics["identity"]["tuned"]["hyperparameters"]["n_estimators"] == 10
     assert main(["evaluate", *run]) == 0, "evaluate finds the tuned grid and its models reproduce their runs"
+    assert "No grid of this results folder has run" in (folder / "TUNING.md").read_text()
+    assert main(["tune", "--model", "random_forest", "--trials", "2", "--fix", "model.n_estimators=10", *args]) == 0
+    report = (folder / "TUNING.md").read_text()
+    assert len(stored(tmp_path / "r")[1].trials) == 2, "the study had its trials: the report is rewritten"
+    assert "## The tuned settings, run by a grid" in report and f"`{grid_dir.name}/runs/" in report
+    assert "(the same)" in report and "tuned − untuned = " in report, "the run is its trial again, seeded"
 
 
 @pytest.mark.parametrize("argv, says", [

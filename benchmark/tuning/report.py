@@ -7,6 +7,7 @@ Written from the study in storage, so a resumed or interrupted study's report co
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -229,6 +230,8 @@ def write_study_report(store: StudyStore, study, confirm, request, space: StudyS
                   "): [`best_params.json`](best_params.json). A grid takes them, in a folder of its own "
                   "(`<grid>-tuned-<hash>`):", "", "```", grid_command(request, store.file("best_params.json")),
                   "```", ""]
+    if final_best is not None and confirm is None:
+        lines += params_run_lines(store, request, final_best, untuned)
     figures = store.file("figures")
     values = frame.assign(value=frame.value.astype(float))
     if len(frame):
@@ -260,6 +263,60 @@ def write_study_report(store: StudyStore, study, confirm, request, space: StudyS
         "trials": request.trials, "sampler": request.sampler, "sampler_seed": request.sampler_seed,
         "pruner": request.pruner, "fixed": request.fixed, "tune_treatment": request.tune_treatment}})
     return [store.file("TUNING.md"), store.file("study.json"), *written]
+
+
+def _normal(value):
+    return json.loads(json.dumps(value))
+
+
+def params_runs(store: StudyStore, request) -> list[tuple[str, str, dict]]:
+    """The runs of the study's model, treatment and seed, in the grids of this results folder and split that
+    took the study's ``best_params.json`` (``--params``) at the study's budget: (grid folder, run id, metrics)."""
+    from benchmark.store import RunStore
+    from benchmark.tuning.params import read_params
+
+    path = store.file("best_params.json")
+    if not path.exists():
+        return []
+    wanted, grid = _normal(read_params(path)[0].as_dict()), request.grid
+    budget = {k: getattr(grid.train, k) for k in ("steps", "eval_every", "patience")}
+    found = []
+    for other in RunStore(store.path.parent.parent.parent).grids(grid.data.split):
+        manifest = other.manifest()
+        if _normal(manifest.get("params")) != wanted or \
+                {k: manifest["train"].get(k) for k in budget} != budget or manifest["data"].get("subset") != \
+                (list(grid.data.subset) if grid.data.subset else None):
+            continue
+        for run_id in manifest["runs"]:
+            m = other.metrics(run_id)
+            if m is not None and m["model"] == request.model and m["seed"] == request.seed and \
+                    m["resampler"].partition("[")[0] == request.resampler.partition("[")[0]:
+                found.append((other.name, run_id, m))
+    return found
+
+
+def params_run_lines(store: StudyStore, request, best, untuned) -> list[str]:
+    """The tuned settings run by a grid (``--params``), against the untuned trial at the same budget."""
+    runs = params_runs(store, request)
+    lines = ["## The tuned settings, run by a grid", ""]
+    if not runs:
+        return lines + ["No grid of this results folder has run `best_params.json` at the study's budget yet "
+                        "(the command above does; then the same `tune` command rewrites this report).", ""]
+    for name, run_id, m in runs:
+        value = m["best_val_macro_f1"]
+        same = abs(value - best.value) <= 1e-6
+        words = [f"`{name}/runs/{run_id}`: validation macro F1 **{value:.4f}**",
+                 f"the best trial scored {best.value:.4f} (" + ("the same" if same else f"{value - best.value:+.4f}: "
+                                                                 "another machine or thread count") + ")"]
+        if untuned is not None:
+            gap = value - trial_value(untuned)
+            words.append(f"the untuned trial {trial_value(untuned):.4f}"
+                         + (" when pruned" if untuned.state.name == "PRUNED" else "")
+                         + f": tuned − untuned = {gap:+.4f}, "
+                         + ("the tuned settings beat the untuned ones on validation" if gap > 0 else
+                            "the tuned settings do not beat the untuned ones on validation"))
+        lines.append("- " + "; ".join(words) + f" (test macro F1 {m['test']['macro_f1']:.4f}, never used to choose).")
+    return lines + [""]
 
 
 def confirmation_lines(search, confirm, request) -> list[str]:
