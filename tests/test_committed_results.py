@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORT_COMMIT_LINE = "tables written by the report code at"  # names the commit that wrote the tables
+REPORT_COMMIT_LINE = "written by the report code at"  # names the commit that wrote the tables
 
 
 def comparable(path: Path) -> bytes:
@@ -34,6 +34,11 @@ def test_report_rebuilds_the_committed_reports_byte_identically(tmp_path):
         proc = subprocess.run([sys.executable, str(ROOT / "run_benchmark.py"), *command], cwd=tmp_path,
                               capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, f"{command}: {proc.stderr[-3000:]}"
+    from benchmark.store import GridStore
+    from benchmark.transfer.report import write_transfer_report
+
+    for transfer in copy.rglob("TRANSFER.md"):  # a transfer's report, from its runs' saved predictions
+        assert write_transfer_report(GridStore(transfer.parent))
     files = [p.relative_to(copy) for p in copy.rglob("*") if p.is_file()]
     assert {p for p in files} == {p.relative_to(committed) for p in committed.rglob("*")
                                   if p.is_file() and "local" not in p.relative_to(committed).parts}
