@@ -56,17 +56,25 @@ def _macro_f1_cm(cm: np.ndarray, n_classes: int, classes=None) -> np.ndarray:
     return np.atleast_1d(_macro_f1(cm.reshape(-1, n_classes, n_classes), classes))
 
 
+def _record_index(groups) -> tuple[np.ndarray, int]:
+    """Each test beat's record as 0..n_records - 1, and the number of records."""
+    _, group_index = np.unique(np.asarray(groups), return_inverse=True)
+    return group_index, int(group_index.max()) + 1
+
+
+def _per_record(group_index, n_groups: int, y_true, pred, n_classes: int) -> np.ndarray:
+    """(n_groups, n_classes²): each record's confusion counts, flattened."""
+    cells = n_classes * n_classes
+    codes = group_index * cells + y_true * n_classes + pred
+    return np.bincount(codes, minlength=n_groups * cells).reshape(n_groups, cells).astype(float)
+
+
 def _record_bootstrap(y_true, groups, preds_a, preds_b, n_boot, seed, n_classes, classes=None) -> dict:
     """Records (and seeds, when several) resampled with replacement; see the module docstring."""
-    _, group_index = np.unique(np.asarray(groups), return_inverse=True)
-    n_groups, n_seeds, cells = group_index.max() + 1, len(preds_a), n_classes * n_classes
-
-    def per_record(pred):  # (n_groups, n_classes²): each record's confusion counts
-        codes = group_index * cells + y_true * n_classes + pred
-        return np.bincount(codes, minlength=n_groups * cells).reshape(n_groups, cells).astype(float)
-
-    cm_a = [per_record(p) for p in preds_a]
-    cm_b = [per_record(p) for p in preds_b]
+    group_index, n_groups = _record_index(groups)
+    n_seeds = len(preds_a)
+    cm_a = [_per_record(group_index, n_groups, y_true, p, n_classes) for p in preds_a]
+    cm_b = [_per_record(group_index, n_groups, y_true, p, n_classes) for p in preds_b]
     observed = float(np.mean([_macro_f1_cm(a.sum(0), n_classes, classes)[0]
                               - _macro_f1_cm(b.sum(0), n_classes, classes)[0] for a, b in zip(cm_a, cm_b)]))
     rng = np.random.default_rng(seed)
@@ -140,10 +148,8 @@ def record_interval(y_true, y_pred, groups, metric, n_classes: int, n_boot: int 
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     if len(groups) != len(y_true) or len(y_pred) != len(y_true):
         raise ValueError(f"{len(y_true)} test beats, {len(y_pred)} predictions and {len(groups)} records given")
-    _, group_index = np.unique(np.asarray(groups), return_inverse=True)
-    n_groups, cells = group_index.max() + 1, n_classes * n_classes
-    codes = group_index * cells + y_true * n_classes + y_pred
-    per_record = np.bincount(codes, minlength=n_groups * cells).reshape(n_groups, cells).astype(float)
+    group_index, n_groups = _record_index(groups)
+    per_record = _per_record(group_index, n_groups, y_true, y_pred, n_classes)
     observed = float(metric(per_record.sum(0).reshape(1, n_classes, n_classes))[0])
     rng = np.random.default_rng(seed)
     values = []

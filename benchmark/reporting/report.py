@@ -113,7 +113,7 @@ def write_overview(results: RunStore) -> Path | None:
         lines += ["Highest macro F1 of each model, column by column (descriptive point estimates, no "
                   "test; does the ranking survive each shift? each report's record-level tests decide): "
                   + "; ".join(survival) + ".", ""]
-    reproduced = reproductions(stores)
+    reproduced = reproductions(list(grids.values()))
     if reproduced is not None:
         lines += reproduced.markdown
         reproduced.table.to_csv(results.root / REPRODUCTIONS_CSV, index=False, float_format="%.6f")

@@ -27,9 +27,7 @@ from benchmark.config import PRESETS
 from benchmark.literature import published_system
 from benchmark.metrics.evaluator import macro_f1_of_counts
 from benchmark.metrics.stats import record_interval
-from benchmark.reporting.tidy import load_grid
-from benchmark.store import GridStore
-from benchmark.tasks import task_of
+from benchmark.reporting.analysis import SavedGrid
 
 N_BOOT, BOOT_SEED = 2000, 0  # the interval's resamples and seed: a run's interval never changes
 OWN_BUDGET = "its own hyperparameters (a scikit-learn model: no step budget)"
@@ -54,9 +52,9 @@ def metric_of(column: str, classes: tuple[str, ...]):
     raise KeyError(f"no reading of {column!r} for classes {', '.join(classes)}")
 
 
-def preset_stores(stores: list[GridStore]) -> list[GridStore]:
-    """The grids among ``stores`` that run a preset of a published system."""
-    return [s for s in stores if s.manifest().get("grid") in PRESETS and published_system(s.manifest()["grid"])]
+def preset_grids(grids: list[SavedGrid]) -> list[SavedGrid]:
+    """The grids among ``grids`` that run a preset of a published system."""
+    return [g for g in grids if g.manifest.get("grid") in PRESETS and published_system(g.manifest["grid"])]
 
 
 def budget_words(manifest: dict) -> tuple[str, bool]:
@@ -87,18 +85,18 @@ class Reproductions:
     markdown: list[str]  # the overview's section
 
 
-def reproductions(stores: list[GridStore], n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> Reproductions | None:
-    """The reproduction table of every preset grid among ``stores`` (module docstring); None when none is."""
-    presets = preset_stores(stores)
+def reproductions(grids: list[SavedGrid], n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> Reproductions | None:
+    """The reproduction table of every preset grid among ``grids`` (the overview's, already read; module
+    docstring); None when none is."""
+    presets = preset_grids(grids)
     if not presets:
         return None
     rows, recall_rows = [], []
-    for store in presets:
-        manifest = store.manifest()
-        system, task = published_system(manifest["grid"]), task_of(manifest)
-        g = load_grid(store)
-        groups = g.records if g.records is not None else np.arange(len(g.y_true))
-        unit = "records" if g.records is not None else "beats (no records kept)"
+    for g in presets:
+        manifest, task, store = g.manifest, g.task, g.store
+        system, records = published_system(manifest["grid"]), store.test_records()
+        groups = records if records is not None else np.arange(len(g.y_true))
+        unit = "records" if records is not None else "beats (no records kept)"
         budget, shortened = budget_words(manifest)
         subset = bool((manifest.get("data") or {}).get("subset"))
         for _, run in g.runs.sort_values(["model", "resampler", "seed"]).iterrows():
@@ -132,7 +130,7 @@ def _fmt(value: float, column: str) -> str:
     return f"{100 * value:.1f}%" if column != "macro_f1" else f"{value:.3f}"
 
 
-def _markdown(table: pd.DataFrame, recall_rows: list[dict], presets: list[GridStore]) -> list[str]:
+def _markdown(table: pd.DataFrame, recall_rows: list[dict], presets: list[SavedGrid]) -> list[str]:
     from tabulate import tabulate
 
     if table.empty:
@@ -165,15 +163,12 @@ def _markdown(table: pd.DataFrame, recall_rows: list[dict], presets: list[GridSt
                   tabulate(body, headers=["preset", "split", "model / treatment", "seed", "macro F1",
                                           *[f"recall {c}" for c in classes]], tablefmt="github",
                            disable_numparse=True), ""]
-    held = table.groupby(["preset", "split"]).verdict.agg(lambda v: sorted(set(v)))
     lines += ["What holds:", ""]
-    for (preset, split), verdicts in held.items():
-        lines.append(f"- `{preset}` on {split}: " + ", ".join(
-            f"{v} ({int((table[(table.preset == preset) & (table.split == split)].verdict == v).sum())})"
-            for v in verdicts))
+    for (preset, split), counts in table.groupby(["preset", "split"]).verdict:
+        lines.append(f"- `{preset}` on {split}: "
+                     + ", ".join(f"{v} ({n})" for v, n in sorted(counts.value_counts().items())))
     lines.append("")
-    commits = sorted({m.get("provenance", {}).get("commit", "?") for s in presets
-                      for m in [s.manifest()]})
-    lines += [f"Grids: {', '.join(f'`{s.split}/{s.name}`' for s in presets)}; trained at "
+    commits = sorted({g.manifest.get("provenance", {}).get("commit", "?") for g in presets})
+    lines += [f"Grids: {', '.join(f'`{g.store.split}/{g.store.name}`' for g in presets)}; trained at "
               f"{', '.join(f'`{c}`' for c in commits)} (each grid's REPORT.md has its command and machine).", ""]
     return lines

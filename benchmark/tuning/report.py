@@ -283,9 +283,9 @@ def params_runs(store: StudyStore, request) -> list[tuple[str, str, dict]]:
     found = []
     for other in RunStore(store.path.parent.parent.parent).grids(grid.data.split):
         manifest = other.manifest()
-        if _normal(manifest.get("params")) != wanted or \
-                {k: manifest["train"].get(k) for k in budget} != budget or manifest["data"].get("subset") != \
-                (list(grid.data.subset) if grid.data.subset else None):
+        same_budget = {k: manifest["train"].get(k) for k in budget} == budget and \
+            manifest["data"].get("subset") == _normal(grid.data.subset)
+        if _normal(manifest.get("params")) != wanted or not same_budget:
             continue
         for run_id in manifest["runs"]:
             m = other.metrics(run_id)
@@ -306,8 +306,7 @@ def params_run_lines(store: StudyStore, request, best, untuned) -> list[str]:
         value = m["best_val_macro_f1"]
         same = abs(value - best.value) <= 1e-6
         words = [f"`{name}/runs/{run_id}`: validation macro F1 **{value:.4f}**",
-                 f"the best trial scored {best.value:.4f} (" + ("the same" if same else f"{value - best.value:+.4f}: "
-                                                                 "another machine or thread count") + ")"]
+                 f"the best trial scored {best.value:.4f} (" + ("the same" if same else f"{value - best.value:+.4f} from it") + ")"]
         if untuned is not None:
             gap = value - trial_value(untuned)
             words.append(f"the untuned trial {trial_value(untuned):.4f}"
