@@ -26,6 +26,12 @@ STARTUP_NOISE = re.compile(
     r"|^To enable the following instructions: .* rebuild TensorFlow")
 
 
+def clock(seconds: float) -> str:
+    """A duration as the progress lines write it: ``3725`` → ``1:02:05``."""
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
 class _TqdmHandler(logging.Handler):
     """Writes each record as one stderr line, above any progress bar being drawn."""
 

@@ -81,3 +81,29 @@ def test_a_log_level_the_user_set_is_theirs(monkeypatch):
     assert logs.quiet_backend_logs() is False and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
     assert logs.quiet_backend_logs() is True and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+
+
+def test_a_long_training_says_where_it_stands_and_a_short_one_stays_quiet(monkeypatch, caplog):
+    from benchmark.config import TrainConfig
+    from benchmark.estimators import base
+
+    clock = iter(range(0, 10_000, 25))  # every perf_counter() call is 25 "seconds" after the last
+    monkeypatch.setattr(base.time, "perf_counter", lambda: float(next(clock)))
+    cfg = TrainConfig(steps=8, eval_every=2, patience=100)
+    scores = iter([0.1, 0.3, 0.2, 0.4])
+
+    def train(lines_after):
+        monkeypatch.setattr(base, "PROGRESS_SECONDS", lines_after)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="benchmark"):
+            base.early_stopping_loop(1, cfg, lambda steps, active: [0.5], lambda active: [next(scores)],
+                                     lambda improved: None)
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+
+    lines = train(60.0)
+    # a check every 125 clock seconds (5 readings); the last step needs no line (the run's own line says it)
+    assert lines == [f"    step {step}/8: best val macro F1 {best}, 62.50 s a step with its checks, at most {left} left"
+                     for step, best, left in ((2, "0.100", "0:06:15"), (4, "0.300", "0:04:10"),
+                                              (6, "0.300", "0:02:05"))]
+    scores = iter([0.1, 0.3, 0.2, 0.4])
+    assert train(1e9) == [], "a run shorter than PROGRESS_SECONDS writes no progress line"

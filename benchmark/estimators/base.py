@@ -10,8 +10,13 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from benchmark.config import TrainConfig
+from benchmark.logs import clock
 
 log = logging.getLogger(__name__)
+
+# A long run (an LSTM or a transformer on two CPU cores trains for most of an hour) says where it is at
+# the first validation check at least this many seconds after its last progress line; short runs stay quiet.
+PROGRESS_SECONDS = 60.0
 
 
 class Estimator:
@@ -92,6 +97,7 @@ def early_stopping_loop(k: int, cfg: TrainConfig, train_chunk: Callable[[int, np
     active = np.ones(k, bool)
     times = LoopTimes()
     step = 0
+    began = last_progress = time.perf_counter()
     while step < cfg.steps and active.any():
         chunk = min(cfg.eval_every, cfg.steps - step)
         start = time.perf_counter()
@@ -120,11 +126,26 @@ def early_stopping_loop(k: int, cfg: TrainConfig, train_chunk: Callable[[int, np
         if on_check is not None and on_check(step, np.asarray(scores, dtype=float)):
             active[:] = False
         times.validation += time.perf_counter() - start
-        if log.isEnabledFor(logging.DEBUG):
+        now = time.perf_counter()
+        if now - last_progress >= PROGRESS_SECONDS and step < cfg.steps and active.any():
+            last_progress = now
+            log.info(progress_line(step, cfg.steps, now - began, records, active))
+        elif log.isEnabledFor(logging.DEBUG):
             log.debug(f"    step {step}/{cfg.steps}: {int(active.sum())}/{k} run(s) still training, val macro F1 "
                       + " ".join(f"{r.history[-1]['val_macro_f1']:.3f}" for r in records
                                  if r.history and r.history[-1]["step"] == step))
     return records, times
+
+
+def progress_line(step: int, steps: int, elapsed: float, records: list[MemberRecord], active: np.ndarray) -> str:
+    """Where a long training stands: steps done, the best validation macro F1 so far, seconds per step and
+    the time left if every active run trains to the last step (early stopping can only make it shorter)."""
+    best = max(r.best_val_macro_f1 for r in records)
+    per_step = elapsed / step
+    left = per_step * (steps - step)
+    runs = "" if len(records) == 1 else f", {int(active.sum())}/{len(records)} run(s) still training"
+    return (f"    step {step}/{steps}{runs}: best val macro F1 {best:.3f}, {per_step:.2f} s a step with its checks, "
+            f"at most {clock(left)} left")
 
 
 def training_report(record: MemberRecord, cfg: TrainConfig, optimizer_steps: int, n_params: int,

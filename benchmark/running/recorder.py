@@ -7,16 +7,11 @@ import time
 from datetime import datetime, timezone
 
 from benchmark.config import Grid
-from benchmark.logs import progress
+from benchmark.logs import clock, progress
 from benchmark.running.plan import GridData, RunSpec
 from benchmark.store import GridStore
 
 log = logging.getLogger(__name__)
-
-
-def _fmt(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 class GridOutcome:
@@ -42,17 +37,17 @@ class RunRecorder:
         """Log the run about to start (in process, one at a time), with the time left at this pace."""
         self.reported += 1
         elapsed, trained = self.elapsed(), len(self.outcome.done)
-        eta = f", ETA {_fmt(elapsed / trained * (self.total - self.reported + 1))}" if trained else ""
+        eta = f", ETA {clock(elapsed / trained * (self.total - self.reported + 1))}" if trained else ""
         log.info("[run %d/%d] %s × %s, seed %d (elapsed %s%s)", self.reported, self.total, spec.model,
-                 spec.resampler, spec.seed, _fmt(elapsed), eta)
+                 spec.resampler, spec.seed, clock(elapsed), eta)
 
     def arrived(self, spec: RunSpec) -> None:
         """Log a run whose result just came back (on Ray or in packs, several at a time, in any order)."""
         self.reported += 1
         elapsed, left = self.elapsed(), self.total - self.reported
-        eta = f", ETA {_fmt(elapsed / self.reported * left)}" if left else ""
+        eta = f", ETA {clock(elapsed / self.reported * left)}" if left else ""
         log.info("[run %d/%d] %s × %s, seed %d finished (elapsed %s%s)", self.reported, self.total, spec.model,
-                 spec.resampler, spec.seed, _fmt(elapsed), eta)
+                 spec.resampler, spec.seed, clock(elapsed), eta)
 
     def succeeded(self, spec: RunSpec, resampling: dict, result: dict) -> None:
         predictions = result.pop("test_predictions")

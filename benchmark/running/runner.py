@@ -16,14 +16,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from benchmark.config import Grid
 import numpy as np
 
+from benchmark.config import Grid
 from benchmark.data.records import default_cache_dir
 from benchmark.data.splits import Split
+from benchmark.logs import clock
 from benchmark.running.executors import LocalExecutor, PackedExecutor, RayExecutor
 from benchmark.running.plan import GridData, RunSpec, grid_directory, prepare_data, run_specs
-from benchmark.running.recorder import GridOutcome, RunRecorder, _fmt
+from benchmark.running.recorder import GridOutcome, RunRecorder
 from benchmark.store import GridStore, ResampleCache, RunStore
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,6 @@ def run_grid(grid: Grid, split: Split, results_dir: Path, cache_dir: Path | None
     finally:
         recorder.close()
     outcome = recorder.outcome
-    log.info("grid finished in %s: %d trained, %d skipped, %d failed", _fmt(recorder.elapsed()), len(outcome.done),
+    log.info("grid finished in %s: %d trained, %d skipped, %d failed", clock(recorder.elapsed()), len(outcome.done),
              len(outcome.skipped), len(outcome.failed))
     return outcome
