@@ -107,3 +107,13 @@ def test_a_long_training_says_where_it_stands_and_a_short_one_stays_quiet(monkey
                                               (6, "0.300", "0:02:05"))]
     scores = iter([0.1, 0.3, 0.2, 0.4])
     assert train(1e9) == [], "a run shorter than PROGRESS_SECONDS writes no progress line"
+
+
+def test_tensorflows_warning_about_our_deliberate_retracing_is_dropped_and_nothing_else(caplog):
+    logs.setup()
+    tf_logger = logging.getLogger("tensorflow")
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        tf_logger.warning("5 out of the last 5 calls to <function f at 0x1> triggered tf.function retracing. "
+                          "Tracing is expensive")
+        tf_logger.warning("a real TensorFlow warning")
+    assert [r.getMessage() for r in caplog.records] == ["a real TensorFlow warning"]
