@@ -318,6 +318,12 @@ class StudyStore:
     def storage_url(self) -> str:
         return f"sqlite:///{self.database.resolve()}"
 
+    @property
+    def results_root(self) -> Path:
+        """The results folder the study lies in (``<root>/<split>/tuning/<study>``): where the grids that
+        take its settings are."""
+        return self.path.parent.parent.parent
+
     def file(self, name: str) -> Path:
         """A file the study's report writes (``TUNING.md``, ``trials.csv``, ``figures/history.png``, ...)."""
         return self.path / name

@@ -364,3 +364,11 @@ def test_tune_without_optuna_says_how_to_install_it(monkeypatch, caplog):
     caplog.set_level(logging.ERROR)
     assert main(["tune", "--model", "mlp"]) == 2
     assert 'pip install -e ".[tune]"' in caplog.text
+
+
+def test_a_study_knows_the_results_folder_whose_grids_may_take_its_settings(tmp_path):
+    from benchmark.store import RunStore
+
+    study = RunStore(tmp_path).study("intra", "lstm__random__tpe-0")
+    assert study.path == tmp_path / "intra" / "tuning" / "lstm__random__tpe-0"
+    assert study.results_root == tmp_path

@@ -281,7 +281,7 @@ def params_runs(store: StudyStore, request) -> list[tuple[str, str, dict]]:
     wanted, grid = _normal(read_params(path)[0].as_dict()), request.grid
     budget = {k: getattr(grid.train, k) for k in ("steps", "eval_every", "patience")}
     found = []
-    for other in RunStore(store.path.parent.parent.parent).grids(grid.data.split):
+    for other in RunStore(store.results_root).grids(grid.data.split):
         manifest = other.manifest()
         same_budget = {k: manifest["train"].get(k) for k in budget} == budget and \
             manifest["data"].get("subset") == _normal(grid.data.subset)
