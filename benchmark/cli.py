@@ -20,6 +20,8 @@ log = logging.getLogger("benchmark.cli")
 DEFAULT_RESULTS = {"run": "results/local", "evaluate": "results/local", "report": "results", "data": "results/local",
                    "export": "results", "predict": "results", "serve": "results", "compare": "results",
                    "transfer": "results/local", "tune": "results/local"}
+# the commands whose --grid may name a grid's folder (quick-rr, <preset>-<hash>) besides a preset
+GRID_FOLDER_COMMANDS = ("report", "export")
 # the commands that take positional operands
 OPERANDS = {"predict": ("BUNDLE", "INPUT"), "serve": ("BUNDLE",), "compare": ("GRID", "OTHER_GRID")}
 
@@ -80,8 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "tune --model M: an Optuna study of M's settings on validation macro F1 (see the tuning options)")
     p.add_argument("operands", nargs="*", metavar="PATH",
                    help="predict: BUNDLE INPUT; serve: BUNDLE; compare: GRID OTHER_GRID (folder names)")
-    p.add_argument("--grid", default=None, choices=sorted(GRIDS),
-                   help="preset grid (default: quick; for `report`: every grid found)")
+    p.add_argument("--grid", default=None, metavar="GRID",
+                   help=f"preset grid: {', '.join(sorted(GRIDS))} (default: quick). `report` and `export --best` "
+                        "also take the folder of a grid under its split (quick-rr, <preset>-<hash>), as each "
+                        "REPORT.md's rebuild line names it; `report` without it rebuilds every grid found")
     p.add_argument("--models", nargs="+", choices=list_models(),
                    help="models to run, any registered one (default: the grid's)")
     p.add_argument("--resamplers", nargs="+", type=_resampler, metavar="NAME[key=value,...]",
@@ -242,7 +246,7 @@ def _check_schedule(parser, args) -> None:
         parser.error(f"{', '.join(given)} set the triangular schedule; add --lr-schedule triangular")
     if args.lr_schedule == "triangular":
         try:
-            customise(GRIDS[args.grid or "quick"], **_grid_budget(args))  # TrainConfig checks the bounds
+            customise(GRIDS.get(args.grid or "quick", GRIDS["quick"]), **_grid_budget(args))  # TrainConfig checks the bounds
         except ValueError as exc:
             parser.error(str(exc))
 
@@ -622,6 +626,9 @@ def main(argv: list[str] | None = None) -> int:
         import_without_noise(("tensorflow",))  # Keras seeds TensorFlow when it is installed, whatever the backend
     args.results_dir = args.results_dir or DEFAULT_RESULTS[args.command]
     args.threads = args.threads or available_cores()
+    if args.grid is not None and args.grid not in GRIDS and args.command not in GRID_FOLDER_COMMANDS:
+        parser.error(f"argument --grid: invalid choice: {args.grid!r} (choose from {', '.join(sorted(GRIDS))}; "
+                     f"{' and '.join(GRID_FOLDER_COMMANDS)} also take a grid's folder, such as quick-rr)")
     if args.executor != "ray" and (args.ray_address or args.ray_workers):
         parser.error("--ray-address and --ray-workers go with --executor ray")
     _check_schedule(parser, args)

@@ -191,3 +191,23 @@ def test_a_schedule_no_run_could_follow_is_refused_on_the_command_line(flags, wo
     with pytest.raises(SystemExit) as exit_:
         main(["--grid", "smoke", *flags])
     assert exit_.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_a_reports_own_rebuild_line_rebuilds_it_even_for_a_grid_folder_no_preset_names(tmp_path, capsys):
+    import re
+    import shlex
+
+    from tests.synthetic_store import write_synthetic_grid
+
+    store = write_synthetic_grid(tmp_path)  # its folder, "synthetic", is no preset (as quick-rr is not)
+    assert main(["report", "--results-dir", str(tmp_path)]) == 0
+    report = store.path / "REPORT.md"
+    line = re.search(r"Rebuild from the saved runs, without training: `python run_benchmark.py ([^`]+)`",
+                     report.read_text()).group(1)
+    report.unlink()
+    assert main([str(tmp_path) if word == "DIR" else word for word in shlex.split(line)]) == 0
+    assert report.exists() and "--grid synthetic" in line
+    with pytest.raises(SystemExit) as exit_:  # a run needs a preset: the folder is what it makes
+        main(["run", "--grid", "synthetic", "--results-dir", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'synthetic' (choose from binary_mlp_rf_noise" in capsys.readouterr().err
