@@ -15,14 +15,14 @@ TRAIN = {"steps": 10, "batch_size": 4, "eval_every": 5, "patience": 2, "learning
 
 def write_synthetic_grid(root: Path, task: str = "aami5", models=("mlp",), resamplers=("none", "random"),
                          seeds=(0,), failed=(), not_run=(), n_test: int = 200, split: str = "inter",
-                         rng_seed: int = 0, collapse=None):
+                         rng_seed: int = 0, collapse=None, name: str = "synthetic"):
     """A finished grid of ``task`` in ``root``: every (model, resampler, seed) run done with noisy but
     informative predictions and probabilities, except the cells in ``failed`` (an error.json) and
     ``not_run`` (nothing on disk); ``collapse``: a (model, resampler) cell that predicts class 0 for every
-    beat. Returns its GridStore."""
+    beat; ``name``: the grid's (a preset's name makes it a preset's grid). Returns its GridStore."""
     t = get_task(task)
     rng = np.random.default_rng(rng_seed)
-    store = RunStore(root).grid(split, "synthetic")
+    store = RunStore(root).grid(split, name)
     prior = np.r_[0.6, np.full(t.n_classes - 1, 0.4 / (t.n_classes - 1))]  # class 0 (N, normal) the commonest
     y = rng.choice(t.n_classes, n_test, p=prior).astype(np.int8)
     records = np.array([f"{100 + i % 8}" for i in range(n_test)])
@@ -53,7 +53,7 @@ def write_synthetic_grid(root: Path, task: str = "aami5", models=("mlp",), resam
                            "provenance": {"command": "synthetic", "commit": "abc"}}
                 store.write_run(run_id, metrics, pred, None, probabilities=proba)
     store.write_manifest({
-        "grid": "synthetic", "split": split, "models": list(models), "resamplers": list(resamplers),
+        "grid": name, "split": split, "models": list(models), "resamplers": list(resamplers),
         "seeds": list(seeds), "runs": runs, "train": TRAIN, "data": {"subset": None},
         "class_counts": {"train": counts, "validation": counts, "test": counts}, "task": t.as_dict(),
         "train_records": ["101"], "validation_records": ["102"]})

@@ -55,3 +55,18 @@ def test_the_budget_names_what_was_shortened_and_by_how_much():
     words, shortened = budget_words({"grid": "resnet_smote_enn_cyclical", "data": {"subset": None},
                                      "train": {**own, "steps": 2000, "eval_every": 250}})
     assert shortened and words.startswith("2,000 of 10,000 steps (20%)") and "eval_every 250 (preset" in words
+
+
+def test_a_preset_grid_with_no_finished_run_yet_leaves_the_others_reproduced(tmp_path):
+    from benchmark.reporting.report import write_overview
+    from benchmark.store import RunStore
+    from tests.synthetic_store import write_synthetic_grid
+
+    models, resamplers = ("mlp_128_64_16",), ("none",)
+    write_synthetic_grid(tmp_path, task="binary", models=models, resamplers=resamplers, split="intra",
+                         name="binary_mlp_rf_noise")
+    write_synthetic_grid(tmp_path, task="binary", models=models, resamplers=resamplers, split="inter",
+                         name="binary_mlp_rf_noise", not_run=[(models[0], resamplers[0])])  # started, then killed
+    overview = write_overview(RunStore(tmp_path)).read_text()
+    section = overview.split("## The published systems, reproduced")[1]
+    assert "| `binary_mlp_rf_noise` | intra" in section and "| `binary_mlp_rf_noise` | inter" not in section

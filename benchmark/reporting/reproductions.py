@@ -88,7 +88,7 @@ class Reproductions:
 def reproductions(grids: list[SavedGrid], n_boot: int = N_BOOT, seed: int = BOOT_SEED) -> Reproductions | None:
     """The reproduction table of every preset grid among ``grids`` (the overview's, already read; module
     docstring); None when none is."""
-    presets = preset_grids(grids)
+    presets = [g for g in preset_grids(grids) if not g.runs.empty]  # a grid started, no run finished yet: none
     if not presets:
         return None
     rows, recall_rows = [], []
