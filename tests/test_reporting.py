@@ -28,6 +28,19 @@ def test_heatmap_tells_a_failed_cell_from_one_never_run(tmp_path):
     assert any(p.name == "macro_f1_heatmap.png" for p in paths)
 
 
+def test_a_treatments_parameters_go_one_per_line_so_its_figures_keep_their_axes(tmp_path):
+    import warnings
+
+    name = "under_over[majority_fraction=0.662,minority_fraction=0.5,noise_scale=0.02]"
+    assert figures.resampler_label(name) == "under_over\nmajority_fraction=0.662\nminority_fraction=0.5\nnoise_scale=0.02"
+    assert figures.resampler_label("smote_enn") == "smote_enn"
+    store = write_synthetic_grid(tmp_path, task="binary", models=("mlp_128_64_16", "random_forest"),
+                                 resamplers=(name,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # on one line the name collapsed the heatmap's axes (matplotlib warned)
+        assert any(p.name == "recall_by_resampler.png" for p in write_report(store))
+
+
 def test_a_binary_grid_reports_two_classes_and_its_metrics_from_the_stored_probabilities(tmp_path):
     from benchmark.metrics.evaluator import binary_metrics
 

@@ -28,6 +28,18 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def resampler_label(name: str) -> str:
+    """A resampler as a figure names it: its parameters one per line (``under_over[a=1,b=2]`` would squeeze a
+    legend's panels or a heatmap's axes to nothing on one line); a name without parameters as it is."""
+    base, bracket, params = name.partition("[")
+    return base + "\n" + "\n".join(params.removesuffix("]").split(",")) if bracket else name
+
+
+def _label_width(labels) -> float:
+    """Inches of the longest line of ``labels`` at the figures' 9-point font."""
+    return 0.065 * max((len(line) for label in labels for line in label.split("\n")), default=0)
+
+
 FAILED, NOT_RUN = "failed", "not run"  # what a heatmap cell without a score says
 
 
@@ -50,7 +62,8 @@ def heatmap(summary: pd.DataFrame, failed_runs, models, resamplers, path: Path, 
 
     plt = _pyplot()
     grid, status = heatmap_cells(summary, failed_runs, models, resamplers)
-    fig, ax = plt.subplots(figsize=(1.3 * len(resamplers) + 2, 0.6 * len(models) + 1.6))
+    labels = [resampler_label(r) for r in resamplers]
+    fig, ax = plt.subplots(figsize=(max(1.3, _label_width(labels)) * len(resamplers) + 2, 0.6 * len(models) + 1.6))
     vmin = float(np.nanmin(grid)) if np.isfinite(grid).any() else 0.0
     im = ax.imshow(grid, cmap="viridis", vmin=vmin, vmax=1)
     for i in range(len(models)):
@@ -65,7 +78,7 @@ def heatmap(summary: pd.DataFrame, failed_runs, models, resamplers, path: Path, 
             # viridis is dark below ~60% of its range: white text there, black above
             light = (grid[i, j] - vmin) < 0.6 * (1 - vmin)
             ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", color="white" if light else "black")
-    ax.set_xticks(range(len(resamplers)), resamplers)
+    ax.set_xticks(range(len(resamplers)), labels)
     ax.set_yticks(range(len(models)), models)
     ax.set_xlabel("resampler")
     ax.set_ylabel("model")
@@ -90,7 +103,8 @@ def recall_bars(summary: pd.DataFrame, models, resamplers, path: Path, classes) 
             means = [c[f"recall_{x}_mean"] for x in classes]
             stds = [c[f"recall_{x}_std"] for x in classes]
             ax.bar(np.arange(len(classes)) + (k - (len(resamplers) - 1) / 2) * width, means, width,
-                   yerr=None if np.isnan(stds).all() else stds, label=resampler if model == models[0] else None,
+                   yerr=None if np.isnan(stds).all() else stds,
+                   label=resampler_label(resampler) if model == models[0] else None,
                    color=colours(k), capsize=1.5)
         ax.set_xticks(range(len(classes)), classes)
         ax.set_title(model)
@@ -131,7 +145,7 @@ def validation_curves(histories: dict[tuple[str, str], list[list[dict]]], models
         for k, resampler in enumerate(resamplers):
             for s, history in enumerate(histories.get((model, resampler), [])):
                 ax.plot([h["step"] for h in history], [h["val_macro_f1"] for h in history], color=colours(k),
-                        marker=".", lw=1, label=resampler if s == 0 else None)
+                        marker=".", lw=1, label=resampler_label(resampler) if s == 0 else None)
         ax.set_title(model)
         ax.set_xlabel("optimizer step")
     axes[0][0].set_ylabel("validation macro F1")
@@ -152,7 +166,7 @@ def cost_vs_f1(runs: pd.DataFrame, models, resamplers, path: Path) -> Path:
                 ax.scatter(cell.resample_seconds + cell.train_seconds, cell.macro_f1, marker=markers[model],
                            color=colours(k), s=28)
     for k, resampler in enumerate(resamplers):
-        ax.scatter([], [], color=colours(k), label=resampler)
+        ax.scatter([], [], color=colours(k), label=resampler_label(resampler))
     for model in models:
         ax.scatter([], [], marker=markers[model], color="grey", label=model)
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -177,7 +191,7 @@ def noise_curves(curves: dict[tuple[str, str], dict], models, resamplers, snrs: 
             curve = curves.get((model, resampler))
             if curve is None:
                 continue
-            line, = ax.plot(snrs, [curve["snr"][s] for s in snrs], marker="o", ms=3, label=resampler)
+            line, = ax.plot(snrs, [curve["snr"][s] for s in snrs], marker="o", ms=3, label=resampler_label(resampler))
             ax.axhline(curve["clean"], color=line.get_color(), ls="--", lw=0.8)
         ax.set_title(model)
         ax.set_xlabel("SNR (dB)")
