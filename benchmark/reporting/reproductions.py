@@ -130,6 +130,11 @@ def _fmt(value: float, column: str) -> str:
     return f"{100 * value:.1f}%" if column != "macro_f1" else f"{value:.3f}"
 
 
+def _metric_words(column: str) -> str:
+    """``macro_f1`` → ``macro F1``, ``recall_abnormal`` → ``recall abnormal``: as the published column says it."""
+    return "macro F1" if column == "macro_f1" else column.replace("_", " ")
+
+
 def _markdown(table: pd.DataFrame, recall_rows: list[dict], presets: list[SavedGrid]) -> list[str]:
     from tabulate import tabulate
 
@@ -140,7 +145,7 @@ def _markdown(table: pd.DataFrame, recall_rows: list[dict], presets: list[SavedG
         ours = f"{_fmt(r.ours, r.ours_metric)} [{_fmt(r.ci_low, r.ours_metric)}, {_fmt(r.ci_high, r.ours_metric)}]"
         note = ACCURACY_NOTE.get(r.preset, "") if r.ours_metric == "accuracy" else ""
         rows.append([f"`{r.preset}`", r.split, f"{r.model} / {r.resampler}", f"{r.published_metric}: {r.published}",
-                     f"{r.ours_metric.replace('_', ' ')}: {ours}" + (" (collapsed)" if r.collapsed else ""),
+                     f"{_metric_words(r.ours_metric)}: {ours}" + (" (collapsed)" if r.collapsed else ""),
                      r.verdict, f"{r.macro_f1:.3f}", r.budget + (f"; {note}" if note else "")])
     lines = ["## The published systems, reproduced", "",
              "Each preset grid (`--grid <preset>`) configures a published system as it was published. Beside its "
