@@ -186,8 +186,7 @@ def _markdown(table: pd.DataFrame, recall_rows: list[dict], presets: list[SavedG
     for (preset, split), counts in table.groupby(["preset", "split"]).verdict:
         lines.append(f"- `{preset}` on {split}: "
                      + ", ".join(f"{v} ({n})" for v, n in sorted(counts.value_counts().items())))
-    lines.append("")
-    lines += _failure_lines(failures)
+    lines += _failure_lines(failures) or [""]  # in the same list, ending with its blank line
     commits = sorted({g.manifest.get("provenance", {}).get("commit", "?") for g in presets})
     lines += [f"Grids: {', '.join(f'`{g.store.split}/{g.store.name}`' for g in presets)}; trained at "
               f"{', '.join(f'`{c}`' for c in commits)} (each grid's REPORT.md has its command and machine).", ""]
