@@ -3,6 +3,7 @@ fresh and uncompiled, output (None, n_classes) probabilities and train a step; e
 estimator, fits through the estimator protocol, is seeded, gives probabilities for every class of its
 task, and saves and loads losslessly in a safe format."""
 import functools
+import re
 
 import numpy as np
 import pytest
@@ -219,6 +220,43 @@ def test_cnn_lstm_reads_the_shortened_sequence():
     model = build_model("cnn_lstm")
     lstm, = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
     assert tuple(lstm.input.shape) == (None, 23, 128), "three blocks halve 187 steps thrice; 32-64-128 filters"
+
+
+@pytest.mark.parametrize("layers, readout, dropout, pooling", [
+    (2, "last", 0.0, None),  # the benchmark's LSTM: two LSTM(64), the last state read
+    (1, "mean", 0.0, "GlobalAveragePooling1D"),
+    (3, "max", 0.2, "GlobalMaxPooling1D"),
+])
+def test_lstm_stacks_its_layers_and_reads_out_as_asked(layers, readout, dropout, pooling):
+    import keras
+
+    model = build_model("lstm", layers=layers, readout=readout, dropout=dropout)
+    recurrent = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
+    assert len(recurrent) == layers
+    # every layer but the last hands on its sequence; the last too when the readout pools the sequence
+    assert [r.return_sequences for r in recurrent] == [True] * (layers - 1) + [readout != "last"]
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.count("Dropout") == (layers if dropout else 0)
+    assert [k for k in kinds if k.startswith("Global")] == ([pooling] if pooling else [])
+    assert model.output_shape == (None, 5)
+
+
+def test_the_default_lstm_is_the_benchmarks_two_layer_lstm():
+    import keras
+
+    model = build_model("lstm")
+    assert [type(layer).__name__ for layer in model.layers] == ["InputLayer", "LSTM", "LSTM", "Dense"]
+    assert [layer.units for layer in model.layers if isinstance(layer, keras.layers.LSTM)] == [64, 64]
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"layers": 0}, "layers must be a whole number of at least 1, got 0"),
+    ({"readout": "first"}, "readout must be one of last, mean, max, got 'first'"),
+    ({"dropout": 1.0}, "dropout must be at least 0 and below 1, got 1.0"),
+])
+def test_lstm_refuses_settings_it_cannot_build(bad, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build_model("lstm", **bad)
 
 
 def test_mlp_128_64_16_softmax_over_two_classes_is_one_sigmoid_of_the_logit_difference():

@@ -165,7 +165,7 @@ def test_a_params_file_names_its_own_folder_and_enters_every_identity_of_its_mod
 
 @pytest.mark.parametrize("payload, says", [
     ({"models": {"lstm": {"hyperparameters": {"unitz": 3}}}},
-     r"model 'lstm' has no hyperparameter 'unitz'; its hyperparameters: units, bidirectional"),
+     r"model 'lstm' has no hyperparameter 'unitz'; its hyperparameters: units, bidirectional, layers, readout, dropout"),
     ({"models": {"lstm": {"train": {"steps": 9}}}}, r"steps cannot be tuned \(the budget is the grid's\)"),
     ({"models": {"nope": {}}}, r"unknown model 'nope'; known models: "),
     ({"models": {"lstm": {"train": {"batch_size": 0}}}}, r"TrainConfig\.batch_size must be a whole number"),
