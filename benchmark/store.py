@@ -173,9 +173,14 @@ class GridStore:
         path = self.run_dir(run_id) / METRICS
         return json.loads(path.read_text()) if path.exists() else None
 
-    def error(self, run_id: str) -> str | None:
+    def failure(self, run_id: str) -> dict | None:
+        """A failed run's record (its error, model, resampler, seed, traceback); None when it has none."""
         path = self.run_dir(run_id) / ERROR
-        return json.loads(path.read_text())["error"] if path.exists() else None
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def error(self, run_id: str) -> str | None:
+        failure = self.failure(run_id)
+        return failure["error"] if failure else None
 
     def predictions(self, run_id: str) -> np.ndarray | None:
         path = self.run_dir(run_id) / PREDICTIONS

@@ -37,7 +37,8 @@ def write_synthetic_grid(root: Path, task: str = "aami5", models=("mlp",), resam
                 if (model, resampler) in not_run:
                     continue
                 if (model, resampler) in failed:
-                    store.write_failure(run_id, {"error": f"{resampler} needs more beats"})
+                    store.write_failure(run_id, {"model": model, "resampler": resampler, "seed": seed,  # as the recorder
+                                                 "error": f"{resampler} needs more beats"})
                     continue
                 logits = np.eye(t.n_classes)[y] * 2 + rng.normal(0, 1, (n_test, t.n_classes))
                 proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
