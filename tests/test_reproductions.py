@@ -74,6 +74,7 @@ def test_a_preset_grid_with_no_finished_run_yet_leaves_the_others_reproduced(tmp
                          failed=[("cnn_lstm", "gmm")])  # its only run failed
     overview = write_overview(RunStore(tmp_path)).read_text()
     section = overview.split("## The published systems, reproduced")[1]
+    assert re.search(r"inter/cnn_lstm_gmm_stats[-\w]*: no finished run[;.]", overview)  # not an empty list
     assert "| `binary_mlp_rf_noise` | intra" in section and "| `binary_mlp_rf_noise` | inter" not in section
     assert "- `cnn_lstm_gmm_stats` on inter: no reading, cnn_lstm / gmm failed: gmm needs more beats" in section
     assert re.search(r"\| macro F1: 0\.63-0\.81 +\| macro F1: 0\.\d{3} \[0\.\d{3}, [01]\.\d{3}\] +\|", section), section

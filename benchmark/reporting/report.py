@@ -108,7 +108,8 @@ def write_overview(results: RunStore) -> Path | None:
                 best[model] = ([resampler], v[name])
             elif v[name] == held[1]:
                 held[0].append(resampler)  # a tie is a tie, not won by order
-        survival.append(f"{name}: " + ", ".join(f"{m} {' = '.join(r)}" for m, (r, _) in best.items()))
+        survival.append(f"{name}: " + (", ".join(f"{m} {' = '.join(r)}" for m, (r, _) in best.items())
+                                       or "no finished run"))
     if len(names) > 1:
         lines += ["Highest macro F1 of each model, column by column (descriptive point estimates, no "
                   "test; does the ranking survive each shift? each report's record-level tests decide): "
