@@ -93,8 +93,8 @@ def reproductions(grids: list[SavedGrid], n_boot: int = N_BOOT, seed: int = BOOT
         return None
     presets = [g for g in every if not g.runs.empty]  # a grid started, no run finished yet: no reading
     # a preset that cannot run on a split (the CNN-LSTM's mixture on inter's 8 Q beats) says so and why
-    failures = [(g.manifest["grid"], g.store.split, g.store.failure(run_id), why)
-                for g in every for run_id, why in sorted(g.failed.items())]
+    failures = [(g.manifest["grid"], g.store.split, g.store.failure(run_id))
+                for g in every for run_id in sorted(g.failed)]
     rows, recall_rows = [], []
     for g in presets:
         manifest, task, store = g.manifest, g.task, g.store
@@ -139,17 +139,16 @@ def _metric_words(column: str) -> str:
     return "macro F1" if column == "macro_f1" else column.replace("_", " ")
 
 
-def _failure_lines(failures: list[tuple[str, str, dict, str]]) -> list[str]:
-    """One line per failed preset run (preset, split, the run's failure record, why): no reading, and the
-    reason its run gave."""
-    lines = []
-    for preset, split, failure, why in failures:
-        lines.append(f"- `{preset}` on {split}: no reading, {failure['model']} / {failure['resampler']} failed: {why}")
+def _failure_lines(failures: list[tuple[str, str, dict]]) -> list[str]:
+    """One line per failed preset run (preset, split, the run's failure record): no reading, and the reason
+    its run gave."""
+    lines = [f"- `{preset}` on {split}: no reading, {f['model']} / {f['resampler']} failed: {f['error']}"
+             for preset, split, f in failures]
     return lines + ([""] if lines else [])
 
 
 def _markdown(table: pd.DataFrame, recall_rows: list[dict], presets: list[SavedGrid],
-              failures: list[tuple[str, str, dict, str]] = ()) -> list[str]:
+              failures: list[tuple[str, str, dict]] = ()) -> list[str]:
     from tabulate import tabulate
 
     if table.empty:
