@@ -20,6 +20,9 @@ Layout of a results root (``--results-dir``)::
                                                               (where kept) its class probabilities as
                                                               float16, compressed, with their checksum
     <root>/<split>/<grid>/REPORT.md, summary.*, runs.csv, significance.csv, figures/   (reporting)
+    <root>/<split>/<grid>/gpu-logs/<call>.log                 the log of each GPU call that trained a piece of the
+                                                              grid (``benchmark.running.merge``; the manifest's
+                                                              ``pieces`` holds each piece's provenance)
     <root>/<split>/<grid>/transfer/<target>/transfer.json     the grid's saved models carried to another
                                                               database (``benchmark.transfer``): its split into
                                                               fine-tuning, validation and test records, and

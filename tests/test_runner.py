@@ -17,7 +17,7 @@ from benchmark.running.runner import run_grid
 from benchmark.store import RunStore, StoreError
 from tests.conftest import clustered_beats
 
-GRID = Grid("test", ("mlp", "resnet"), ("none", "random"), (0,),
+GRID = Grid("test", ("mlp", "cnn"), ("none", "random"), (0,),
             TrainConfig(steps=12, batch_size=16, eval_every=6, patience=5), DataConfig(split="intra"))
 
 
@@ -54,8 +54,8 @@ def test_grid_writes_runs_and_a_rerun_trains_nothing(split, trained, tmp_path, m
     store = store_of(tmp_path)
     assert store.path == tmp_path / "results/intra" / grid_directory(GRID)
     runs = sorted(p.name for p in (store.path / "runs").iterdir())
-    assert [r.split("__")[:3] for r in runs] == [["mlp", "none", "seed0"], ["mlp", "random", "seed0"],
-                                                  ["resnet", "none", "seed0"], ["resnet", "random", "seed0"]]
+    assert [r.split("__")[:3] for r in runs] == [["cnn", "none", "seed0"], ["cnn", "random", "seed0"],
+                                                  ["mlp", "none", "seed0"], ["mlp", "random", "seed0"]]
     run_id = next(r for r in runs if r.startswith("mlp__random"))
     metrics = store.metrics(run_id)
     assert metrics["ran_on"]["process"] == os.getpid() and metrics["ran_on"]["device"]["kind"] == "cpu"
@@ -99,11 +99,23 @@ def test_the_saved_model_holds_the_best_validation_weights_the_test_used(split, 
     assert np.array_equal(test, store.predictions(run_id))
 
 
-@pytest.mark.parametrize("change", ["train", "builder", "sampler", "training code", "model code", "data"])
-def test_anything_that_changes_a_result_makes_a_new_run(change, split, tmp_path, monkeypatch):
-    grid = replace(GRID, models=("mlp",), resamplers=("random",))
-    first = run(grid, split, tmp_path)
+ONE_RUN = replace(GRID, models=("mlp",), resamplers=("random",))
+
+
+@pytest.fixture(scope="module")
+def one_run(split, tmp_path_factory):
+    """ONE_RUN trained once; each identity test copies it (as ``copy_trained``) and changes one thing."""
+    root = tmp_path_factory.mktemp("one_run")
+    first = run(ONE_RUN, split, root)
     assert len(first.done) == 1
+    return root, first
+
+
+@pytest.mark.parametrize("change", ["train", "builder", "sampler", "training code", "model code", "data"])
+def test_anything_that_changes_a_result_makes_a_new_run(change, split, one_run, tmp_path, monkeypatch):
+    grid = ONE_RUN
+    copy_trained(one_run[0], tmp_path)
+    first = one_run[1]
     data = split
     if change == "train":
         grid = replace(grid, train=replace(grid.train, learning_rate=5e-4))
@@ -162,10 +174,10 @@ def test_running_part_of_a_grid_adds_to_its_report_instead_of_hiding_the_rest(sp
     run(replace(GRID, models=("mlp",), seeds=(1,)), split, tmp_path)
     store = store_of(tmp_path)
     manifest = store.manifest()
-    assert manifest["models"] == ["mlp", "resnet"] and manifest["seeds"] == [0, 1] and len(manifest["runs"]) == 6
+    assert manifest["models"] == ["mlp", "cnn"] and manifest["seeds"] == [0, 1] and len(manifest["runs"]) == 6
     write_report(store)
     runs = pd.read_csv(store.file("runs.csv"))
-    assert sorted(runs.model.unique()) == ["mlp", "resnet"] and len(runs) == 6
+    assert sorted(runs.model.unique()) == ["cnn", "mlp"] and len(runs) == 6
 
 
 @pytest.mark.slow  # the fast suite stays under its 5-minute budget

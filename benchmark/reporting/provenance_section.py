@@ -91,7 +91,13 @@ def evaluation_lines(g: SavedGrid) -> list[str]:
     """Who scored the saved models on each test set, where it was recorded (it may be another machine)."""
     lines = []
     for name, about in g.about.items():
-        if about:
+        pieces = [p for p in about.get("pieces", ()) if "command" in p] if about else []
+        if len(pieces) > 1:  # scored in pieces, on the machines that held each piece's models
+            lines.append(f"- Evaluation `{name}`, in {len(pieces)} pieces"
+                         + (f" ({reproduction_words(g)})" if name == "test" else "") + ":")
+            lines += [f"  - {len(p['runs'])} run(s): `{p['command']}` at `{p.get('commit', '?')}` on "
+                      f"{_machine_words(p)}" for p in pieces]
+        elif about:
             lines.append(f"- Evaluation `{name}`: `{about.get('command', 'unknown')}` at `{about.get('commit', '?')}`"
                          f" on {_machine_words(about)}" + (f"; {reproduction_words(g)}" if name == "test" else ""))
             kept = sum(1 for why in about.get("probabilities", {}).values() if why == "kept with the run")

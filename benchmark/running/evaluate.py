@@ -130,13 +130,70 @@ def evaluate_grid(store: GridStore, beats, test_set: str, about: dict | None = N
             log.info("%d run(s) had no stored test probabilities, or other ones than these; see the evaluation's "
                      "record", len(kept))
     # the test part's evaluation holds only the probabilities that are not already the runs' own
-    store.write_evaluation(test_set, beats.y, beats.record, beats.sample, predictions, csv,
-                           {r: p for r, p in probabilities.items()
-                            if test_set != "test" or kept.get(r, "").startswith("differ")})
+    own = {r: p for r, p in probabilities.items() if test_set != "test" or kept.get(r, "").startswith("differ")}
+    earlier = read_evaluation(store, test_set) if store.evaluation_path(test_set).exists() else None
+    carried = _scored_elsewhere(store, earlier, beats, predictions)
+    if carried:  # runs scored before whose models are not here (another machine's piece): kept, not lost
+        log.info("%s: %d run(s) scored earlier on %s have no saved model here; their scores are kept",
+                 store.path, len(carried), test_set)
+        table = merge_evaluation(store, test_set, beats.y, beats.record, beats.sample, predictions, own, about,
+                                 earlier=earlier, only=carried)
+    else:
+        store.write_evaluation(test_set, beats.y, beats.record, beats.sample, predictions, csv, own)
+        if about is not None:
+            store.write_evaluation_about(test_set, about)
     if test_set == "test" and write_prior_corrected(store, beats):
         written.append(PRIOR_CORRECTED)
-    for name in written if about is not None else []:
+    for name in written[1:] if about is not None else []:
         store.write_evaluation_about(name, about)
+    return table
+
+
+def _scored_elsewhere(store: GridStore, earlier, beats, predictions: dict) -> list[str]:
+    """Runs of the grid that an earlier evaluation of the same beats scored and this one could not (no saved
+    model here)."""
+    if earlier is None or not (np.array_equal(earlier[0], beats.y) and np.array_equal(earlier[1], beats.record)
+                               and np.array_equal(earlier[2], beats.sample)):
+        return []
+    runs = set(store.manifest()["runs"])
+    return [r for r in earlier[3] if r in runs and r not in predictions and store.model_path(r) is None]
+
+
+def read_evaluation(store: GridStore, test_set: str) -> tuple:
+    """(labels, records, samples, {run_id: predictions}, {run_id: probabilities}, about) of an evaluation."""
+    labels, records, samples, predictions = store.evaluation(test_set)
+    return (labels, records, samples, predictions, store.evaluation_probabilities(test_set),
+            store.evaluation_about(test_set))
+
+
+def _pieces(about: dict | None, runs) -> list[dict]:
+    """Who scored which runs: an evaluation's record as a list of pieces, each with its runs."""
+    if not about:
+        return [{"runs": sorted(runs)}]
+    if "pieces" in about:
+        return list(about["pieces"])
+    return [{**about, "runs": sorted(runs)}]
+
+
+def merge_evaluation(store: GridStore, test_set: str, labels, records, samples, predictions: dict,
+                     probabilities: dict, about: dict | None, earlier: tuple | None = None,
+                     only: list[str] | None = None) -> pd.DataFrame:
+    """Write ``test_set``'s evaluation as the earlier one of the same beats (``earlier``: read here when not
+    given; ``only``: the earlier runs to keep, default all) with these runs' predictions and probabilities
+    added or replaced; the record of who scored it keeps one entry per piece with the runs it scored."""
+    if earlier is None and store.evaluation_path(test_set).exists():
+        earlier = read_evaluation(store, test_set)
+    kept_predictions, kept_probabilities, kept_about = ({}, {}, None) if earlier is None else earlier[3:6]
+    keep = set(kept_predictions if only is None else only) - set(predictions)
+    merged = {r: kept_predictions[r] for r in sorted(keep)} | predictions
+    merged_probabilities = {r: p for r, p in kept_probabilities.items() if r in keep} | probabilities
+    table = score(store, merged, labels, test_set)
+    store.write_evaluation(test_set, labels, records, samples, merged, table.to_csv(index=False, float_format="%.6f"),
+                           merged_probabilities)
+    pieces = [{**piece, "runs": sorted(set(piece["runs"]) & keep)} for piece in _pieces(kept_about, keep)]
+    pieces += [{**piece, "runs": sorted(set(piece["runs"]) & set(predictions))} for piece in _pieces(about, predictions)]
+    latest = {k: v for k, v in (about or {}).items() if k != "pieces"}
+    store.write_evaluation_about(test_set, {**latest, "pieces": [p for p in pieces if p["runs"]]})
     return table
 
 
