@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid_costs = (f"grids: smoke = {sizes['smoke']} on a stratified subset (~2 min on 2 CPU cores); quick = "
                   f"{sizes['quick']} on the full data (~1 h 40 min on the intra split); full = {sizes['full']} "
                   "(measured for its 20 resampling cells before class weighting joined them: ≤ 32.6 h projected "
-                  "on 2 CPU cores, ~13 min per split projected on one H200 with KERAS_BACKEND=jax, packed; "
+                  "on 2 CPU cores, ~16 min per split projected on one H200 with KERAS_BACKEND=jax, packed; "
                   "class weighting costs what `none` does). The published systems, each as it was configured "
                   "(model, input, treatment, task, schedule; the full budget): "
                   + "; ".join(f"{name} = {g.description} (published: {published(name)})" for name, g in GRIDS.items()
@@ -144,8 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 'parallel (needs the extra: pip install -e ".[ray]"); packed: the runs of each '
                                 "model trained --pack-size at a time in one compiled step (JAX backend, made "
                                 "for a GPU); auto: packed on JAX with a GPU, else local")
-    execution.add_argument("--pack-size", type=_positive, default=25,
-                           help="runs per pack with --executor packed (25: every run of a model in the full grid)")
+    execution.add_argument("--pack-size", type=_positive, default=30,
+                           help="runs per pack with --executor packed (30: every run of a model in the full grid, "
+                                "6 treatments × 5 seeds)")
     execution.add_argument("--pack-processes", type=_positive, default=1,
                            help="packs trained at a time, each in its own process sharing the GPU (on an H200, "
                                 "4 kept it busy but took 101 GB at peak and were not shown faster than 1)")

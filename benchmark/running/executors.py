@@ -332,7 +332,7 @@ class PackedExecutor:
     records the failure for each of its runs and the grid goes on.
     """
 
-    pack_size: int = 25
+    pack_size: int = 30  # a model's runs of the full grid: 6 treatments × 5 seeds
     resample_workers: int = 1
     processes: int = 1
 
