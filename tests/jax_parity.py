@@ -34,6 +34,8 @@ CONFIGS = {
     # tuned settings (--params): other builder hyperparameters and another learning rate, the same for every member
     "tuned": TrainConfig(steps=40, batch_size=16, eval_every=10, patience=1, learning_rate=2e-3),
 }
+# two members on shuffled labels stop at once, the learnable one trains on: the pack leaves them behind
+CONFIGS["compacting"] = CONFIGS["stopping"]
 FEATURES = 9
 TUNED = {"units": 32, "dropout": 0.1}
 
@@ -74,7 +76,10 @@ def compare(model: str, config: str) -> list[dict]:
     bigger_x, bigger_y = np.repeat(x, 3, axis=0), np.repeat(y, 3)
     shuffled_y = np.random.default_rng(0).permutation(y)
     members = [PackMember(0, x, y), PackMember(1, bigger_x, bigger_y), PackMember(2, x, shuffled_y)]
-    if config != "stopping":
+    if config == "compacting":
+        members = [PackMember(0, x, y), PackMember(1, x, shuffled_y),
+                   PackMember(2, x, np.random.default_rng(1).permutation(y))]
+    elif config != "stopping":
         # on noise alone a convolution's float rounding grows fastest: compare the learnable runs
         members = members[:2]
     if config == "weighted":
@@ -87,8 +92,9 @@ def compare(model: str, config: str) -> list[dict]:
     for p, a in zip(packed, alone):
         out.append({side: {"history": r["history"], "test_predictions": r["test_predictions"].tolist(),
                            "saved_model_predictions": saved_predictions(r["model"], tx),
-                           "test": r["test"], **{k: r[k] for k in ("best_step", "best_val_macro_f1", "steps_trained",
-                                                                   "optimizer_steps", "stopped_early", "n_params")}}
+                           "test": r["test"], "compacted": r.get("packing", {}).get("compacted"),
+                           **{k: r[k] for k in ("best_step", "best_val_macro_f1", "steps_trained",
+                                                "optimizer_steps", "stopped_early", "n_params")}}
                     for side, r in (("packed", p), ("alone", a))})
     return out
 

@@ -44,8 +44,9 @@ def assert_same_run(packed: dict, alone: dict, exact: bool) -> None:
 def test_packed_runs_are_the_runs_alone():
     """mlp: the same predictions, scores and stops (dropout included), with runs stopping early at
     different checks; resnet: the same to float tolerance (a packed convolution sums in another order)."""
-    out = parity("mlp:stopping", "mlp:weighted", "resnet:short", "mlp:perturbed")
-    for case, exact in (("mlp:stopping", True), ("mlp:weighted", True), ("resnet:short", False)):
+    out = parity("mlp:stopping", "mlp:weighted", "resnet:short", "mlp:perturbed", "mlp:compacting")
+    for case, exact in (("mlp:stopping", True), ("mlp:weighted", True), ("resnet:short", False),
+                        ("mlp:compacting", True)):
         for run in out[case]:
             assert_same_run(run["packed"], run["alone"], exact)
     for run in out["mlp:stopping"]:  # the saved model of a packed run is the model it tested
@@ -54,6 +55,13 @@ def test_packed_runs_are_the_runs_alone():
         assert run["saved_model_predictions"] == run["test_predictions"]
     stops = [run["packed"]["steps_trained"] for run in out["mlp:stopping"]]
     assert all(s < 60 for s in stops) and len(set(stops)) > 1, f"runs should stop early at different checks: {stops}"
+    # once two of the three had stopped, the third trained on without them, a pack of one, and every run is
+    # still the run alone (the stopped ones' best weights kept aside, their saved models theirs)
+    stops = sorted(run["packed"]["steps_trained"] for run in out["mlp:compacting"])
+    assert stops[1] < stops[2], f"two runs should stop before the third: {stops}"
+    assert out["mlp:compacting"][0]["packed"]["compacted"] == [[stops[1], 1]]
+    for run in out["mlp:compacting"]:
+        assert run["packed"]["saved_model_predictions"] == run["packed"]["test_predictions"]
 
 
 @pytest.mark.slow

@@ -15,8 +15,11 @@ Every packed run is the run it would have been alone (``benchmark.estimators.Ker
   Keras' Adam with its ``ExponentialDecay`` schedule (or the triangular cyclical one), written out here
   with Keras' own formulas;
 - validation macro F1 every ``eval_every`` steps, its own best weights and its own early stop, by the
-  same loop as alone (``benchmark.estimators.base.early_stopping_loop``): a run that has stopped is masked (its weights, optimizer state and step counter no longer change) while
-  the others go on; the pack ends when every run has stopped or the budget is spent;
+  same loop as alone (``benchmark.estimators.base.early_stopping_loop``): a run that has stopped is masked
+  (its weights, optimizer state and step counter no longer change) while the others go on, and once half
+  of the pack or more has stopped, the stopped runs leave it (their best weights kept on the host): the
+  pack is re-stacked without them and compiled for its new size, so it stops paying for them; the pack
+  ends when every run has stopped or the budget is spent;
 - its test part is scored once, with its best weights.
 
 Only the JAX backend can do this (``stateless_call`` under ``jax.vmap``); the executor that uses it is
@@ -161,10 +164,11 @@ def _stack(trees):
 
 def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x, test_y,
                cfg: TrainConfig, classes: tuple[str, ...] = AAMI_CLASSES, features: int = 0,
-               hyperparameters: dict | None = None) -> list[dict | Exception]:
+               hyperparameters: dict | None = None, compact_packs: bool = True) -> list[dict | Exception]:
     """Train the ``members`` together; one result per member, as ``train_and_evaluate`` returns it
     (``features``: how many of the input's last positions are appended features; ``hyperparameters``: the
-    builder's tuned ones, the same for every member).
+    builder's tuned ones, the same for every member; ``compact_packs``: stopped members leave the pack once
+    half of it or more has stopped, which changes no result).
 
     A member whose loss becomes non-finite gets a ``FloatingPointError`` in its place; the others go on.
     """
@@ -206,28 +210,67 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
     batches = [batch_indices(len(m.y), cfg.steps, cfg.batch_size, np.random.default_rng(m.seed)) for m in members]
     best = {"trainable": [w.copy() for w in state["trainable"]],
             "non_trainable": [w.copy() for w in state["non_trainable"]]}
+    # The members still on the device, in the order of the stacked arrays' first axis. When half of them or
+    # more have stopped, the others leave them behind (``compact``): a pack's step costs about in proportion
+    # to its members on a GPU's convolutions, and a stopped member's weights no longer change.
+    live = np.arange(k)
+    left = {"best": {}, "iterations": np.zeros(k, np.int64), "compacted": []}
+
+    def compact(active, step):
+        nonlocal live
+        still = active[live]
+        if not compact_packs or still.all() or not still.any() or still.sum() > len(live) // 2:
+            return
+        iterations, keep = np.asarray(state["opt"][2]), np.flatnonzero(still)
+        for j in np.flatnonzero(~still):  # a stopped member's best weights and step count, kept on the host
+            left["iterations"][live[j]] = iterations[j]
+            left["best"][live[j]] = ([np.asarray(w[j]) for w in best["trainable"]],
+                                     [np.asarray(w[j]) for w in best["non_trainable"]])
+        take = lambda tree: jax.tree_util.tree_map(lambda a: a[keep], tree)  # noqa: E731
+        state["trainable"], state["non_trainable"], state["opt"] = (
+            take(state["trainable"]), take(state["non_trainable"]), take(state["opt"]))
+        best["trainable"], best["non_trainable"] = take(best["trainable"]), take(best["non_trainable"])
+        log.info("  step %d: %d of %d run(s) still training; the pack goes on without the stopped ones",
+                 step, len(keep), len(live))
+        left["compacted"].append([step, len(keep)])
+        live = live[keep]
 
     def train_chunk(steps, active):
-        idx = np.zeros((steps, k, cfg.batch_size), np.int32)
-        for i in np.flatnonzero(active):
-            idx[:, i] = np.stack([next(batches[i]) for _ in range(steps)]) + offsets[i]
+        compact(active, int(np.asarray(state["opt"][2]).max()))
+        idx = np.zeros((steps, len(live), cfg.batch_size), np.int32)
+        for j in np.flatnonzero(active[live]):
+            idx[:, j] = np.stack([next(batches[live[j]]) for _ in range(steps)]) + offsets[live[j]]
         state["trainable"], state["non_trainable"], state["opt"], losses = fns.chunk(
             state["trainable"], state["non_trainable"], state["opt"], x_all, y_all, w_all, jnp.asarray(idx),
-            jnp.asarray(active))
+            jnp.asarray(active[live]))
         losses = np.asarray(losses)  # waits for the chunk
-        return [_epoch_loss(losses[:, i], cfg.batch_size) for i in range(k)]
+        out = [float("nan")] * k
+        for j, i in enumerate(live):
+            out[i] = _epoch_loss(losses[:, j], cfg.batch_size)
+        return out
 
     def validate(active):
         val_pred = fns.labels(state["trainable"], state["non_trainable"], val_x)
-        return [macro_f1(val_y, val_pred[i], n_classes) if active[i] else float("nan") for i in range(k)]
+        out = [float("nan")] * k
+        for j, i in enumerate(live):
+            if active[i]:
+                out[i] = macro_f1(val_y, val_pred[j], n_classes)
+        return out
 
     def keep_best(improved):
-        mask = jnp.asarray(improved)
+        mask = jnp.asarray(improved[live])
         best["trainable"] = fns.keep_best(best["trainable"], state["trainable"], mask)
         best["non_trainable"] = fns.keep_best(best["non_trainable"], state["non_trainable"], mask)
 
     records, times = early_stopping_loop(k, cfg, train_chunk, validate, keep_best)
-    iterations = np.asarray(state["opt"][2])
+    iterations = left["iterations"]
+    iterations[live] = np.asarray(state["opt"][2])
+
+    def best_of(i):  # member i's best weights: (trainable, non-trainable) lists of arrays
+        if i in left["best"]:
+            return left["best"][i]
+        j = int(np.flatnonzero(live == i)[0])
+        return [np.asarray(w[j]) for w in best["trainable"]], [np.asarray(w[j]) for w in best["non_trainable"]]
     from benchmark.estimators.keras_estimator import model_bytes, model_from_bytes, predict_probabilities
 
     # Each member's test predictions are its saved model's, predicted alone: on a GPU the pack's batched
@@ -235,9 +278,8 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
     saved, test_proba, infer_time = {}, {}, 0.0
     for i in range(k):
         if records[i].failed is None:
-            saved[i] = model_bytes(model_name, members[i].x.shape[1:],
-                                   _member_weights(template, best["trainable"], best["non_trainable"], i), n_classes,
-                                   features, hyperparameters)
+            saved[i] = model_bytes(model_name, members[i].x.shape[1:], _member_weights(template, *best_of(i)),
+                                   n_classes, features, hyperparameters)
             model = model_from_bytes(saved[i])
             start = time.perf_counter()
             test_proba[i] = predict_probabilities(model, test_x)
@@ -258,7 +300,8 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
             "test_samples_per_second": len(test_y) * len(saved) / infer_time if infer_time else None,
             "packing": {"runs": k, "pack_seconds": {"train": times.train, "validation": times.validation,
                                                     "inference": infer_time},
-                        "chunk_steps": cfg.eval_every, "chunk_seconds": times.chunks},
+                        "chunk_steps": cfg.eval_every, "chunk_seconds": times.chunks,
+                        "compacted": left["compacted"]},  # [step, runs left] each time stopped runs left
             "estimator": "keras",
             "model": saved[i],
             "model_suffix": ".keras",
@@ -266,8 +309,9 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
     return results
 
 
-def _member_weights(template, trainable: list, non_trainable: list, i: int) -> list[np.ndarray]:
-    """Member ``i``'s weights in ``get_weights`` order (the model's variables, trainable or not)."""
-    by_path = {v.path: np.asarray(w[i]) for v, w in zip(template.trainable_variables, trainable)}
-    by_path.update({v.path: np.asarray(w[i]) for v, w in zip(template.non_trainable_variables, non_trainable)})
+def _member_weights(template, trainable: list, non_trainable: list) -> list[np.ndarray]:
+    """One member's weights (its trainable and non-trainable arrays, in the template's variable order) in
+    ``get_weights`` order."""
+    by_path = {v.path: np.asarray(w) for v, w in zip(template.trainable_variables, trainable)}
+    by_path.update({v.path: np.asarray(w) for v, w in zip(template.non_trainable_variables, non_trainable)})
     return [by_path[v.path] for v in template.weights]
