@@ -90,6 +90,7 @@ def test_default_results_folder_is_local_so_committed_results_are_never_touched(
     assert (tmp_path / "results/local/intra/smoke/REPORT.md").exists()
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget; .ci/run runs it
 def test_a_registered_model_runs_through_the_cli(tiny_db, tmp_path, monkeypatch):
     import keras
 
@@ -168,6 +169,7 @@ def test_budget_flags_must_be_positive_and_the_error_names_the_flag(flag, value,
     assert exit_.value.code == 2 and f"argument {flag}: expected a whole number of at least 1" in err
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget; .ci/run runs it
 def test_a_triangular_schedule_runs_through_the_cli_into_the_identity_and_the_report(tiny_db, tmp_path):
     args = ["--grid", "smoke", "--models", "mlp", "--resamplers", "none", "--steps", "4", "--eval-every", "2",
             "--lr-schedule", "triangular", "--lr-min", "1e-4", "--lr-max", "2e-3", "--lr-cycle-steps", "4",

@@ -154,6 +154,7 @@ def test_kaggle_split_uses_the_users_files(tmp_path, cache_dir):
     assert len(split.test) == 50 and len(split.train) + len(split.val) == 200 and len(split.val) == 20
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget; .ci/run runs it
 @pytest.mark.real_data
 @pytest.mark.skipif(not (REAL_MITDB / "100.dat").exists(), reason=f"no real records at {REAL_MITDB}")
 def test_real_records_match_the_published_beat_counts(cache_dir):

@@ -24,6 +24,7 @@ def split():
     return Split("intra", b, b.take(np.arange(0, len(b), 4)), clustered_beats(seed=2), "synthetic", "k1")
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget; .ci/run runs it
 def test_a_worker_that_raises_anything_leaves_its_part_uncached_and_the_others_cached(split, tmp_path, messages):
     # real spawned workers: an unregistered name raises KeyError in the worker, not a ResamplingError
     specs = [RunSpec("intra", "mlp", name, 0, "c", f"{name}-seed0-k") for name in ("none", "no_such", "random")]
@@ -62,6 +63,7 @@ class DyingPool:
         return future
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget; .ci/run runs it
 def test_a_full_disk_or_a_dead_worker_fails_only_its_runs(split, tmp_path, monkeypatch, messages):
     import concurrent.futures
 

@@ -323,6 +323,7 @@ def test_another_test_part_is_refused_before_anything_is_written(split, tmp_path
     assert (store_of(tmp_path, grid).path / "grid.json").read_text() == manifest, "the manifest is untouched"
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget; .ci/run runs it
 def test_changing_how_validation_is_carved_trains_new_runs(tiny_db, tmp_path, monkeypatch):
     """The data key digests what the parts hold, so a change to the code that carves them (here the seed
     of carve_validation) is a new identity for every run and every cached treated part."""

@@ -73,6 +73,7 @@ def _clustered_world(rng, n_records=24, per_record=150):
     return np.concatenate(y), np.concatenate(groups), np.concatenate(a), np.concatenate(b)
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget; .ci/run runs it
 def test_record_bootstrap_keeps_its_false_positive_rate_where_the_beat_bootstrap_does_not():
     rng = np.random.default_rng(0)
     record = beat = 0

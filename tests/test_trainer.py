@@ -80,6 +80,7 @@ def test_class_weights_change_the_loss_and_unit_weights_do_not(parts):
     assert weighted["history"][0]["train_loss"] != plain["history"][0]["train_loss"]
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget; .ci/run runs it
 def test_training_a_given_compiled_model_is_what_fit_does_and_starts_from_its_weights(parts):
     """``KerasEstimator.train``: the loop of ``fit`` on a model the caller built and compiled (transfer learning
     hands it a saved run's weights), so a normal run is unchanged and a given model is trained, not rebuilt."""

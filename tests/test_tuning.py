@@ -233,6 +233,7 @@ def test_a_failed_trial_is_recorded_with_its_reason_and_the_study_goes_on(split,
     assert "- trial 1: FloatingPointError: training loss became nan at step 2" in (folder / "TUNING.md").read_text()
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget; .ci/run runs it
 def test_ctrl_c_keeps_the_finished_trials_and_the_next_session_tries_the_stopped_one_first(split, tmp_path,
                                                                                           monkeypatch):
     real = study_module.fit_trial
@@ -258,6 +259,7 @@ def test_ctrl_c_keeps_the_finished_trials_and_the_next_session_tries_the_stopped
     assert study.trials[3].user_attrs["retry_of"] == 2 and study.trials[3].params == study.trials[2].params
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget; .ci/run runs it
 def test_a_trial_left_running_by_a_killed_process_is_tried_again_and_a_running_study_is_not_shared(split, tmp_path,
                                                                                                    no_report):
     tune(request_for(trials=1), split, tmp_path, tmp_path / "cache")
@@ -275,6 +277,7 @@ def test_a_trial_left_running_by_a_killed_process_is_tried_again_and_a_running_s
     assert study.trials[2].user_attrs["retry_of"] == orphan.number and study.trials[2].params == orphan.params
 
 
+@pytest.mark.slow  # the fast suite stays under its 5-minute budget; .ci/run runs it
 def test_a_pruner_that_must_prune_stops_the_training_at_the_first_check(split, tmp_path, monkeypatch):
     monkeypatch.setattr(study_module, "make_pruner", lambda kind, eval_every: optuna.pruners.ThresholdPruner(lower=2))
     tune(request_for("mlp", trials=1), split, tmp_path, tmp_path / "cache")
