@@ -243,6 +243,12 @@ class GridStore:
 
     def evaluation(self, test_set: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]] | None:
         """(labels, records, samples, {run_id: predictions}) of an evaluation, or None if there is none."""
+        whole = self.evaluation_with_probabilities(test_set)
+        return None if whole is None else whole[:4]
+
+    def evaluation_with_probabilities(self, test_set: str) -> tuple | None:
+        """(labels, records, samples, {run_id: predictions}, {run_id: probabilities}) of an evaluation from one
+        read of its file, or None if there is none."""
         path = self.path / EVALUATIONS / f"{test_set}.npz"
         if not self.evaluation_path(test_set).exists():
             return None
@@ -251,7 +257,8 @@ class GridStore:
             raise StoreError(f"{path}: missing or corrupt (its checksum does not match); run `evaluate --on "
                              f"{test_set}` again for this grid")
         predictions = {k[len(_RUN_KEY):]: v for k, v in sorted(arrays.items()) if k.startswith(_RUN_KEY)}
-        return arrays["labels"], arrays["records"], arrays["samples"], predictions
+        probabilities = {k[len(_PROBA_KEY):]: v for k, v in sorted(arrays.items()) if k.startswith(_PROBA_KEY)}
+        return arrays["labels"], arrays["records"], arrays["samples"], predictions, probabilities
 
     def evaluation_probabilities(self, test_set: str) -> dict[str, np.ndarray]:
         """{run_id: (n, classes) float16 probabilities} of an evaluation; empty when it kept none."""

@@ -114,7 +114,6 @@ def evaluate_grid(store: GridStore, beats, test_set: str, about: dict | None = N
     probabilities = predict_saved(store, beats.x)
     predictions = labels_of(probabilities)
     table = score(store, predictions, beats.y, test_set)
-    csv = table.to_csv(index=False, float_format="%.6f")
     written, kept = [test_set], {}
     if test_set == "test":
         for run_id, p in probabilities.items():
@@ -139,7 +138,8 @@ def evaluate_grid(store: GridStore, beats, test_set: str, about: dict | None = N
         table = merge_evaluation(store, test_set, beats.y, beats.record, beats.sample, predictions, own, about,
                                  earlier=earlier, only=carried)
     else:
-        store.write_evaluation(test_set, beats.y, beats.record, beats.sample, predictions, csv, own)
+        store.write_evaluation(test_set, beats.y, beats.record, beats.sample, predictions,
+                               table.to_csv(index=False, float_format="%.6f"), own)
         if about is not None:
             store.write_evaluation_about(test_set, about)
     if test_set == "test" and write_prior_corrected(store, beats):
@@ -161,9 +161,7 @@ def _scored_elsewhere(store: GridStore, earlier, beats, predictions: dict) -> li
 
 def read_evaluation(store: GridStore, test_set: str) -> tuple:
     """(labels, records, samples, {run_id: predictions}, {run_id: probabilities}, about) of an evaluation."""
-    labels, records, samples, predictions = store.evaluation(test_set)
-    return (labels, records, samples, predictions, store.evaluation_probabilities(test_set),
-            store.evaluation_about(test_set))
+    return (*store.evaluation_with_probabilities(test_set), store.evaluation_about(test_set))
 
 
 def _pieces(about: dict | None, runs) -> list[dict]:

@@ -125,9 +125,10 @@ def merge_grid(piece: GridStore, into: GridStore) -> MergeOutcome:
 
     evaluations = [(p.stem, read_evaluation(piece, p.stem))
                    for p in sorted((piece.path / EVALUATIONS).glob("*.npz"))] if (piece.path / EVALUATIONS).exists() else []
+    heres = {}  # into's evaluations, read once: checked here, joined below
     if a is not None:
         for name, evaluation in evaluations:
-            here = read_evaluation(into, name) if into.evaluation_path(name).exists() else None
+            here = heres[name] = read_evaluation(into, name) if into.evaluation_path(name).exists() else None
             if here is not None and not all(np.array_equal(x, y) for x, y in zip(here[:3], evaluation[:3])):
                 raise StoreError(f"{piece.path / EVALUATIONS / name}.npz: scored other beats than {into.path}'s "
                                  f"{name} evaluation; refusing to mix them")
@@ -148,7 +149,7 @@ def merge_grid(piece: GridStore, into: GridStore) -> MergeOutcome:
                 (target / ERROR).unlink(missing_ok=True)
     into.write_manifest(merge_manifest(a, b))
     for name, evaluation in evaluations:
-        merge_evaluation(into, name, *evaluation)
+        merge_evaluation(into, name, *evaluation, earlier=heres.get(name))
         outcome.evaluations.append(name)
     return outcome
 

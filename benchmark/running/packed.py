@@ -216,12 +216,13 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
     live = np.arange(k)
     left = {"best": {}, "iterations": np.zeros(k, np.int64), "compacted": []}
 
-    def compact(active, step):
+    def compact(active):
         nonlocal live
         still = active[live]
         if not compact_packs or still.all() or not still.any() or still.sum() > len(live) // 2:
             return
         iterations, keep = np.asarray(state["opt"][2]), np.flatnonzero(still)
+        step = int(iterations.max())
         for j in np.flatnonzero(~still):  # a stopped member's best weights and step count, kept on the host
             left["iterations"][live[j]] = iterations[j]
             left["best"][live[j]] = ([np.asarray(w[j]) for w in best["trainable"]],
@@ -236,7 +237,7 @@ def train_pack(model_name: str, members: list[PackMember], val_x, val_y, test_x,
         live = live[keep]
 
     def train_chunk(steps, active):
-        compact(active, int(np.asarray(state["opt"][2]).max()))
+        compact(active)
         idx = np.zeros((steps, len(live), cfg.batch_size), np.int32)
         for j in np.flatnonzero(active[live]):
             idx[:, j] = np.stack([next(batches[live[j]]) for _ in range(steps)]) + offsets[live[j]]
