@@ -86,3 +86,60 @@ def test_the_readme_layout_names_every_module_and_no_other():
 def test_every_sub_package_says_what_it_owns():
     for init in (ROOT / "benchmark").glob("*/__init__.py"):
         assert len(ast.get_docstring(ast.parse(init.read_text())) or "") > 80, init
+
+
+# Imports that another declared package brings and that the project uses only beside it, each with its
+# reason; the Keras backend the user chose (torch) is theirs to install.
+BROUGHT_BY = {"starlette": "fastapi (whose request and response types the server uses)",
+              "threadpoolctl": "scikit-learn (which depends on it)",
+              "torch": "the user (KERAS_BACKEND=torch: the device is read from it only then)"}
+# import name → distribution name where the two differ
+DISTRIBUTION = {"sklearn": "scikit-learn", "imblearn": "imbalanced-learn", "smote_variants": "smote-variants",
+                "multipart": "python-multipart"}
+
+
+def declared_requirements() -> set[str]:
+    """Every distribution setup.cfg names, in install_requires or an extra, its name normalised."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    lines = cfg["options"]["install_requires"].splitlines()
+    lines += [line for value in cfg["options.extras_require"].values() for line in value.splitlines()]
+    return {normalised(re.split(r"[<>=!~\[; ]", line.strip())[0]) for line in lines if line.strip()}
+
+
+def normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def third_party_imports() -> dict[str, str]:
+    """{top-level import name: the first project file importing it} over the installed packages' code."""
+    import sys
+
+    found = {}
+    files = [p for package in PACKAGES for p in (ROOT / package).rglob("*.py")] + [ROOT / "run_benchmark.py"]
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top not in PACKAGES and top != "run_benchmark":
+                    found.setdefault(top, path.relative_to(ROOT).as_posix())
+    return found
+
+
+def test_every_package_the_code_imports_is_declared_in_setup_cfg():
+    """A fresh `pip install -e .` (or an extra) must bring what the code imports: a model saved with skops
+    once failed every scikit-learn run on a fresh machine because skops was installed here by hand."""
+    declared = declared_requirements()
+    missing = {name: where for name, where in third_party_imports().items()
+               if name not in BROUGHT_BY and normalised(DISTRIBUTION.get(name, name)) not in declared}
+    assert not missing, f"imported but not declared in setup.cfg: {missing}"
+
+
+def test_the_declarations_are_read_from_install_requires_and_every_extra():
+    declared = declared_requirements()
+    assert {"scikit-learn", "skops", "ray", "smote-variants", "python-multipart"} <= declared  # ray[tune] is ray
+    assert normalised("Scikit_Learn") == "scikit-learn"
