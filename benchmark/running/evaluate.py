@@ -152,11 +152,16 @@ def evaluate_grid(store: GridStore, beats, test_set: str, about: dict | None = N
 def _scored_elsewhere(store: GridStore, earlier, beats, predictions: dict) -> list[str]:
     """Runs of the grid that an earlier evaluation of the same beats scored and this one could not (no saved
     model here)."""
-    if earlier is None or not (np.array_equal(earlier[0], beats.y) and np.array_equal(earlier[1], beats.record)
-                               and np.array_equal(earlier[2], beats.sample)):
+    if earlier is None or not same_beats(earlier, (beats.y, beats.record, beats.sample)):
         return []
     runs = set(store.manifest()["runs"])
     return [r for r in earlier[3] if r in runs and r not in predictions and store.model_path(r) is None]
+
+
+def same_beats(a: tuple, b: tuple) -> bool:
+    """Whether two evaluations (or an evaluation and a beat set), each led by (labels, records, samples),
+    scored the same beats in the same order."""
+    return all(np.array_equal(x, y) for x, y in zip(a[:3], b[:3]))
 
 
 def read_evaluation(store: GridStore, test_set: str) -> tuple:

@@ -121,7 +121,7 @@ def merge_grid(piece: GridStore, into: GridStore) -> MergeOutcome:
         else:
             outcome.added.append(source.name)
             plans.append((source, target, None))
-    from benchmark.running.evaluate import merge_evaluation, read_evaluation
+    from benchmark.running.evaluate import merge_evaluation, read_evaluation, same_beats
 
     evaluations = [(p.stem, read_evaluation(piece, p.stem))
                    for p in sorted((piece.path / EVALUATIONS).glob("*.npz"))] if (piece.path / EVALUATIONS).exists() else []
@@ -129,7 +129,7 @@ def merge_grid(piece: GridStore, into: GridStore) -> MergeOutcome:
     if a is not None:
         for name, evaluation in evaluations:
             here = heres[name] = read_evaluation(into, name) if into.evaluation_path(name).exists() else None
-            if here is not None and not all(np.array_equal(x, y) for x, y in zip(here[:3], evaluation[:3])):
+            if here is not None and not same_beats(here, evaluation):
                 raise StoreError(f"{piece.path / EVALUATIONS / name}.npz: scored other beats than {into.path}'s "
                                  f"{name} evaluation; refusing to mix them")
     # everything checked: write
