@@ -260,11 +260,6 @@ class GridStore:
         probabilities = {k[len(_PROBA_KEY):]: v for k, v in sorted(arrays.items()) if k.startswith(_PROBA_KEY)}
         return arrays["labels"], arrays["records"], arrays["samples"], predictions, probabilities
 
-    def evaluation_probabilities(self, test_set: str) -> dict[str, np.ndarray]:
-        """{run_id: (n, classes) float16 probabilities} of an evaluation; empty when it kept none."""
-        arrays = load_arrays(self.path / EVALUATIONS / f"{test_set}.npz") or {}
-        return {k[len(_PROBA_KEY):]: v for k, v in sorted(arrays.items()) if k.startswith(_PROBA_KEY)}
-
     def file(self, name: str) -> Path:
         """A report file of this grid (``REPORT.md``, ``figures/x.png``, ...)."""
         return self.path / name

@@ -114,7 +114,8 @@ def normalised(name: str) -> str:
 
 
 def third_party_imports() -> dict[str, str]:
-    """{top-level import name: the first project file importing it} over the installed packages' code."""
+    """{top-level import name: the first project file importing it} of every package outside the standard
+    library and the project that the project's code imports."""
     import sys
 
     found = {}

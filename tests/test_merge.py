@@ -73,8 +73,9 @@ def test_two_pieces_make_one_grid_with_each_evaluation_joined_and_a_second_merge
             *_, theirs = source.evaluation(name)
             *_, joined = into.evaluation(name)
             assert theirs and all(np.array_equal(joined[r], p) for r, p in theirs.items())
-        probabilities = source.evaluation_probabilities("svdb")
-        assert all(np.array_equal(into.evaluation_probabilities("svdb")[r], p) for r, p in probabilities.items())
+        probabilities = source.evaluation_with_probabilities("svdb")[4]
+        joined_probabilities = into.evaluation_with_probabilities("svdb")[4]
+        assert all(np.array_equal(joined_probabilities[r], p) for r, p in probabilities.items())
     about = into.evaluation_about("svdb")
     assert [(p["machine"]["cpu"], len(p["runs"])) for p in about["pieces"]] == [("GPU host A", 1), ("GPU host B", 1)]
     from benchmark.reporting.analysis import read_grid
@@ -151,7 +152,7 @@ def test_a_run_left_without_its_model_gets_it_and_evaluate_keeps_scores_of_model
     assert all(np.array_equal(joined[r], theirs[r]) for r in a_runs) and len(joined) == 2
     pieces_about = into.evaluation_about("svdb")["pieces"]
     assert [(p["machine"]["cpu"], len(p["runs"])) for p in pieces_about] == [("GPU host A", 1), ("this CPU", 1)]
-    assert set(into.evaluation_probabilities("svdb")) == set(joined)
+    assert set(into.evaluation_with_probabilities("svdb")[4]) == set(joined)
 
     outcome = merge_grid(a, into)  # the piece again, now with its models: they are added, nothing replaced
     assert sorted(outcome.completed) == sorted(a_runs) and all(into.model_path(r) for r in a_runs)
