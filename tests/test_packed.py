@@ -36,10 +36,16 @@ def assert_same_run(packed: dict, alone: dict, exact: bool) -> None:
     assert packed["test"] == alone["test"]
     losses = np.array([[h["train_loss"] for h in r["history"]] for r in (packed, alone)])
     # a vmapped batch mean may round its last bit differently, so even the mlp's reported loss is
-    # compared to float32 rounding. A packed convolution sums in another order, and over a chunk of Adam
-    # steps the difference grows with the hardware's kernels: resnet:short's second check differed by
-    # 3.1e-3 on one 2-core AMD EPYC VM (2026-12-02; its first by 2.8e-6), where earlier ones stayed under 2e-3
-    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6 if exact else 5e-3)
+    # compared to float32 rounding. A packed convolution sums in another order, and over the chunks of Adam
+    # steps the difference grows with the hardware's kernels. The first chunk's mean loss stays close: at
+    # most 1.5e-5 over the seven float-tolerance cases on a 2-core AMD EPYC VM (2026-12-02: ecgtransform:brief;
+    # resnet:short 8.7e-6), so 1e-4 there. Later chunks drift further: resnet:short's second differed by
+    # 3.1e-3 on one such VM and 1.3e-3 on another, where earlier machines stayed under 2e-3, so 5e-3 after it
+    if exact:
+        np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)
+    else:
+        np.testing.assert_allclose(losses[0, :1], losses[1, :1], rtol=1e-4, err_msg="the first chunk's loss")
+        np.testing.assert_allclose(losses[0, 1:], losses[1, 1:], rtol=5e-3, err_msg="the later chunks' losses")
 
 
 @pytest.mark.slow  # ~60 s: .ci/run runs it deliberately
