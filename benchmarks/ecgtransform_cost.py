@@ -29,11 +29,12 @@ VARIANTS = (
     ("no encoder layers (convolutions only)", {"layers": 0}),
 )
 BATCH = 128
-PREDICTED = 1024  # beats predicted for the prediction time (at least steps + 1 batches are drawn)
+PREDICTED = 1024  # beats whose prediction is timed, at the trainer's prediction batch
 
 
 def measure(params: dict, steps: int) -> dict:
-    """ms per step of ``steps`` steps after a first (tracing) one, in this process."""
+    """In this process: ms per step of ``steps`` steps after a first (tracing) one, and seconds to predict
+    1,000 beats."""
     import time
 
     import numpy as np
@@ -54,7 +55,8 @@ def measure(params: dict, steps: int) -> dict:
     model.fit(x[:BATCH], y[:BATCH], batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     first = time.perf_counter() - start
     start = time.perf_counter()
-    model.fit(x[BATCH:BATCH * (steps + 1)], y[BATCH:BATCH * (steps + 1)], batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    timed = slice(BATCH, BATCH * (steps + 1))
+    model.fit(x[timed], y[timed], batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     step_ms = 1000 * (time.perf_counter() - start) / steps
     predict_probabilities(model, x[:PREDICTED])  # traced once, then timed: validation and test predictions
     start = time.perf_counter()
@@ -64,8 +66,8 @@ def measure(params: dict, steps: int) -> dict:
 
 
 def in_fresh_process(backend: str, params: dict, steps: int) -> dict:
-    code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); from ecgtransform_cost import measure; "
-            f"print(json.dumps(measure({params!r}, {steps})))")
+    code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
+            f"from ecgtransform_cost import measure; print(json.dumps(measure({params!r}, {steps})))")
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -84,7 +86,8 @@ def main() -> None:
     print(f"machine: {m['cpu']}, {m['cores']} cores; commit {git_commit()}")
     print(f"keras {v.get('keras')}, tensorflow {v.get('tensorflow')}, jax {v.get('jax')}; batch {BATCH}, "
           f"{args.steps} timed steps each (JAX: compiled, as the trainer always runs it)\n")
-    print(f"{'variant':40}{'backend':>12}{'params':>10}{'first s':>9}{'ms/step':>10}{'of published':>14}{'predict s/1000':>16}")
+    print(f"{'variant':40}{'backend':>12}{'params':>10}{'first s':>9}{'ms/step':>10}{'of published':>14}"
+          f"{'predict s/1000':>16}")
     for backend in args.backends:
         base = None
         for label, params in VARIANTS:
