@@ -12,14 +12,15 @@ Variants are timing probes only: the grid always trains the published design.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from grid_speed import isolated  # noqa: E402
 
 # (label, builder hyperparameters changed from the published design)
 VARIANTS = (
@@ -65,16 +66,6 @@ def measure(params: dict, steps: int) -> dict:
             "predict_s_per_1000": 1000 * (time.perf_counter() - start) / PREDICTED}
 
 
-def in_fresh_process(backend: str, params: dict, steps: int) -> dict:
-    code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
-            f"from ecgtransform_cost import measure; print(json.dumps(measure({params!r}, {steps})))")
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{backend} {params}: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=10, help="timed steps per variant, after the first")
@@ -88,10 +79,12 @@ def main() -> None:
           f"{args.steps} timed steps each (JAX: compiled, as the trainer always runs it)\n")
     print(f"{'variant':40}{'backend':>12}{'params':>10}{'first s':>9}{'ms/step':>10}{'of published':>14}"
           f"{'predict s/1000':>16}")
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     for backend in args.backends:
+        os.environ["KERAS_BACKEND"] = backend  # read by each fresh process when it imports Keras
         base = None
         for label, params in VARIANTS:
-            r = in_fresh_process(backend, params, args.steps)
+            r, _ = isolated(measure, params, args.steps)
             base = base or r["step_ms"]
             print(f"{label:40}{backend:>12}{r['n_params']:10,}{r['first_s']:9.1f}{r['step_ms']:10.0f}"
                   f"{r['step_ms'] / base:14.2f}{r['predict_s_per_1000']:16.1f}", flush=True)
