@@ -7,11 +7,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
+import time
 from pathlib import Path
 
 from benchmark.config import GRIDS, LR_SCHEDULES, customise
 from benchmark.data.splits import SPLITS, histogram_table, load_split
 from benchmark.errors import DataError
+from benchmark.logs import clock
 from benchmark.running.compute import JIT_MODES, available_cores
 
 log = logging.getLogger("benchmark.cli")
@@ -100,9 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what a beat's label is: " + "; ".join(f"{t}: {get_task(t).description}" for t in list_tasks())
                         + ". Default: the grid's (aami5); a grid of another task has its own folder (<grid>-<task>)")
     p.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the grid's)")
-    p.add_argument("--split", choices=[*SPLITS, "all"], default=None,
+    p.add_argument("--split", type=_split_option, default=None, metavar="{" + ",".join([*SPLITS, "all"]) + "}",
                    help="intra: Kaggle-style beat-level 80/20; inter: de Chazal DS1→DS2; kaggle: your CSVs "
-                        "(--kaggle-dir). Default: intra; for `data` and `report`: every split available")
+                        "(--kaggle-dir). Default: intra; for `data` and `report`: every split available. `run` "
+                        "also takes several, comma-separated (intra,inter), or all, and trains them seed-major: "
+                        "seed 0 of every split's cells, then seed 1, ...")
     inputs = p.add_argument_group("what a model sees of each beat (default: the whole 187-sample window; any "
                                   "option gives the grid its own folder, <grid>-<options>)")
     inputs.add_argument("--truncate", type=_positive, metavar="K",
@@ -139,11 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
                             "runs, git-ignored; the committed results in `results` are only written when you "
                             "name them), results for report (it rebuilds the committed reports)")
     execution = p.add_argument_group("where runs execute")
-    execution.add_argument("--executor", choices=["auto", "local", "ray", "packed"], default="auto",
-                           help="local: one run at a time in this process; ray: every run a Ray task, in "
+    execution.add_argument("--executor", choices=["auto", "local", "pool", "ray", "packed"], default="auto",
+                           help="local: one run at a time in this process; pool: --workers runs side by side, "
+                                "each in a process pinned to its own core with one thread (the fastest way on a "
+                                "CPU: benchmarks/cpu_levers.py); ray: every run a Ray task, in "
                                 'parallel (needs the extra: pip install -e ".[ray]"); packed: the runs of each '
                                 "model trained --pack-size at a time in one compiled step (JAX backend, made "
                                 "for a GPU); auto: packed on JAX with a GPU, else local")
+    execution.add_argument("--workers", type=_positive,
+                           help="runs at a time with --executor pool (default: this machine's cores)")
+    execution.add_argument("--time-limit", type=_duration, metavar="DURATION",
+                           help="stop the grid cleanly once this long has passed since the command started "
+                                "(e.g. 2h30m, 45m, 90s): no run starts after it, a run in progress stops at its "
+                                "next validation check and keeps its checkpoint; the same command resumes it")
     execution.add_argument("--pack-size", type=_positive, default=30,
                            help="runs per pack with --executor packed (30: every run of a model in the full grid, "
                                 "6 treatments × 5 seeds)")
@@ -229,6 +242,31 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _split_option(text: str) -> str:
+    """A --split value: one split, all, or several comma-separated (for run)."""
+    names = [t.strip() for t in text.split(",")]
+    unknown = [n for n in names if n not in (*SPLITS, "all")]
+    if unknown or not all(names) or ("all" in names and len(names) > 1):
+        raise argparse.ArgumentTypeError(f"{text!r}: choose one of {', '.join([*SPLITS, 'all'])}, or several splits "
+                                         "separated by commas (intra,inter)")
+    return ",".join(names)
+
+
+def _duration(text: str) -> float:
+    """A --time-limit: hours, minutes and seconds (2h30m, 45m, 90s, 1h), in seconds."""
+    import re
+
+    found = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*", text.lower())
+    if not text.strip() or not found or not any(found.groups()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; write hours, minutes and seconds as in 2h30m, "
+                                         "45m, 90s or 1h")
+    hours, minutes, seconds = (float(g or 0) for g in found.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a time limit must be longer than zero")
+    return total
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -262,7 +300,7 @@ def _grid_budget(args) -> dict:
 def _splits(args, default: list[str]) -> list[str]:
     if args.split == "all":
         return _buildable_splits(args)
-    return [args.split] if args.split else default
+    return args.split.split(",") if args.split else default
 
 
 def _buildable_splits(args) -> list[str]:
@@ -326,14 +364,21 @@ def make_executor(args, device: dict):
         return PackedExecutor(args.pack_size, args.resample_workers or available_cores(),
                               args.pack_processes)
     jit = resolve_jit(args.jit, backend, kind)
+    if name == "pool":
+        from benchmark.running.pool import PoolExecutor
+
+        return PoolExecutor(args.workers or available_cores(), jit)
     if name == "ray":
         return RayExecutor(args.ray_address, args.ray_workers, args.threads, jit)
     return LocalExecutor(jit, args.resample_workers or 1)
 
 
-def _grid(args):
-    if args.split == "all":
-        raise DataError("--split all is for `data` and `report`; run one split at a time")
+def _grid(args, split: str | None = None):
+    """The grid the options describe, on ``split`` (default: ``--split``, which must then name one)."""
+    split = split or args.split
+    if split and (split == "all" or "," in split):
+        raise DataError(f"--split {split}: `{args.command}` takes one split; several are for `run`, `data` and "
+                        "`report`")
     from benchmark.data.inputs import InputConfig
 
     preset = GRIDS[args.grid or "quick"]
@@ -343,7 +388,7 @@ def _grid(args):
     except ValueError as exc:
         raise DataError(f"--truncate: {exc}") from None
     grid = customise(preset, models=args.models, resamplers=args.resamplers, seeds=args.seeds,
-                     split=args.split, task=args.task, inputs=inputs, **_grid_budget(args))
+                     split=split, task=args.task, inputs=inputs, **_grid_budget(args))
     if getattr(args, "params", None):  # tuned settings: part of every run's identity and of the folder's name
         from benchmark.tuning.params import load_params, with_params
 
@@ -381,22 +426,41 @@ def cmd_run(args) -> int:
     from benchmark.provenance import provenance
     from benchmark.reporting.report import write_report
     from benchmark.running.plan import grid_directory
-    from benchmark.running.runner import run_grid
+    from benchmark.running.runner import run_grids
 
-    grid = _grid(args)
-    split = load_split(grid.data.split, args.data_dir, args.kaggle_dir, _cache(args), args.refresh,
-                       task=grid.data.task)
-    outcome = run_grid(grid, split, Path(args.results_dir), _cache(args), args.overwrite,
-                       provenance={**provenance(), "device": device}, verbose=args.verbose, executor=executor)
-    for path in write_report(_store(args).grid(grid.data.split, grid_directory(grid))):
-        log.info("wrote %s", path)
+    names = _splits(args, ["intra"])
+    grid = _grid(args, names[0])
+    splits = {name: load_split(name, args.data_dir, args.kaggle_dir, _cache(args), args.refresh, task=grid.data.task)
+              for name in names}
+    deadline = None if args.time_limit is None else args.started + args.time_limit
+    outcomes = run_grids(grid, splits, Path(args.results_dir), _cache(args), args.overwrite,
+                         provenance={**provenance(), "device": device}, verbose=args.verbose, executor=executor,
+                         deadline=deadline)
+    for name in names:
+        for path in write_report(_store(args).grid(name, grid_directory(_grid(args, name)))):
+            log.info("wrote %s", path)
     _write_overview(_store(args))
-    if outcome.failed:
-        log.error("%d run(s) failed:", len(outcome.failed))
-        for run_id, reason in outcome.failed.items():
+    failed = {run_id: reason for o in outcomes.values() for run_id, reason in o.failed.items()}
+    if failed:
+        log.error("%d run(s) failed:", len(failed))
+        for run_id, reason in failed.items():
             log.error("  %s: %s", run_id, reason)
         return 1
+    if any(o.stopped_by_time_limit for o in outcomes.values()):
+        log.info(time_limit_line(outcomes, args.time_limit, args.argv))
     return 0
+
+
+def time_limit_line(outcomes: dict, limit: float, argv: list[str]) -> str:
+    """What the time limit left, and the command that resumes it (this one, again)."""
+    import shlex
+
+    total = sum(len(o.done) + len(o.skipped) + len(o.interrupted) + len(o.not_started) for o in outcomes.values())
+    done = sum(len(o.done) + len(o.skipped) for o in outcomes.values())
+    stopped = sum(len(o.interrupted) for o in outcomes.values())
+    command = shlex.join(["run_benchmark.py", *argv])
+    return (f"time limit ({clock(limit)}) reached: {done} of {total} runs done, {stopped} stopped at a check "
+            f"(they resume from it), {total - done - stopped} not started; resume with: python {command}")
 
 
 def _run_grid_store(args):
@@ -616,12 +680,15 @@ def _early_settings(argv: list[str] | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     from benchmark.logs import import_without_noise, quiet_backend_logs, setup
 
+    started = time.time()  # --time-limit counts from here
     _early_settings(argv)
     quiet = quiet_backend_logs()
     if quiet:
         import_without_noise(("keras",))  # before build_parser imports the models, and with them Keras
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.started = started
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     setup(verbose=args.verbose)
     if quiet and args.command in ("run", "evaluate", "transfer", "tune"):
         import_without_noise(("tensorflow",))  # Keras seeds TensorFlow when it is installed, whatever the backend
@@ -630,6 +697,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.grid is not None and args.grid not in GRIDS and args.command not in GRID_FOLDER_COMMANDS:
         parser.error(f"argument --grid: invalid choice: {args.grid!r} (choose from {', '.join(sorted(GRIDS))}; "
                      f"{' and '.join(GRID_FOLDER_COMMANDS)} also take a grid's folder, such as quick-rr)")
+    if args.workers and args.executor != "pool":
+        parser.error("--workers goes with --executor pool")
+    if args.time_limit and args.executor == "packed":
+        parser.error("--time-limit needs runs that checkpoint: --executor local, pool or ray (packed runs do not)")
     if args.executor != "ray" and (args.ray_address or args.ray_workers):
         parser.error("--ray-address and --ray-workers go with --executor ray")
     _check_schedule(parser, args)

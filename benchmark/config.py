@@ -153,9 +153,10 @@ class Grid:
     description: str = ""  # what it is, for --help (the published systems' presets)
     params: TunedSettings = field(default_factory=TunedSettings)  # tuned settings (--params); empty: none
 
-    def cells(self) -> list[tuple[str, str, int]]:
-        """(resampler, seed, model) in the order they run: a resampled set serves every model."""
-        return [(r, s, m) for r in self.resamplers for s in self.seeds for m in self.models]
+    def cells(self) -> list[tuple[str, int, str]]:
+        """(resampler, seed, model) in the order they run: seed-major (every cell's seed 0, then seed 1, ...), so a
+        grid stopped part-way is a whole grid of fewer seeds; within a seed a resampled set serves every model."""
+        return [(r, s, m) for s in self.seeds for r in self.resamplers for m in self.models]
 
     def train_for(self, model: str) -> TrainConfig:
         """How ``model`` trains in this grid: the grid's budget, with its tuned training fields if any."""

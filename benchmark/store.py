@@ -12,6 +12,12 @@ Layout of a results root (``--results-dir``)::
                                                               (float16, compressed, with its checksum)
     <root>/<split>/<grid>/runs/<run_id>/model.keras           the trained model (Keras native format; a
                                                               scikit-learn model: model.skops)
+    <root>/<split>/<grid>/runs/<run_id>/anytime.npz           the test predictions (int8) and probabilities
+                                                              (float16) of the best checkpoint up to each
+                                                              fraction of the budget whose best is not the
+                                                              final one (metrics.json's ``anytime`` scores all)
+    <root>/<split>/<grid>/runs/<run_id>/checkpoint/           an unfinished run's last check, which a rerun
+                                                              resumes from; removed when the run finishes
     <root>/<split>/<grid>/runs/<run_id>/error.json            a failed run's reason (retried next time)
     <root>/<split>/<grid>/evaluations/<set>.csv               saved models scored on another test set
     <root>/<split>/<grid>/evaluations/<set>.json              who scored them: command, commit, machine, device
@@ -44,6 +50,7 @@ Caches (``--cache-dir``): ``resampled/<key>.npz``, a resampled training part wit
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -59,6 +66,8 @@ METRICS = "metrics.json"
 ERROR = "error.json"
 PREDICTIONS = "test_predictions.npy"
 PROBABILITIES = "test_probabilities.npz"
+ANYTIME = "anytime.npz"
+CHECKPOINT_DIR = "checkpoint"
 MODEL_STEM = "model"  # model.keras (Keras), model.skops (scikit-learn)
 TEST_LABELS = "test_labels.npy"
 TEST_RECORDS = "test_records.npy"
@@ -156,18 +165,41 @@ class GridStore:
     def is_done(self, run_id: str) -> bool:
         return (self.run_dir(run_id) / METRICS).exists()
 
+    def checkpoint_dir(self, run_id: str) -> Path:
+        """Where an unfinished run keeps its last check (``benchmark.estimators.control``)."""
+        return self.run_dir(run_id) / CHECKPOINT_DIR
+
     def write_run(self, run_id: str, metrics: dict, predictions: np.ndarray, model: bytes | None,
-                  probabilities: np.ndarray | None = None, model_suffix: str = ".keras") -> None:
-        """A finished run: predictions, probabilities and model first, metrics last (its presence marks the
-        run done). ``model_suffix``: the saved model's format (``.keras``, ``.skops``)."""
+                  probabilities: np.ndarray | None = None, model_suffix: str = ".keras",
+                  anytime: dict[str, tuple] | None = None) -> None:
+        """A finished run: predictions, probabilities, anytime checkpoints' predictions ({fraction: (predictions,
+        probabilities)}) and model first, metrics last (its presence marks the run done), then its checkpoint
+        goes. ``model_suffix``: the saved model's format (``.keras``, ``.skops``)."""
         run_dir = self.run_dir(run_id)
         _save_npy(run_dir / PREDICTIONS, np.asarray(predictions, np.int8))
         if probabilities is not None:
             self.write_probabilities(run_id, probabilities)
+        if anytime:
+            arrays = {f"{kind}:{fraction}": np.asarray(a, dtype) for fraction, pair in anytime.items()
+                      for kind, a, dtype in zip(("predictions", "probabilities"), pair, (np.int8, np.float16))}
+            save_arrays(run_dir / ANYTIME, arrays, compressed=True, what="results directory", advice="--results-dir")
         if model is not None:
             atomic_write(run_dir / f"{MODEL_STEM}{model_suffix}", lambda f: f.write(model), binary=True)
         write_json(run_dir / METRICS, metrics)
         (run_dir / ERROR).unlink(missing_ok=True)
+        shutil.rmtree(self.checkpoint_dir(run_id), ignore_errors=True)
+
+    def anytime(self, run_id: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{fraction: (test predictions, probabilities)} of a run's anytime checkpoints that are not its final
+        one ({} for a run that kept none); a file that fails its checksum is an error naming it."""
+        path = self.run_dir(run_id) / ANYTIME
+        if not path.exists():
+            return {}
+        arrays = load_arrays(path)
+        if arrays is None:
+            raise StoreError(f"{path}: unreadable or fails its checksum; rerun the run with --overwrite")
+        fractions = sorted({k.split(":", 1)[1] for k in arrays}, key=float)
+        return {f: (arrays[f"predictions:{f}"], arrays[f"probabilities:{f}"]) for f in fractions}
 
     def write_failure(self, run_id: str, payload: dict) -> None:
         write_json(self.run_dir(run_id) / ERROR, payload)

@@ -40,9 +40,12 @@ class Estimator:
         self.hyperparameters = dict(hyperparameters or {})  # the builder's, where they differ (tuned settings)
 
     def fit(self, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None, val_x: np.ndarray, val_y: np.ndarray,
-            cfg: TrainConfig, jit_compile: bool = False, on_check: Callable[[int, float], bool] | None = None) -> dict:
+            cfg: TrainConfig, jit_compile: bool = False, on_check: Callable[[int, float], bool] | None = None,
+            control=None) -> dict:
         """Train on (x, y), choosing by validation macro F1; ``on_check(step, val_macro_f1)``, if given, sees
-        every validation check and may stop the training by returning True (a tune's pruner)."""
+        every validation check and may stop the training by returning True (a tune's pruner); ``control``: a
+        ``benchmark.estimators.control.RunControl`` (checkpoints, deadline, anytime predictions), where the
+        kind trains in checks."""
         raise NotImplementedError
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
@@ -69,6 +72,25 @@ class MemberRecord:
     steps_trained: int = 0
     failed: Exception | None = None
 
+    def state(self) -> dict:
+        """What a checkpoint keeps of it (a failed run is never checkpointed)."""
+        return {"history": self.history, "best_val_macro_f1": self.best_val_macro_f1, "best_step": self.best_step,
+                "stale": self.stale, "steps_trained": self.steps_trained}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "MemberRecord":
+        return cls(**state)
+
+
+@dataclass
+class LoopState:
+    """Where the loop stands after a check: what a resumed run starts from."""
+
+    step: int
+    records: list[MemberRecord]
+    active: np.ndarray
+    times: "LoopTimes | None" = None  # this session's (a resumed run's since it resumed)
+
 
 @dataclass
 class LoopTimes:
@@ -81,6 +103,8 @@ def early_stopping_loop(k: int, cfg: TrainConfig, train_chunk: Callable[[int, np
                         validate: Callable[[np.ndarray], np.ndarray],
                         keep_best: Callable[[np.ndarray], None],
                         on_check: Callable[[int, np.ndarray], bool] | None = None,
+                        resume: LoopState | None = None,
+                        after_check: Callable[[LoopState], None] | None = None,
                         ) -> tuple[list[MemberRecord], LoopTimes]:
     """Train ``k`` runs for ``cfg.steps`` optimizer steps, checking validation macro F1 every ``eval_every``.
 
@@ -92,11 +116,14 @@ def early_stopping_loop(k: int, cfg: TrainConfig, train_chunk: Callable[[int, np
 
     ``on_check(step, scores)``, if given, sees each check's validation macro F1 of every run (as ``validate``
     gave them); returning True stops them all (a tune's pruner). Without it nothing changes.
+
+    ``resume``: the state a checkpoint kept, to go on from (None: from step 0). ``after_check(state)``, if
+    given, sees the state after every check (to checkpoint it, or to stop the run by raising).
     """
-    records = [MemberRecord() for _ in range(k)]
-    active = np.ones(k, bool)
+    records = [MemberRecord() for _ in range(k)] if resume is None else resume.records
+    active = np.ones(k, bool) if resume is None else resume.active.copy()
     times = LoopTimes()
-    step = 0
+    step = first = 0 if resume is None else resume.step
     began = last_progress = time.perf_counter()
     while step < cfg.steps and active.any():
         chunk = min(cfg.eval_every, cfg.steps - step)
@@ -126,10 +153,12 @@ def early_stopping_loop(k: int, cfg: TrainConfig, train_chunk: Callable[[int, np
         if on_check is not None and on_check(step, np.asarray(scores, dtype=float)):
             active[:] = False
         times.validation += time.perf_counter() - start
+        if after_check is not None:
+            after_check(LoopState(step, records, active.copy(), times))
         now = time.perf_counter()
         if now - last_progress >= PROGRESS_SECONDS and step < cfg.steps and active.any():
             last_progress = now
-            log.info(progress_line(step, cfg.steps, now - began, records, active))
+            log.info(progress_line(step, cfg.steps, now - began, records, active, step - first))
         elif log.isEnabledFor(logging.DEBUG):
             log.debug(f"    step {step}/{cfg.steps}: {int(active.sum())}/{k} run(s) still training, val macro F1 "
                       + " ".join(f"{r.history[-1]['val_macro_f1']:.3f}" for r in records
@@ -137,11 +166,13 @@ def early_stopping_loop(k: int, cfg: TrainConfig, train_chunk: Callable[[int, np
     return records, times
 
 
-def progress_line(step: int, steps: int, elapsed: float, records: list[MemberRecord], active: np.ndarray) -> str:
+def progress_line(step: int, steps: int, elapsed: float, records: list[MemberRecord], active: np.ndarray,
+                  stepped: int | None = None) -> str:
     """Where a long training stands: steps done, the best validation macro F1 so far, seconds per step and
-    the time left if every active run trains to the last step (early stopping can only make it shorter)."""
+    the time left if every active run trains to the last step (early stopping can only make it shorter).
+    ``stepped``: the steps ``elapsed`` covers (a resumed run's since it resumed; default ``step``)."""
     best = max(r.best_val_macro_f1 for r in records)
-    per_step = elapsed / step
+    per_step = elapsed / (stepped or step)
     left = per_step * (steps - step)
     runs = "" if len(records) == 1 else f", {int(active.sum())}/{len(records)} run(s) still training"
     return (f"    step {step}/{steps}{runs}: best val macro F1 {best:.3f}, {per_step:.2f} s a step with its checks, "

@@ -40,7 +40,8 @@ class SklearnEstimator(Estimator):
         super().__init__(model_name, input_shape, n_classes, seed, features, hyperparameters)
         self.model = model
 
-    def fit(self, x, y, weights, val_x, val_y, cfg, jit_compile=False, on_check=None) -> dict:
+    def fit(self, x, y, weights, val_x, val_y, cfg, jit_compile=False, on_check=None, control=None) -> dict:
+        # one fit, no checks: nothing to checkpoint, stop or predict part-way (``control`` is for stepped models)
         from models import build_model
 
         self.model = build_model(self.model_name, input_shape=self.input_shape, n_classes=self.n_classes,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.config import Grid, TrainConfig
+from benchmark.estimators.control import TimeLimitReached
 from benchmark.logs import progress
 from benchmark.running.compute import available_cores
 from benchmark.running.plan import GridData, RunSpec
@@ -50,12 +51,12 @@ def where_this_runs() -> dict:
 
 def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, seed: int, classes: tuple[str, ...],
               jit_compile: bool = False, verbose: bool = False, features: int = 0,
-              hyperparameters: dict | None = None) -> dict:
+              hyperparameters: dict | None = None, control=None) -> dict:
     """Train and evaluate one fresh ``model`` on a treated training part (its loss weighted when the
     treatment gave weights); see ``train_and_evaluate``. ``verbose``: log every validation check (in a Ray
     worker, where the driver's logging is not set up); ``features``: how many of the input's last positions are
-    appended features; ``hyperparameters``: the builder's tuned ones, if any. The result names the machine and
-    device it ran on."""
+    appended features; ``hyperparameters``: the builder's tuned ones, if any; ``control``: its checkpoint and
+    deadline (``benchmark.estimators.control.RunControl``). The result names the machine and device it ran on."""
     from benchmark.running.trainer import train_and_evaluate
 
     if verbose:
@@ -63,8 +64,15 @@ def train_run(model: str, part: Resampled, held_out: tuple, cfg: TrainConfig, se
         setup(verbose=True)
     result = train_and_evaluate(model, part.x, part.y, *held_out, cfg, seed, jit_compile=jit_compile,
                                 sample_weight=part.weights, classes=classes, features=features,
-                                hyperparameters=hyperparameters)
+                                hyperparameters=hyperparameters, control=control)
     return {**result, "ran_on": where_this_runs()}
+
+
+def train_run_in_time(*args, control=None, **kwargs) -> dict:
+    """:func:`train_run`, unless the deadline passed while it waited in a queue (a Ray task): then never started."""
+    if control is not None and control.past_deadline():
+        raise TimeLimitReached("not started: the time limit had passed")
+    return train_run(*args, control=control, **kwargs)
 
 
 def fetch_part(cache: ResampleCache, data: GridData, spec: RunSpec) -> Resampled:
@@ -176,7 +184,10 @@ class LocalExecutor:
         prefetch_resampled(data, pending, cache, self.resample_workers)
         held_out = data.held_out()
         resampled: dict = {}
-        for spec in pending:
+        for n, spec in enumerate(pending):
+            if recorder.past_deadline():
+                recorder.not_started(pending[n:])
+                return
             recorder.starting(spec)
             group = spec.resample_key
             try:
@@ -190,7 +201,12 @@ class LocalExecutor:
                     raise resampled[group]
                 result = train_run(spec.model, resampled[group], held_out, grid.train_for(spec.model), spec.seed,
                                    data.task.classes, jit_compile=self.jit, features=data.features,
-                                   hyperparameters=grid.hyperparameters_for(spec.model))
+                                   hyperparameters=grid.hyperparameters_for(spec.model),
+                                   control=recorder.control(spec))
+            except TimeLimitReached as exc:
+                recorder.interrupted(spec, exc)
+                recorder.not_started(pending[n + 1:])
+                return
             except Exception as exc:  # a failed run is recorded and the grid goes on
                 recorder.failed(spec, exc, traceback.format_exc(limit=5))
                 continue
@@ -248,7 +264,7 @@ class RayExecutor:
                "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         options = {"num_cpus": self.threads, "runtime_env": {"env_vars": env}}
         resample_task = ray.remote(resample_training_part).options(**options)
-        train_task = ray.remote(train_run).options(**options)
+        train_task = ray.remote(train_run_in_time).options(**options)
 
         parts, infos, resampling = {}, {}, {}  # group -> ref of its part, its info, its unfinished task
         train_x, train_y = ray.put(data.train.x[..., None]), ray.put(data.train.y)
@@ -268,7 +284,7 @@ class RayExecutor:
         held_out = ray.put(data.held_out())
         runs = {train_task.remote(s.model, parts[s.resample_key], held_out, grid.train_for(s.model), s.seed,
                                   data.task.classes, self.jit, verbose, data.features,
-                                  grid.hyperparameters_for(s.model)): s for s in pending}
+                                  grid.hyperparameters_for(s.model), control=recorder.control(s)): s for s in pending}
         del parts  # the runs hold their part, which the object store frees when they have finished
         log.info("on Ray: %d resampling and %d training tasks, %d thread(s) each, on %.0f CPUs", len(resampling),
                  len(runs), self.threads, ray.cluster_resources().get("CPU", 0))
@@ -292,6 +308,9 @@ class RayExecutor:
                 result = ray.get(ref)
             except RayError as exc:  # a failed run is recorded and the grid goes on
                 cause = getattr(exc, "cause", None) or exc  # what the task raised, as in process
+                if isinstance(cause, TimeLimitReached):
+                    recorder.interrupted(spec, cause)
+                    continue
                 recorder.failed(spec, cause, re.sub(r"\x1b\[[0-9;]*m", "", str(exc)))  # its remote traceback
                 continue
             recorder.succeeded(spec, infos[group], result)

@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timezone
 
 from benchmark.config import Grid
+from benchmark.estimators.control import RunControl
 from benchmark.logs import clock, progress
 from benchmark.running.plan import GridData, RunSpec
 from benchmark.store import GridStore
@@ -19,19 +20,47 @@ class GridOutcome:
         self.done: list[str] = []
         self.skipped: list[str] = []
         self.failed: dict[str, str] = {}
+        self.interrupted: list[str] = []  # stopped at a check by the time limit; their checkpoints resume them
+        self.not_started: list[str] = []  # left for a rerun by the time limit
+
+    @property
+    def stopped_by_time_limit(self) -> bool:
+        return bool(self.interrupted or self.not_started)
+
+    def add(self, other: "GridOutcome") -> None:
+        self.done += other.done
+        self.skipped += other.skipped
+        self.failed.update(other.failed)
+        self.interrupted += other.interrupted
+        self.not_started += other.not_started
 
 
 class RunRecorder:
     def __init__(self, grid: Grid, data: GridData, store: GridStore, identities: dict[str, dict], total: int,
-                 provenance: dict):
+                 provenance: dict, deadline: float | None = None):
         self.grid, self.data, self.store, self.identities = grid, data, store, identities
-        self.total, self.provenance = total, provenance
+        self.total, self.provenance, self.deadline = total, provenance, deadline
         self.outcome = GridOutcome()
         self.start, self.reported = time.perf_counter(), 0
         self.bar = progress(total=total, desc=f"grid {grid.name} ({grid.data.split})", unit="run")
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
+
+    def control(self, spec: RunSpec) -> RunControl:
+        """How the run is kept and stopped: its checkpoint in its folder, and the grid's deadline."""
+        return RunControl(checkpoint=self.store.checkpoint_dir(spec.run_id), deadline=self.deadline)
+
+    def past_deadline(self) -> bool:
+        return RunControl(deadline=self.deadline).past_deadline()
+
+    def interrupted(self, spec: RunSpec, exc: BaseException) -> None:
+        """A run the time limit stopped at a check: kept for a rerun to resume, neither done nor failed."""
+        self.outcome.interrupted.append(spec.run_id)
+        log.info("  %s: %s", spec.run_id, exc)
+
+    def not_started(self, specs: list[RunSpec]) -> None:
+        self.outcome.not_started += [s.run_id for s in specs]
 
     def starting(self, spec: RunSpec) -> None:
         """Log the run about to start (in process, one at a time), with the time left at this pace."""
@@ -54,6 +83,7 @@ class RunRecorder:
         probabilities = result.pop("test_probabilities", None)
         model = result.pop("model", None)
         model_suffix = result.pop("model_suffix", ".keras")
+        anytime = result.pop("anytime_probabilities", None)
         self.store.write_run(spec.run_id, {
             "split": spec.split, "model": spec.model, "resampler": spec.resampler, "seed": spec.seed,
             "config": spec.config, "run_id": spec.run_id, "grid": self.grid.name, "grid_directory": self.store.name,
@@ -62,7 +92,7 @@ class RunRecorder:
             **result, "provenance": self.provenance,
             "task": self.data.task.name,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }, predictions, model, probabilities, model_suffix)
+        }, predictions, model, probabilities, model_suffix, anytime)
         self.outcome.done.append(spec.run_id)
         self.bar.update()
         t = result["test"]

@@ -14,6 +14,7 @@ store is the same, so a grid started by one executor is resumed by another.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from benchmark.data.splits import Split
 from benchmark.logs import clock
 from benchmark.running.executors import LocalExecutor, PackedExecutor, RayExecutor
 from benchmark.running.plan import GridData, RunSpec, grid_directory, prepare_data, run_specs
+from benchmark.running.pool import Job, PoolExecutor
 from benchmark.running.recorder import GridOutcome, RunRecorder
 from benchmark.store import GridStore, ResampleCache, RunStore
 
@@ -86,31 +88,74 @@ def update_manifest(store: GridStore, grid: Grid, data: GridData, specs: list[Ru
 
 def run_grid(grid: Grid, split: Split, results_dir: Path, cache_dir: Path | None = None,
              overwrite: bool = False, provenance: dict | None = None, verbose: bool = False,
-             executor: LocalExecutor | RayExecutor | PackedExecutor | None = None) -> GridOutcome:
+             executor: LocalExecutor | RayExecutor | PackedExecutor | PoolExecutor | None = None,
+             deadline: float | None = None) -> GridOutcome:
     """Train and evaluate every cell of ``grid`` not already done; returns what happened.
 
     ``executor``: None (a :class:`LocalExecutor`) trains in this process, with its own thread settings
     (the CLI sets them from ``--threads`` before TensorFlow starts); a :class:`RayExecutor` runs the
-    cells as Ray tasks; a :class:`PackedExecutor` trains the runs of each model together on JAX.
+    cells as Ray tasks; a :class:`PackedExecutor` trains the runs of each model together on JAX; a
+    :class:`PoolExecutor` runs them side by side, one per core. ``deadline`` (a ``time.time()``): no run starts
+    after it, and a run in progress stops at its next check, its checkpoint kept for a rerun to resume.
     """
-    executor = executor or LocalExecutor()
+    return run_grids(grid, {grid.data.split: split}, results_dir, cache_dir, overwrite, provenance, verbose,
+                     executor, deadline)[grid.data.split]
+
+
+@dataclass
+class _Planned:
+    grid: Grid
+    data: GridData
+    pending: list[RunSpec]
+    recorder: RunRecorder
+
+
+def _plan(grid: Grid, split: Split, results_dir: Path, overwrite: bool, provenance: dict,
+          deadline: float | None) -> _Planned:
     data = prepare_data(split, grid)
     specs, identities = run_specs(grid, data)
     store = RunStore(results_dir).grid(grid.data.split, grid_directory(grid))
-    cache = ResampleCache(Path(cache_dir) if cache_dir else default_cache_dir())
-    provenance = {**(provenance or {}), "executor": executor.describe()}
     store.write_test_part(data.test.y, data.test.record)  # before the manifest: a refused test part writes nothing
     update_manifest(store, grid, data, specs, provenance)
     pending = [s for s in specs if overwrite or not store.is_done(s.run_id)]
-    recorder = RunRecorder(grid, data, store, identities, len(pending), provenance)
+    recorder = RunRecorder(grid, data, store, identities, len(pending), provenance, deadline)
     recorder.outcome.skipped = [s.run_id for s in specs if s not in pending]
     log.info("grid %s on the %s split: %d runs, %d already done, %d to run; results in %s", grid.name,
              grid.data.split, len(specs), len(recorder.outcome.skipped), len(pending), store.path)
+    return _Planned(grid, data, pending, recorder)
+
+
+def run_grids(grid: Grid, splits: dict[str, Split], results_dir: Path, cache_dir: Path | None = None,
+              overwrite: bool = False, provenance: dict | None = None, verbose: bool = False,
+              executor: LocalExecutor | RayExecutor | PackedExecutor | PoolExecutor | None = None,
+              deadline: float | None = None) -> dict[str, GridOutcome]:
+    """:func:`run_grid` on each of ``splits`` ({name: split}), seed-major across them: seed 0 of every cell of
+    every split, then seed 1, and so on, so that a grid stopped part-way is whole in fewer seeds on every
+    split. Returns each split's outcome."""
+    executor = executor or LocalExecutor()
+    cache = ResampleCache(Path(cache_dir) if cache_dir else default_cache_dir())
+    provenance = {**(provenance or {}), "executor": executor.describe()}
+    planned = {name: _plan(replace(grid, data=replace(grid.data, split=name)), split, results_dir, overwrite,
+                           provenance, deadline) for name, split in splits.items()}
     try:
-        executor.run(pending, data, grid, cache, recorder, verbose)
+        if isinstance(executor, PoolExecutor):  # one queue for every split: no core waits at a split's end
+            executor.run_jobs([Job(spec, p.grid, p.data, p.recorder) for seed in grid.seeds
+                               for p in planned.values() for spec in p.pending if spec.seed == seed], cache, verbose)
+        else:
+            for seed in grid.seeds:
+                for p in planned.values():
+                    specs = [s for s in p.pending if s.seed == seed]
+                    if any(q.recorder.outcome.stopped_by_time_limit for q in planned.values()):
+                        p.recorder.not_started(specs)
+                    elif specs:
+                        executor.run(specs, p.data, p.grid, cache, p.recorder, verbose)
     finally:
-        recorder.close()
-    outcome = recorder.outcome
-    log.info("grid finished in %s: %d trained, %d skipped, %d failed", clock(recorder.elapsed()), len(outcome.done),
-             len(outcome.skipped), len(outcome.failed))
-    return outcome
+        for p in planned.values():
+            p.recorder.close()
+    for name, p in planned.items():
+        outcome = p.recorder.outcome
+        log.info("grid %s on %s: %d trained, %d skipped, %d failed%s in %s", grid.name, name, len(outcome.done),
+                 len(outcome.skipped), len(outcome.failed),
+                 f", {len(outcome.interrupted) + len(outcome.not_started)} left by the time limit"
+                 if outcome.stopped_by_time_limit else "", clock(p.recorder.elapsed()))
+    return {name: p.recorder.outcome for name, p in planned.items()}
