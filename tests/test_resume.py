@@ -256,3 +256,20 @@ def test_the_time_limit_stops_a_grid_with_exit_0_and_the_same_command_finishes_i
     assert main(args) == 0
     store = RunStore(tmp_path / "results").grid("intra", "smoke")
     assert all(store.is_done(r) for r in store.manifest()["runs"])
+
+
+def test_a_partly_run_grid_reports_how_many_of_its_seeds_each_cell_has(split, uninterrupted, tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    from benchmark.reporting.report import write_report
+
+    shutil.copytree(uninterrupted.path.parent.parent, tmp_path / "results")  # seed 0 of every cell
+    two_seeds = replace(GRID, seeds=(0, 1))
+    outcome = run_grid(two_seeds, split, tmp_path / "results", tmp_path / "cache", deadline=time.time() - 1)
+    assert len(outcome.skipped) == 2 and len(outcome.not_started) == 2  # seed 1 planned, not run
+    store = RunStore(tmp_path / "results").grid("intra", grid_directory(two_seeds))
+    write_report(store)
+    summary, report = (store.path / "summary.md").read_text(), (store.path / "REPORT.md").read_text()
+    assert "| 1 of 2 " in summary
+    assert "seeds 0 of the grid's 0, 1: a partial grid, 1 of 2 seeds done" in report

@@ -51,7 +51,7 @@ def recall_table(g: SavedGrid) -> str:
     rows = []
     for _, c in g.summary.iterrows():
         name = (f"**{c.resampler}**" if c.best_for_model else c.resampler) + collapse_mark(g, c.model, c.resampler)
-        rows.append([c.model, name, c.n_seeds, _pm(c.macro_f1_mean, c.macro_f1_std),
+        rows.append([c.model, name, seeds_done(g, c.n_seeds), _pm(c.macro_f1_mean, c.macro_f1_std),
                      _ci(c.macro_f1_ci_low, c.macro_f1_ci_high),
                      *[_pm(c[f"recall_{k}_mean"], c[f"recall_{k}_std"]) for k in g.task.classes]])
     return tabulate(rows, headers=["model", "resampler", "seeds", "macro F1", f"macro F1 {CONFIDENCE:.0%} CI (t)",
@@ -117,7 +117,8 @@ def task_metrics_section(g: SavedGrid) -> list[str]:
     if not extra or not len(g.summary):
         return []
     value = lambda c, m: "—" if np.isnan(c[f"{m}_mean"]) else _pm(c[f"{m}_mean"], c[f"{m}_std"])  # noqa: E731
-    rows = [[c.model, c.resampler, c.n_seeds, _pm(c.macro_f1_mean, c.macro_f1_std), *[value(c, m) for m in extra]]
+    rows = [[c.model, c.resampler, seeds_done(g, c.n_seeds), _pm(c.macro_f1_mean, c.macro_f1_std),
+             *[value(c, m) for m in extra]]
             for _, c in g.summary.iterrows()]
     names = [METRIC_NAMES.get(m, m) for m in extra]
     title = ", ".join(names)
@@ -185,10 +186,20 @@ def data_section(g: SavedGrid) -> list[str]:
                      headers=["part", *g.task.classes, "total"], tablefmt="github", intfmt=","), ""]
 
 
+def seeds_done(g: SavedGrid, n: int) -> str:
+    """A cell's seed count, "k of N" while it has fewer finished runs than the grid's seeds (a partial grid)."""
+    planned = len(g.manifest["seeds"])
+    return str(n) if n >= planned else f"{n} of {planned}"
+
+
 def spread_words(g: SavedGrid) -> str:
     seeds = g.manifest["seeds"]
-    what = "mean ± sample std over seeds" if len(seeds) > 1 else "one seed: no spread or interval can be given"
-    return f"{what} (seeds {', '.join(map(str, seeds))})"
+    done = sorted({int(s) for s in g.runs["seed"]}) if len(g.runs) else []
+    what = "mean ± sample std over seeds" if len(done) > 1 else "one seed: no spread or interval can be given"
+    if done == sorted(seeds) or not done:
+        return f"{what} (seeds {', '.join(map(str, seeds))})"
+    return (f"{what} (seeds {', '.join(map(str, done))} of the grid's {', '.join(map(str, seeds))}: a partial grid, "
+            f"{len(done)} of {len(seeds)} seeds done)")
 
 
 def test_unit(g: SavedGrid) -> str:
