@@ -152,6 +152,9 @@ class Grid:
     data: DataConfig
     description: str = ""  # what it is, for --help (the published systems' presets)
     params: TunedSettings = field(default_factory=TunedSettings)  # tuned settings (--params); empty: none
+    # a preset's own builder settings where they are not the builder's defaults ((model, pairs), ...): a published
+    # system as it was built, kept when the benchmark's defaults move; in the runs' identity, not the folder's name
+    builders: tuple = ()
 
     def cells(self) -> list[tuple[str, int, str]]:
         """(resampler, seed, model) in the order they run: seed-major (every cell's seed 0, then seed 1, ...), so a
@@ -163,8 +166,9 @@ class Grid:
         return self.params.train(model, self.train)
 
     def hyperparameters_for(self, model: str) -> dict:
-        """``model``'s tuned builder hyperparameters ({}: its builder's defaults)."""
-        return self.params.hyperparameters(model)
+        """``model``'s builder hyperparameters where they are not its defaults: the preset's own, then the tuned
+        ones over them ({}: its builder's defaults)."""
+        return {**dict(dict(self.builders).get(model, ())), **self.params.hyperparameters(model)}
 
 
 # The members of the published benchmark. The registries (``models``, ``resampling``) list what can
@@ -194,7 +198,9 @@ PRESETS = {
         "lstm_first140_oversampled", ("lstm",), ("random",), (0,), TrainConfig(),
         DataConfig(inputs=InputConfig(samples=140)),
         "the LSTM project: an LSTM on the first 140 samples of each beat, every minority class randomly "
-        "oversampled to the majority's size"),
+        "oversampled to the majority's size",
+        # the preset as it always ran: two LSTM layers read at the last step (the benchmark's LSTM until #37)
+        builders=(("lstm", (("layers", 2), ("readout", "last"))),)),
     "resnet_smote_enn_cyclical": Grid(
         "resnet_smote_enn_cyclical", ("resnet",), ("smote_enn",), (0,), TrainConfig(lr_schedule="triangular"),
         DataConfig(),

@@ -223,7 +223,7 @@ def test_cnn_lstm_reads_the_shortened_sequence():
 
 
 @pytest.mark.parametrize("layers, readout, dropout, pooling", [
-    (2, "last", 0.0, None),  # the benchmark's LSTM: two LSTM(64), the last state read
+    (2, "last", 0.0, None),  # the LSTM preset's: two LSTM(64), the last state read
     (1, "mean", 0.0, "GlobalAveragePooling1D"),
     (3, "max", 0.2, "GlobalMaxPooling1D"),
 ])
@@ -241,12 +241,24 @@ def test_lstm_stacks_its_layers_and_reads_out_as_asked(layers, readout, dropout,
     assert model.output_shape == (None, 5)
 
 
-def test_the_default_lstm_is_the_benchmarks_two_layer_lstm():
+def test_the_default_lstm_is_one_layer_max_pooled_over_its_steps():
     import keras
 
     model = build_model("lstm")
-    assert [type(layer).__name__ for layer in model.layers] == ["InputLayer", "LSTM", "LSTM", "Dense"]
-    assert [layer.units for layer in model.layers if isinstance(layer, keras.layers.LSTM)] == [64, 64]
+    assert [type(layer).__name__ for layer in model.layers] == ["InputLayer", "LSTM", "GlobalMaxPooling1D", "Dense"]
+    assert [layer.units for layer in model.layers if isinstance(layer, keras.layers.LSTM)] == [64]
+
+
+def test_the_lstm_preset_keeps_the_two_layer_lstm_read_at_its_last_step():
+    from benchmark.config import GRIDS
+    from benchmark.running.plan import grid_directory
+    from models import builder_arguments
+
+    preset = GRIDS["lstm_first140_oversampled"]
+    assert builder_arguments("lstm", **preset.hyperparameters_for("lstm"))["layers"] == 2
+    assert builder_arguments("lstm", **preset.hyperparameters_for("lstm"))["readout"] == "last"
+    assert grid_directory(preset) == "lstm_first140_oversampled"  # its own folder, as before
+    assert GRIDS["full"].hyperparameters_for("lstm") == {}  # the benchmark's grids build the default
 
 
 @pytest.mark.parametrize("bad, message", [
