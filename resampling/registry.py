@@ -216,9 +216,10 @@ def make_sampler(name: str, seed: int):
 
 
 def sampler_parameters(name: str, seed: int) -> dict:
-    """Every parameter of the sampler a run uses (scikit-learn's ``get_params``, nested ones included),
-    as JSON-able values: part of a run's identity."""
-    params = make_sampler(name, seed).get_params(deep=True)
+    """Every parameter of the sampler a run uses (scikit-learn's ``get_params``, nested ones included; a sampler
+    that resolves more, a ``resolved()`` of them), as JSON-able values: part of a run's identity."""
+    sampler = make_sampler(name, seed)
+    params = sampler.resolved() if hasattr(sampler, "resolved") else sampler.get_params(deep=True)
     return {k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v) for k, v in sorted(params.items())}
 
 

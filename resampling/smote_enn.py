@@ -16,6 +16,7 @@ from imblearn.utils import check_target_type
 from sklearn.utils import check_X_y
 
 from resampling.neighbours import kneighbors
+from resampling.synthetic import DenseBeats
 
 
 def edited_nearest_neighbours(x: np.ndarray, y: np.ndarray, n_neighbors: int = 3) -> np.ndarray:
@@ -26,7 +27,7 @@ def edited_nearest_neighbours(x: np.ndarray, y: np.ndarray, n_neighbors: int = 3
     return np.concatenate([np.flatnonzero(agree & (y == c)) for c in np.unique(y)])
 
 
-class FastSMOTEENN(SMOTEENN):
+class FastSMOTEENN(DenseBeats, SMOTEENN):
     """``imblearn.combine.SMOTEENN`` (same parameters) with the default ENN step computed by
     :func:`edited_nearest_neighbours`; a custom ``enn`` falls back to imbalanced-learn's own code."""
 

@@ -10,9 +10,11 @@ are its own: where a class's beats end at different lengths, the tail is drawn l
 from __future__ import annotations
 
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from imblearn.over_sampling.base import BaseOverSampler
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from resampling.registry import ResamplingError
 
@@ -57,42 +59,69 @@ def _appended(x, y, new: dict[int, np.ndarray]):
             np.concatenate([y, *[np.full(len(v), c, dtype=y.dtype) for c, v in new.items()]]))
 
 
-class NoiseOversampler(BaseEstimator):
-    """Every minority class raised to the majority's size with Gaussian-noise copies of its beats."""
+SEED = [Interval(Integral, 0, None, closed="left"), None]  # np.random.default_rng's seed: a whole number or None
 
-    def __init__(self, noise_scale: float = 0.02, random_state: int | None = None, features: int = 0):
+
+class DenseBeats:
+    """For an imbalanced-learn sampler that works on dense beats only: its tags say so, and sparse input is
+    refused with scikit-learn's error (convert it with ``.toarray()``) before any work."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+    def _check_X_y(self, X, y, accept_sparse=None):
+        return super()._check_X_y(X, y, accept_sparse=False)
+
+
+class NoiseOversampler(DenseBeats, BaseOverSampler):
+    """Every minority class raised to the majority's size (``sampling_strategy``: imbalanced-learn's, for an
+    over-sampler) with Gaussian-noise copies of its beats."""
+
+    _parameter_constraints = {**BaseOverSampler._parameter_constraints,
+                              "noise_scale": [Interval(Real, 0, None, closed="left")], "random_state": SEED,
+                              "features": [Interval(Integral, 0, None, closed="left")]}
+
+    def __init__(self, sampling_strategy="auto", noise_scale: float = 0.02, random_state: int | None = None,
+                 features: int = 0):
+        super().__init__(sampling_strategy=sampling_strategy)
         self.noise_scale = noise_scale
         self.random_state = random_state
         self.features = features  # appended feature columns, set by ``resampling.treat`` from the input
 
-    def fit_resample(self, x, y):
-        x, y = np.asarray(x), np.asarray(y)
-        if not self.noise_scale >= 0:
-            raise ValueError(f"noise_scale must be >= 0, got {self.noise_scale}")
+    def _fit_resample(self, x, y):
         rng = np.random.default_rng(self.random_state)
         return _appended(x, y, {c: noise_copies(x[y == c], n, self.noise_scale, rng, self.features)
-                                for c, n in shortfalls(y).items()})
+                                for c, n in self.sampling_strategy_.items() if n > 0})
 
 
-class GaussianMixtureOversampler(BaseEstimator):
-    """Every minority class raised to the majority's size with beats drawn from a Gaussian mixture fitted
-    to that class alone (scikit-learn's ``GaussianMixture``; diagonal covariances by default: a full
-    187 × 187 covariance per component needs far more beats than the rare classes have)."""
+class GaussianMixtureOversampler(DenseBeats, BaseOverSampler):
+    """Every minority class raised to the majority's size (``sampling_strategy``) with beats drawn from a Gaussian
+    mixture fitted to that class alone (scikit-learn's ``GaussianMixture``; diagonal covariances by default: a
+    full 187 × 187 covariance per component needs far more beats than the rare classes have)."""
 
-    def __init__(self, n_components: int = 3, covariance_type: str = "diag", random_state: int | None = None):
+    _parameter_constraints = {**BaseOverSampler._parameter_constraints,
+                              "n_components": [Interval(Integral, 1, None, closed="left")],
+                              "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
+                              "random_state": SEED}
+
+    def __init__(self, sampling_strategy="auto", n_components: int = 3, covariance_type: str = "diag",
+                 random_state: int | None = None):
+        super().__init__(sampling_strategy=sampling_strategy)
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.random_state = random_state
 
-    def fit_resample(self, x, y):
+    def _fit_resample(self, x, y):
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import GaussianMixture
 
-        x, y = np.asarray(x), np.asarray(y)
         needed = MIN_BEATS_PER_COMPONENT * self.n_components
-        counts = np.bincount(y.astype(np.int64))
-        lacking = shortfalls(y)
-        few = {c: int(counts[c]) for c in lacking if counts[c] < needed}
+        classes, counts = np.unique(y, return_counts=True)
+        count = dict(zip(classes.tolist(), counts.tolist()))
+        lacking = {c: n for c, n in self.sampling_strategy_.items() if n > 0}
+        few = {c: count[c] for c in lacking if count[c] < needed}
         if few:
             raise ResamplingError(
                 "too few beats for a " f"{self.n_components}-component mixture ({needed} needed, "

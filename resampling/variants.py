@@ -16,9 +16,14 @@ import warnings
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 
+from numbers import Integral
+
 import numpy as np
+from imblearn.over_sampling.base import BaseOverSampler
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from resampling.registry import ResamplingError, register_family
+from resampling.synthetic import DenseBeats
 
 PREFIX = "sv"
 STRATEGIES = ("eq_1_vs_many_successive", "equalize_1_vs_many")
@@ -80,50 +85,64 @@ def _reasons(messages: list[str]) -> str:
     return "; ".join(dict.fromkeys(telling)) or "it generated no samples"
 
 
-class VariantOversampler:
-    """One ``smote_variants`` oversampler, every minority class raised to the majority's size."""
+class VariantOversampler(DenseBeats, BaseOverSampler):
+    """One ``smote_variants`` oversampler (``oversampler``, its ``params``), every minority class raised to the
+    majority's size by the package's multiclass ``strategy``. The package sets each class's target itself, so
+    ``sampling_strategy`` can only be "auto"; the package is imported when it is first used, not when built."""
 
-    def __init__(self, oversampler: str, params: dict | None = None, strategy: str = STRATEGIES[0],
-                 random_state: int | None = None):
+    _parameter_constraints = {**BaseOverSampler._parameter_constraints, "oversampler": [str],
+                              "params": [dict, None], "strategy": [StrOptions(set(STRATEGIES))],
+                              "random_state": [Interval(Integral, 0, None, closed="left"), None]}
+
+    def __init__(self, sampling_strategy="auto", oversampler: str = "SMOTE", params: dict | None = None,
+                 strategy: str = STRATEGIES[0], random_state: int | None = None):
+        super().__init__(sampling_strategy=sampling_strategy)
+        self.oversampler, self.params, self.strategy, self.random_state = oversampler, params, strategy, random_state
+
+    def resolved(self) -> dict:
+        """Every parameter the package's oversampler resolves, with the package's version: what a run's identity
+        records of it (``resampling.sampler_parameters``). Checks the name, the strategy and the parameters."""
         sv = _package()
-        if strategy not in STRATEGIES:
-            raise ValueError(f"sv:{oversampler}: strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
-        self.oversampler, self.strategy, self.random_state = oversampler, strategy, random_state
-        self.params = dict(params or {})
-        if "proportion" in self.params:
-            raise ValueError(f"sv:{oversampler}: proportion is set per class (every class to the majority's size)")
-        cls = getattr(sv, oversampler)
+        name, params = self.oversampler, dict(self.params or {})
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"sv:{name}: strategy {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        if "proportion" in params:
+            raise ValueError(f"sv:{name}: proportion is set per class (every class to the majority's size)")
+        cls = getattr(sv, name)
         named = [k for k, p in inspect.signature(cls).parameters.items()
                  if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and k not in ("proportion", "random_state")]
-        unknown = sorted(set(self.params) - set(named))
+        unknown = sorted(set(params) - set(named))
         if unknown:  # its constructors swallow unknown keywords (**_kwargs): a typo would pass unseen
-            raise ValueError(f"sv:{oversampler}: unknown parameter(s) {', '.join(unknown)}; its parameters: "
+            raise ValueError(f"sv:{name}: unknown parameter(s) {', '.join(unknown)}; its parameters: "
                              f"{', '.join([*named, 'strategy'])}")
-        self._resolved = cls(**self.params, random_state=random_state).get_params()
-        self._multiclass = sv.MulticlassOversampling(
-            oversampler=oversampler, oversampler_params={**self.params, "random_state": random_state},
-            strategy=strategy)
-
-    def get_params(self, deep: bool = True) -> dict:
-        resolved = {k: _plain(v) for k, v in self._resolved.items() if k not in ("proportion", "class_name",
-                                                                                   "random_state")}
+        resolved = cls(**params, random_state=self.random_state).get_params()
         try:
             package = version("smote-variants")
         except PackageNotFoundError:
             package = "unknown"
-        return {"oversampler": self.oversampler, "strategy": self.strategy, "random_state": self.random_state,
-                "smote_variants": package, **{f"oversampler_{k}": v for k, v in resolved.items()}}
+        return {"oversampler": name, "strategy": self.strategy, "random_state": self.random_state,
+                "smote_variants": package,
+                **{f"oversampler_{k}": _plain(v) for k, v in resolved.items()
+                   if k not in ("proportion", "class_name", "random_state")}}
 
-    def fit_resample(self, x, y):
-        x, y = np.asarray(x), np.asarray(y)
+    def _fit_resample(self, x, y):
+        if not (isinstance(self.sampling_strategy, str) and self.sampling_strategy == "auto"):
+            raise ValueError(f"sv:{self.oversampler}: the package raises every minority class to the majority's "
+                             f"size itself; sampling_strategy must be 'auto', not {self.sampling_strategy!r}")
+        self.resolved()
+        if not any(self.sampling_strategy_.values()):  # every class at the majority's size: nothing to make (the
+            return x, y                                  # package would divide by zero)
+        multiclass = _package().MulticlassOversampling(
+            oversampler=self.oversampler, oversampler_params={**(self.params or {}), "random_state": self.random_state},
+            strategy=self.strategy)
         with _quiet_log() as log:
             try:
-                x_res, y_res = self._multiclass.sample(x.astype(np.float64), y)
+                x_res, y_res = multiclass.sample(x.astype(np.float64), y)
             except Exception as exc:  # the package's samplers fail in many ways; each fails only its cell
                 raise ResamplingError(f"{type(exc).__name__}: {exc}") from exc
-        before = np.bincount(y, minlength=int(y.max()) + 1)
-        after = np.bincount(np.asarray(y_res, dtype=np.int64), minlength=len(before))
-        stuck = [c for c in np.flatnonzero(before) if before[c] < before.max() and after[c] <= before[c]]
+        classes, before = np.unique(y, return_counts=True)
+        after = np.array([np.sum(np.asarray(y_res) == c) for c in classes])
+        stuck = [c for c, b, a in zip(classes, before, after) if b < before.max() and a <= b]
         if stuck:
             raise ResamplingError(f"no beats generated for class(es) {', '.join(map(str, stuck))} "
                                   f"(counts {before.tolist()}): {_reasons(log.messages)}")
@@ -131,10 +150,13 @@ class VariantOversampler:
 
 
 def build(name: str, seed: int, params: dict) -> VariantOversampler:
-    """``sv:NAME[params]``: a ``strategy`` key picks the multiclass strategy, the rest go to NAME."""
+    """``sv:NAME[params]``: a ``strategy`` key picks the multiclass strategy, the rest go to NAME; checked here,
+    so a bad name or parameter is refused before any run."""
     params = dict(params)
     strategy = params.pop("strategy", STRATEGIES[0])
-    return VariantOversampler(name, params, strategy=strategy, random_state=seed)
+    sampler = VariantOversampler(oversampler=name, params=params, strategy=strategy, random_state=seed)
+    sampler.resolved()
+    return sampler
 
 
 register_family(PREFIX, kind="over", build=build, known=known_oversamplers,
