@@ -150,9 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
                                 "CPU: benchmarks/cpu_levers.py); ray: every run a Ray task, in "
                                 'parallel (needs the extra: pip install -e ".[ray]"); packed: the runs of each '
                                 "model trained --pack-size at a time in one compiled step (JAX backend, made "
-                                "for a GPU); auto: packed on JAX with a GPU, else local")
+                                "for a GPU); auto: packed on JAX with a GPU, pool on JAX with 2 cores or more for "
+                                f"runs of {POOL_FROM_STEPS:,} steps or more, else local")
     execution.add_argument("--workers", type=_positive,
-                           help="runs at a time with --executor pool (default: this machine's cores)")
+                           help="runs at a time with --executor pool (default: one per core, at most one per 3 GiB "
+                                "of memory)")
     execution.add_argument("--time-limit", type=_duration, metavar="DURATION",
                            help="stop the grid cleanly once this long has passed since the command started "
                                 "(e.g. 2h30m, 45m, 90s): no run starts after it, a run in progress stops at its "
@@ -355,7 +357,7 @@ def make_executor(args, device: dict):
     backend, kind = device["backend"], device["kind"]
     name = args.executor
     if name == "auto":
-        name = "packed" if backend == "jax" and kind == "gpu" else "local"
+        name = auto_executor(backend, kind, available_cores(), _grid(args, _splits(args, ["intra"])[0]).train.steps)
     if name == "packed":
         if backend != "jax":
             raise ValueError(f"--executor packed needs the JAX backend (KERAS_BACKEND=jax), not {backend}")
@@ -367,10 +369,33 @@ def make_executor(args, device: dict):
     if name == "pool":
         from benchmark.running.pool import PoolExecutor
 
-        return PoolExecutor(args.workers or available_cores(), jit)
+        return PoolExecutor(args.workers or default_workers(), jit)
     if name == "ray":
         return RayExecutor(args.ray_address, args.ray_workers, args.threads, jit)
     return LocalExecutor(jit, args.resample_workers or 1)
+
+
+POOL_FROM_STEPS = 1_000  # a run this long takes minutes: worth a worker process's start (~15 s)
+
+
+def default_workers() -> int:
+    """One worker a core, as memory allows: a worker holds its backend, the grid's parts and a treated part
+    (about 2 GiB on the full intra split with JAX)."""
+    from benchmark.provenance import machine
+
+    memory = machine()["memory_gib"] or 0
+    return max(1, min(available_cores(), int(memory // 3) if memory else available_cores()))
+
+
+def auto_executor(backend: str, kind: str, cores: int, steps: int) -> str:
+    """What ``--executor auto`` runs: packed on JAX with a GPU; on a CPU with two cores or more, runs of at least
+    POOL_FROM_STEPS steps side by side, one per core (JAX only: its pinned runs reproduce exactly when ``evaluate``
+    loads them on every core; TensorFlow's sums depend on the thread count); else one run at a time here."""
+    if backend == "jax" and kind == "gpu":
+        return "packed"
+    if backend == "jax" and kind == "cpu" and cores >= 2 and steps >= POOL_FROM_STEPS:
+        return "pool"
+    return "local"
 
 
 def _grid(args, split: str | None = None):
@@ -666,7 +691,7 @@ def _cache(args) -> Path | None:
 def _early_settings(argv: list[str] | None) -> None:
     """Thread counts and deterministic kernels, set from the command line before any backend starts
     (building the parser imports the model registry, and with it Keras)."""
-    from benchmark.running.compute import configure
+    from benchmark.running.compute import choose_backend, configure
     from benchmark.running.executors import thread_env
 
     early = argparse.ArgumentParser(add_help=False)
@@ -674,6 +699,7 @@ def _early_settings(argv: list[str] | None) -> None:
     early.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True)
     known, _ = early.parse_known_args(argv)
     os.environ.update(thread_env(known.threads or available_cores()))
+    choose_backend()
     configure(known.deterministic)
 
 

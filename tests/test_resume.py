@@ -273,3 +273,26 @@ def test_a_partly_run_grid_reports_how_many_of_its_seeds_each_cell_has(split, un
     summary, report = (store.path / "summary.md").read_text(), (store.path / "REPORT.md").read_text()
     assert "| 1 of 2 " in summary
     assert "seeds 0 of the grid's 0, 1: a partial grid, 1 of 2 seeds done" in report
+
+
+def test_jax_is_the_backend_when_nothing_chose_one(tmp_path, monkeypatch):
+    from benchmark.running import compute
+
+    monkeypatch.delitem(sys.modules, "keras", raising=False)
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert compute.choose_backend() == "jax" and os.environ["KERAS_BACKEND"] == "jax"
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # the user's choice stands
+    assert compute.choose_backend() is None and os.environ["KERAS_BACKEND"] == "tensorflow"
+    monkeypatch.delenv("KERAS_BACKEND")
+    (tmp_path / "keras.json").write_text('{"backend": "torch"}')  # and so does Keras' own configuration
+    assert compute.choose_backend() is None and "KERAS_BACKEND" not in os.environ
+
+
+@pytest.mark.parametrize("backend, kind, cores, steps, executor", [
+    ("jax", "cpu", 2, 10_000, "pool"), ("jax", "cpu", 1, 10_000, "local"), ("jax", "cpu", 2, 40, "local"),
+    ("tensorflow", "cpu", 2, 10_000, "local"), ("jax", "gpu", 16, 10_000, "packed")])
+def test_auto_runs_long_runs_one_per_core_on_a_cpu_with_jax(backend, kind, cores, steps, executor):
+    from benchmark.cli import auto_executor
+
+    assert auto_executor(backend, kind, cores, steps) == executor
