@@ -25,6 +25,9 @@ DEFAULT_RESULTS = {"run": "results/local", "evaluate": "results/local", "report"
                    "transfer": "results/local", "tune": "results/local"}
 # the commands whose --grid may name a grid's folder (quick-rr, <preset>-<hash>) besides a preset
 GRID_FOLDER_COMMANDS = ("report", "export")
+# the commands that train or score runs, on JAX unless KERAS_BACKEND says otherwise (``choose_backend``); export,
+# predict and serve keep Keras' own default: the ONNX copy is exported from TensorFlow (JAX would need jax2onnx)
+JAX_COMMANDS = ("run", "evaluate", "tune", "transfer")
 # the commands that take positional operands
 OPERANDS = {"predict": ("BUNDLE", "INPUT"), "serve": ("BUNDLE",), "compare": ("GRID", "OTHER_GRID")}
 
@@ -699,7 +702,9 @@ def _early_settings(argv: list[str] | None) -> None:
     early.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True)
     known, _ = early.parse_known_args(argv)
     os.environ.update(thread_env(known.threads or available_cores()))
-    choose_backend()
+    args = sys.argv[1:] if argv is None else argv
+    if (args[0] if args and not args[0].startswith("-") else "run") in JAX_COMMANDS:
+        choose_backend()
     configure(known.deterministic)
 
 

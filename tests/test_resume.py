@@ -275,18 +275,14 @@ def test_a_partly_run_grid_reports_how_many_of_its_seeds_each_cell_has(split, un
     assert "seeds 0 of the grid's 0, 1: a partial grid, 1 of 2 seeds done" in report
 
 
-def test_jax_is_the_backend_when_nothing_chose_one(tmp_path, monkeypatch):
+def test_jax_is_the_backend_unless_keras_backend_names_one(monkeypatch):
     from benchmark.running import compute
 
     monkeypatch.delitem(sys.modules, "keras", raising=False)
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     assert compute.choose_backend() == "jax" and os.environ["KERAS_BACKEND"] == "jax"
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # the user's choice stands
     assert compute.choose_backend() is None and os.environ["KERAS_BACKEND"] == "tensorflow"
-    monkeypatch.delenv("KERAS_BACKEND")
-    (tmp_path / "keras.json").write_text('{"backend": "torch"}')  # and so does Keras' own configuration
-    assert compute.choose_backend() is None and "KERAS_BACKEND" not in os.environ
 
 
 @pytest.mark.parametrize("backend, kind, cores, steps, executor", [
@@ -296,3 +292,17 @@ def test_auto_runs_long_runs_one_per_core_on_a_cpu_with_jax(backend, kind, cores
     from benchmark.cli import auto_executor
 
     assert auto_executor(backend, kind, cores, steps) == executor
+
+
+@pytest.mark.parametrize("argv, chosen", [(["--grid", "full"], True), (["evaluate", "--grid", "quick"], True),
+                                          (["tune", "--model", "lstm"], True), (["export", "--best"], False),
+                                          (["serve", "bundle"], False), (["predict", "b", "in.csv"], False)])
+def test_the_commands_that_train_or_score_runs_choose_jax(argv, chosen, monkeypatch):
+    from benchmark import cli
+    from benchmark.running import compute
+
+    calls = []
+    monkeypatch.setattr(compute, "choose_backend", lambda: calls.append(1))
+    monkeypatch.setattr(compute, "configure", lambda deterministic: None)
+    cli._early_settings(argv)
+    assert bool(calls) is chosen

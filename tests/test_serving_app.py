@@ -74,7 +74,8 @@ def test_predict_record_finds_the_beats_of_a_signal(client, tmp_path):
     ({"beats": [[0.5] * 187, [0.5] * 3]}, 422, "same length"),
     ({"beats": []}, 422, "non-empty"),
     ({"beat": []}, 422, '{"beats"'),
-    ({"beats": [[0.5] * 187] * (api.MAX_BEATS + 1)}, 413, "at most"),
+    ({"beats": [[0.5] * 187] * (api.MAX_BEATS + 1)}, 422, "at most"),
+    ({"beats": [[0.5] * 186 + [2e6]]}, 422, "beyond"),
 ])
 def test_bad_beats_are_named(client, body, status, says):
     response = client.post("/predict", content=json.dumps(body))
@@ -97,12 +98,49 @@ def test_a_body_over_the_limit_is_refused(client, monkeypatch):
 
 @pytest.mark.parametrize("body, says", [
     ({"signal": [0.0] * 5000, "fs": 0}, "outside"), ({"signal": [0.0] * 5000, "fs": "fast"}, "number of Hz"),
-    ({"signal": [0.0] * 5000, "fs": float("inf")}, "outside"), ({"signal": [0.0] * 100, "fs": 360}, "too short"),
+    ({"signal": [0.0] * 5000, "fs": float("inf")}, "outside"), ({"signal": [1e7] * 5000, "fs": 360}, "beyond"),
     ({"signal": [[0.0]] * 5000, "fs": 360}, "flat list"), ({"signal": [0.0] * 5000}, '"fs"'),
 ])
 def test_bad_records_are_named(client, body, says):
     response = client.post("/predict/record", content=json.dumps(body))
     assert response.status_code == 422 and says in response.json()["error"], response.text
+
+
+@pytest.mark.parametrize("signal, says", [([0.0] * 100, "too short"), ([0.0] * 5000, "no usable beats")])
+def test_a_valid_recording_without_beats_is_answered_with_none_and_why(client, signal, says):
+    """A schema-valid request is accepted (schemathesis found {"fs": 0.0, "signal": []} refused when the schema
+    allowed it): a recording too short, or flat, gets no beats and a note, not an error."""
+    response = client.post("/predict/record", json={"signal": signal, "fs": 360})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["predictions"] == [] and answer["summary"]["beats"] == 0 and says in answer["note"]
+
+
+def test_the_schema_states_the_bounds_the_code_enforces(client):
+    schema = client.get("/openapi.json").json()
+    record = schema["paths"]["/predict/record"]["post"]
+    body = record["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert (body["fs"]["minimum"], body["fs"]["maximum"]) == (50.0, 10_000.0)  # {"fs": 0.0, ...} was schema-valid
+    assert body["signal"]["minItems"] == 1 and body["signal"]["items"]["maximum"] == api.MAX_ABS_VALUE
+    beats = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert beats["properties"]["beats"]["maxItems"] == api.MAX_BEATS
+    for path in ("/predict", "/predict/record", "/predict/upload"):  # every status code it can answer
+        assert {"200", "400", "413", "422"} <= set(schema["paths"][path]["post"]["responses"])
+    assert "415" in schema["paths"]["/predict/upload"]["post"]["responses"]
+    assert schema["paths"]["/health"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+
+
+@pytest.mark.parametrize("path", ["/health", "/model"])
+def test_a_method_not_allowed_says_which_are(client, path):
+    response = client.request("TRACE", path)  # RFC 9110: a 405 carries Allow
+    assert response.status_code == 405 and response.headers["allow"] == "GET"
+
+
+def test_json_and_uploads_go_to_their_own_endpoints(client):
+    response = client.post("/predict/upload", json={"signal": [0.0] * 1000, "fs": 360})
+    assert response.status_code == 415 and "/predict/record" in response.json()["error"]
+    response = client.post("/predict/record", files=[("files", ("a.csv", b"0\n" * 1000))])
+    assert response.status_code == 415 and "/predict/upload" in response.json()["error"]
 
 
 def test_answers_are_the_same_with_json_as_with_orjson(client, monkeypatch):
@@ -113,7 +151,7 @@ def test_answers_are_the_same_with_json_as_with_orjson(client, monkeypatch):
     answers = [(r.status_code, r.json()) for r in (client.post("/predict", content=b) for b in bodies)]
     monkeypatch.setattr(api, "orjson", None)
     assert [(r.status_code, r.json()) for r in (client.post("/predict", content=b) for b in bodies)] == answers
-    assert [status for status, _ in answers] == [200, 422, 422, 200, 422]
+    assert [status for status, _ in answers] == [200, 422, 422, 422, 422]  # 2 ** 70: beyond the values' bound
 
 
 def test_unknown_paths_and_methods_are_json_errors(client):
@@ -147,7 +185,7 @@ def test_malformed_bodies_get_a_4xx_and_the_server_keeps_serving(client, body, p
     assert client.get("/health").status_code == 200
 
 
-# --- uploads: POST /predict/record as multipart/form-data ---------------------------------------------------
+# --- uploads: POST /predict/upload, multipart/form-data ---------------------------------------------------
 
 @pytest.fixture(scope="module")
 def record_files(tmp_path_factory) -> dict[str, bytes]:
@@ -160,7 +198,7 @@ def record_files(tmp_path_factory) -> dict[str, bytes]:
 
 
 def post_files(client, files: dict[str, bytes], fs=None):
-    return client.post("/predict/record", files=[("files", (name, data)) for name, data in files.items()],
+    return client.post("/predict/upload", files=[("files", (name, data)) for name, data in files.items()],
                        data=None if fs is None else {"fs": fs})
 
 
@@ -250,16 +288,16 @@ def test_upload_fields_and_limits(client, record_files, monkeypatch):
     for fs, says in (("fast", "number of Hz"), ("0", "outside"), ("nan", "outside")):
         response = post_files(client, {"lead.csv": b"0\n" * 1000}, fs=fs)
         assert response.status_code == 422 and says in response.json()["error"], response.text
-    response = client.post("/predict/record", files=[("files", ("300.hea", record_files["300.hea"]))],
+    response = client.post("/predict/upload", files=[("files", ("300.hea", record_files["300.hea"]))],
                            data={"note": "x"})
     assert response.status_code == 422 and "unknown form field 'note'" in response.json()["error"]
     monkeypatch.setattr(uploads, "MAX_UPLOAD_BYTES", 10_000)
     response = post_files(client, record_files)
     assert response.status_code == 413 and "at most 10000" in response.json()["error"]
-    response = client.post("/predict/record", content=b"--x\r\n", headers={"content-type": "multipart/form-data"})
+    response = client.post("/predict/upload", content=b"--x\r\n", headers={"content-type": "multipart/form-data"})
     assert response.status_code == 400 and "multipart" in response.json()["error"]
     only_fs = b'--b\r\nContent-Disposition: form-data; name="fs"\r\n\r\n360\r\n--b--\r\n'
-    response = client.post("/predict/record", content=only_fs,
+    response = client.post("/predict/upload", content=only_fs,
                            headers={"content-type": "multipart/form-data; boundary=b"})
     assert response.status_code == 422 and "no file in the upload" in response.json()["error"]
 
@@ -276,7 +314,7 @@ def test_the_page_is_one_self_contained_document(client):
     # nothing fetched from elsewhere: no external script, style sheet, image or font, no absolute URL but SVG's
     assert not re.findall(r"<(?:link|img|iframe)\b|\bsrc=|@import|url\(", page)
     assert set(re.findall(r"https?://[^\s\"'`]+", page)) == {"http://www.w3.org/2000/svg"}
-    assert re.findall(r'fetch\("([^"]+)"', page) == ["model", "health", "predict/record"]
+    assert re.findall(r'fetch\("([^"]+)"', page) == ["model", "health", "predict/upload"]
 
 
 upload_names = st.sampled_from(["300.hea", "300.dat", "300.atr", "301.dat", "lead.csv", "x.txt", "300.HEA",
@@ -304,7 +342,7 @@ def uploaded_files(draw, record: dict[str, bytes]):
 @given(data=st.data(), fs=st.none() | st.sampled_from(["360", "0", "nan", "-1", "1e9", ""]) | st.text(max_size=6))
 def test_malformed_uploads_get_a_4xx_and_the_server_keeps_serving(client, record_files, data, fs):
     files = data.draw(uploaded_files(record_files))
-    response = client.post("/predict/record", files=[("files", f) for f in files] or None,
+    response = client.post("/predict/upload", files=[("files", f) for f in files] or None,
                            data=None if fs is None else {"fs": fs},
                            headers=None if files or fs is not None else {"content-type": "multipart/form-data"})
     if response.status_code == 200:  # an intact record may be drawn: then it is a real answer

@@ -97,7 +97,7 @@ def api_answer(base: str, paths: list[Path], fs: str | None = None) -> dict:
     import httpx
 
     files = [("files", (p.name, p.read_bytes())) for p in paths]
-    response = httpx.post(f"{base}/predict/record", files=files, data={"fs": fs} if fs else None, timeout=60)
+    response = httpx.post(f"{base}/predict/upload", files=files, data={"fs": fs} if fs else None, timeout=60)
     assert response.status_code == 200, response.text
     return response.json()
 

@@ -52,23 +52,16 @@ def configure(deterministic: bool = True) -> None:
 
 
 def choose_backend() -> str | None:
-    """Make JAX Keras' backend when nothing chose one, before Keras starts: compiled, it is the fastest on a CPU
-    (``benchmarks/output/backend_speed-*``: 1.7-5× TensorFlow's step for the mlp, cnn and LSTM, the same for the
-    resnet). ``KERAS_BACKEND`` or a ``backend`` in ``~/.keras/keras.json`` is left as it is, and so is a process
-    that has already imported Keras. Returns the backend it set, else None."""
+    """Make JAX Keras' backend unless ``KERAS_BACKEND`` names one, before Keras starts: compiled, it is the fastest
+    on a CPU (``benchmarks/output/backend_speed-*``: 1.7-5× TensorFlow's step for the mlp, cnn and LSTM, the same
+    for the resnet). ``~/.keras/keras.json`` is not read as a choice: Keras writes "tensorflow" there the first
+    time it is imported. A process that has already imported Keras keeps its backend. Returns the backend it set,
+    else None."""
     import importlib.util
-    import json
     import sys
-    from pathlib import Path
 
     if "keras" in sys.modules or os.environ.get("KERAS_BACKEND") or importlib.util.find_spec("jax") is None:
         return None
-    config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
-    try:
-        if "backend" in json.loads(config.read_text()):
-            return None
-    except (OSError, ValueError):
-        pass
     os.environ["KERAS_BACKEND"] = "jax"
     return "jax"
 

@@ -1,5 +1,6 @@
 """The HTTP API over one bundle (FastAPI): ``POST /predict`` (beats), ``POST /predict/record`` (a signal and
-its sampling rate as JSON, beats at the R peaks XQRS finds; or an uploaded recording, ``uploads``),
+its sampling rate as JSON, beats at the R peaks XQRS finds), ``POST /predict/upload`` (an uploaded recording,
+``uploads``),
 ``GET /model`` (the bundle's metadata), ``GET /health``, and ``GET /`` the page that uploads a recording
 and draws its classified beats (``page.html``, self-contained: it works offline).
 
@@ -21,23 +22,13 @@ except ImportError:
     orjson = None
 
 from benchmark.errors import DataError
-from benchmark.serving.inputs import MAX_SIGNAL_SAMPLES  # noqa: F401 (per /predict/record call)
+from benchmark.serving.inputs import MAX_SIGNAL_SAMPLES, NoBeats
 
-MAX_BODY_BYTES = 16 * 2 ** 20  # 16 MiB: a 30-minute record at 360 Hz as JSON is about 8 MiB
-MAX_BEATS = 10_000  # per /predict call
+from benchmark.serving.schema import (MAX_ABS_VALUE, MAX_BEATS, MAX_BODY_BYTES, POST_ERRORS, RECORD_SCHEMA,
+                                      UNSUPPORTED, UPLOAD_SCHEMA, BeatsAnswer, Health, ModelCard, RecordAnswer,
+                                      beats_schema)
+
 PAGE = Path(__file__).with_name("page.html")
-
-_BEATS_SCHEMA = {"type": "object", "required": ["beats"], "properties": {"beats": {
-    "type": "array", "minItems": 1, "maxItems": MAX_BEATS,
-    "items": {"type": "array", "items": {"type": "number"}, "minItems": 187, "maxItems": 187}}}}
-_RECORD_SCHEMA = {"type": "object", "required": ["signal", "fs"], "properties": {
-    "signal": {"type": "array", "items": {"type": "number"}, "maxItems": MAX_SIGNAL_SAMPLES},
-    "fs": {"type": "number", "description": "sampling rate in Hz"}}}
-_UPLOAD_SCHEMA = {"type": "object", "required": ["files"], "properties": {
-    "files": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": 3,
-              "description": "one CSV (a one-column raw signal, or Kaggle-layout beats of 187 samples with or "
-                             "without their class), or a WFDB record's .hea and .dat with an optional .atr"},
-    "fs": {"type": "number", "description": "sampling rate in Hz of a one-column CSV"}}}
 
 
 class BadInput(Exception):
@@ -71,6 +62,9 @@ def numbers(value, what: str, ndim: int, booleans: bool = True) -> np.ndarray:
         raise BadInput(422, f"{what} holds values that are not numbers (strings, booleans or nulls)")
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise BadInput(422, f"{what} holds NaN or infinite values")
+    if np.abs(array).max() > MAX_ABS_VALUE:
+        raise BadInput(422, f"{what} holds values beyond ±{MAX_ABS_VALUE:g}; send the signal in mV (or a beat "
+                            "scaled to [0, 1])")
     return array.astype(np.float32)
 
 
@@ -80,7 +74,7 @@ def parse_beats(body: "Body", length: int) -> np.ndarray:
         raise BadInput(422, 'the body must be a JSON object {"beats": [[...], ...]}')
     beats = payload["beats"]
     if isinstance(beats, list) and len(beats) > MAX_BEATS:
-        raise BadInput(413, f"{len(beats)} beats in one call; at most {MAX_BEATS} (send them in batches)")
+        raise BadInput(422, f"{len(beats)} beats in one call; at most {MAX_BEATS} (send them in batches)")
     x = numbers(beats, "beats", 2, body.booleans)
     if x.shape[1] != length:
         raise BadInput(422, f"each beat must have {length} samples (the model's window at its rate), "
@@ -96,7 +90,7 @@ def parse_record(body: "Body") -> tuple[np.ndarray, float]:
         raise BadInput(422, 'the body must be a JSON object {"signal": [...], "fs": HZ}')
     signal = payload["signal"]
     if isinstance(signal, list) and len(signal) > MAX_SIGNAL_SAMPLES:
-        raise BadInput(413, f"signal of {len(signal)} samples; at most {MAX_SIGNAL_SAMPLES} per call")
+        raise BadInput(422, f"signal of {len(signal)} samples; at most {MAX_SIGNAL_SAMPLES} per call")
     fs = payload["fs"]
     if isinstance(fs, bool) or not isinstance(fs, (int, float)):
         raise BadInput(422, f"fs must be a number of Hz, got {fs!r}")
@@ -155,6 +149,10 @@ async def read_json(request, limit: int | None = None) -> Body:
         raise BadInput(400, f"body is not valid JSON ({exc})") from None
 
 
+def _media_type(request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 def create_app(bundle):
     """The API over a loaded bundle (``benchmark.serving.bundle.load_bundle``)."""
     from fastapi import FastAPI, Request
@@ -163,7 +161,7 @@ def create_app(bundle):
     from starlette.exceptions import HTTPException
 
     from benchmark.serving.inputs import signal_beats
-    from benchmark.serving.predict import classify
+    from benchmark.serving.predict import classify, summary
     from benchmark.serving.uploads import UploadError, display_signal, read_upload, upload_beats
 
     classes = bundle.classes
@@ -178,8 +176,8 @@ def create_app(bundle):
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
     @app.exception_handler(HTTPException)
-    async def http_error(request, exc: HTTPException):
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+    async def http_error(request, exc: HTTPException):  # its headers too: a 405's Allow (RFC 9110)
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     def predict(x: np.ndarray, rr: np.ndarray | None = None) -> list[dict]:
         with lock:
@@ -193,16 +191,16 @@ def create_app(bundle):
     def index():
         return page
 
-    @app.get("/health")
+    @app.get("/health", response_model=Health)
     def health():
         return {"status": "ok", "model": bundle.metadata["run"]["run_id"], "runtime": bundle.runtime}
 
-    @app.get("/model")
+    @app.get("/model", response_model=ModelCard)
     def model():
         return bundle.metadata
 
-    @app.post("/predict", openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": _BEATS_SCHEMA}}}})
+    @app.post("/predict", response_model=BeatsAnswer, responses=POST_ERRORS, openapi_extra={"requestBody": {
+        "required": True, "content": {"application/json": {"schema": beats_schema(bundle.length)}}}})
     async def predict_beats(request: Request):
         x = parse_beats(await read_json(request), bundle.length)
         try:
@@ -211,30 +209,52 @@ def create_app(bundle):
             raise BadInput(422, f"{exc}; send the recording to /predict/record") from None
 
     def record_answer(beats, with_signal: bool) -> dict:
-        with lock:
-            result = classify(bundle, beats)
+        try:
+            with lock:
+                result = classify(bundle, beats)
+        except NoBeats as exc:  # a valid recording in which no beat was found: an answer, not an error
+            result = {"model": bundle.metadata["run"]["run_id"], "source": beats.source, "rows": [],
+                      "summary": summary([], classes), "note": str(exc)}
         answer = {"model": result["model"], "source": result["source"], "fs": beats.fs,
-                  "predictions": result["rows"], "summary": result["summary"]}
+                  "predictions": result["rows"], "summary": result["summary"],
+                  **({"note": result["note"]} if "note" in result else {})}
         if with_signal:
             answer["signal"] = display_signal(beats, bundle.params)
         return answer
 
-    @app.post("/predict/record", openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": _RECORD_SCHEMA}, "multipart/form-data": {"schema": _UPLOAD_SCHEMA}}}})
+    @app.post("/predict/record", response_model=RecordAnswer, responses={**POST_ERRORS, **UNSUPPORTED},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": RECORD_SCHEMA}}}})
     async def predict_record(request: Request):
-        """A recording as JSON (the answer: each beat's sample, class and probabilities, and a class summary)
-        or uploaded (the answer also holds the lead to draw, ``signal``; null for Kaggle-layout beats)."""
-        if request.headers.get("content-type", "").split(";")[0].strip().lower() == "multipart/form-data":
-            upload = await read_upload(request)
+        """A recording as JSON: each beat's sample, class and probabilities, and a class summary (no beats, and a
+        note saying why, when none is found)."""
+        if _media_type(request) == "multipart/form-data":
+            raise BadInput(415, "an upload goes to /predict/upload; /predict/record takes JSON {signal, fs}")
+        signal, fs = parse_record(await read_json(request))
 
-            def work():
-                return record_answer(upload_beats(upload, bundle.params), with_signal=True)
-        else:
-            signal, fs = parse_record(await read_json(request))
+        def work():
+            try:
+                beats = signal_beats(signal, fs, bundle.params)
+            except NoBeats as exc:
+                return {"model": bundle.metadata["run"]["run_id"], "source": "signal", "fs": fs, "predictions": [],
+                        "summary": summary([], classes), "note": str(exc)}
+            return record_answer(beats, with_signal=False)
 
-            def work():
-                return record_answer(signal_beats(signal, fs, bundle.params), with_signal=False)
+        return await answer(work)
 
+    @app.post("/predict/upload", response_model=RecordAnswer, responses={**POST_ERRORS, **UNSUPPORTED},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "multipart/form-data": {"schema": UPLOAD_SCHEMA}}}})
+    async def predict_upload(request: Request):
+        """An uploaded recording (a CSV, or a WFDB record's files): as /predict/record, and the lead to draw
+        (``signal``; null for Kaggle-layout beats)."""
+        if _media_type(request) != "multipart/form-data":
+            raise BadInput(415, "an upload is multipart/form-data (files, and fs for a one-column CSV); JSON goes to "
+                                "/predict/record")
+        upload = await read_upload(request)
+        return await answer(lambda: record_answer(upload_beats(upload, bundle.params), with_signal=True))
+
+    async def answer(work):
         try:
             return json_response(await run_in_threadpool(work))
         except DataError as exc:

@@ -35,6 +35,11 @@ class Beats:
         return len(self.x)
 
 
+class NoBeats(DataError):
+    """A valid recording in which no beat can be classified (too short, or none found): the API answers it
+    with no beats; the command line says so as an error."""
+
+
 def check_fs(fs) -> float:
     """A sampling rate in Hz, or an error saying why not."""
     try:
@@ -51,7 +56,7 @@ def detect_peaks(signal: np.ndarray, fs: float) -> np.ndarray:
     from wfdb import processing
 
     if len(signal) < 2 * fs:
-        raise DataError(f"signal of {len(signal)} samples is under 2 s at {fs:g} Hz: too short to find beats in")
+        raise NoBeats(f"signal of {len(signal)} samples is under 2 s at {fs:g} Hz: too short to find beats in")
     return np.asarray(processing.xqrs_detect(sig=np.asarray(signal, float), fs=fs, verbose=False), dtype=np.int64)
 
 

@@ -68,7 +68,9 @@ def table_text(rows: list[dict], classes: tuple[str, ...]) -> str:
 def classify(bundle, beats) -> dict:
     """Everything ``predict`` reports of ``beats``: the model, the source, the rows and their summary."""
     if not len(beats):
-        raise DataError(f"{beats.source}: no usable beats (too short, or every beat ran past its end)")
+        from benchmark.serving.inputs import NoBeats
+
+        raise NoBeats(f"{beats.source}: no usable beats (too short, or every beat ran past its end)")
     rows = predictions(bundle, beats)
     return {"model": bundle.metadata["run"]["run_id"], "source": beats.source, "rows": rows,
             "summary": summary(rows, bundle.classes)}
