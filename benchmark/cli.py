@@ -599,6 +599,8 @@ def cmd_predict(args) -> int:
     bundle_dir, input_path = args.operands
     bundle = load_bundle(Path(bundle_dir), args.runtime)
     result = classify(bundle, read_input(Path(input_path), args.fs, bundle.params))
+    for warning in result["warnings"]:
+        log.warning("warning: %s", warning)
     if args.out:
         write_result(result, bundle.classes, Path(args.out))
         log.info("wrote %s", args.out)

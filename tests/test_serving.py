@@ -195,3 +195,40 @@ def test_a_bundle_records_why_it_has_no_onnx_copy(tmp_path, monkeypatch):
     assert not (tmp_path / "mlp" / "model.onnx").exists()
     with pytest.raises(DataError, match="unknown runtime 'tflite'"):
         load_bundle(tmp_path / "mlp", "tflite")
+
+
+def test_every_bundle_carries_a_model_card_with_its_test_scores_and_intervals(bundle_dir, bundle):
+    import yaml
+
+    text = (bundle_dir / "MODEL_CARD.md").read_text()
+    _, header, body = text.split("---\n", 2)
+    card = yaml.safe_load(header)
+    [result] = card["model-index"][0]["results"]
+    assert card["model-index"][0]["name"] == MLP_RUN and result["dataset"]["split"] == "intra"
+    scores = {m["name"]: m for m in result["metrics"]}
+    macro = scores["test macro F1"]
+    assert macro["value"] == pytest.approx(GRID.metrics(MLP_RUN)["test"]["macro_f1"], abs=1e-4)
+    low, high = macro["args"]["interval_95_over_test_records"]
+    assert low <= macro["value"] <= high and high - low > 0  # an interval over the test records, not a point
+    assert scores["test recall of S"]["value"] == pytest.approx(GRID.metrics(MLP_RUN)["test"]["recall"]["S"], abs=1e-4)
+    for heading in ("## Intended use", "## Training and evaluation data", "## Test scores", "## Limits"):
+        assert heading in body
+    assert "48 records" in body and "intra-patient" in body  # trained on which records, and how it was split
+    assert bundle.card == text
+
+
+def test_predict_warns_of_a_record_the_model_was_trained_on(bundle, tmp_path, messages):
+    """Every mitdb record trained the intra grid's models: a recording named 200 is one of them; 800 (svdb) not."""
+    write_record(tmp_path, "200", n_beats=30)
+    write_record(tmp_path, "800", n_beats=30, fs=128, s_symbol="S")
+    seen = classify(bundle, read_input(tmp_path / "200"))
+    assert seen["warnings"] == ["record 200 was in this model's training part (intra split): its beats trained the "
+                                "model, so these predictions are no test of it"]
+    assert classify(bundle, read_input(tmp_path / "800"))["warnings"] == []
+
+
+def test_the_command_line_says_so_too(bundle_dir, tmp_path, messages):
+    write_record(tmp_path, "200", n_beats=30)
+    assert main(["predict", str(bundle_dir), str(tmp_path / "200"), "--out", str(tmp_path / "out.json")]) == 0
+    assert any(m.startswith("warning: record 200 was in this model's training part") for m in messages)
+    assert json.loads((tmp_path / "out.json").read_text())["warnings"]

@@ -46,7 +46,7 @@ def test_predict_returns_the_bundles_classes_and_probabilities(client, bundle):
 
 def test_model_health_and_openapi(client, bundle):
     assert client.get("/health").json() == {"status": "ok", "model": MLP_RUN, "runtime": "keras"}
-    assert client.get("/model").json() == bundle.metadata
+    assert client.get("/model").json() == {**bundle.metadata, "model_card_text": bundle.card}
     schema = client.get("/openapi.json").json()
     assert {"/predict", "/predict/record", "/model", "/health"} <= set(schema["paths"])
 
@@ -351,3 +351,17 @@ def test_malformed_uploads_get_a_4xx_and_the_server_keeps_serving(client, record
         assert 400 <= response.status_code < 500, (files, fs, response.text)
         assert isinstance(response.json()["error"], str)
     assert client.get("/health").status_code == 200
+
+
+def test_model_serves_the_model_card_and_an_upload_of_a_seen_record_is_flagged(client, tmp_path):
+    from tests.conftest import write_record
+
+    card = client.get("/model").json()["model_card_text"]
+    assert card.startswith("---\n") and "# Model card" in card and "## Limits" in card
+    write_record(tmp_path, "200", n_beats=30)  # a mitdb record: every one trained the intra grid's models
+    files = [("files", (f"200{s}", (tmp_path / f"200{s}").read_bytes())) for s in (".hea", ".dat", ".atr")]
+    answer = client.post("/predict/upload", files=files).json()
+    assert answer["warnings"] and "record 200 was in this model's training part" in answer["warnings"][0]
+    write_record(tmp_path, "300", n_beats=30)
+    files = [("files", (f"300{s}", (tmp_path / f"300{s}").read_bytes())) for s in (".hea", ".dat", ".atr")]
+    assert client.post("/predict/upload", files=files).json()["warnings"] == []

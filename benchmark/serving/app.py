@@ -197,7 +197,9 @@ def create_app(bundle):
 
     @app.get("/model", response_model=ModelCard)
     def model():
-        return bundle.metadata
+        """The bundle's metadata (bundle.json) and its model card's text (``model_card_text``; null for a bundle
+        exported before it had one)."""
+        return {**bundle.metadata, "model_card_text": bundle.card}
 
     @app.post("/predict", response_model=BeatsAnswer, responses=POST_ERRORS, openapi_extra={"requestBody": {
         "required": True, "content": {"application/json": {"schema": beats_schema(bundle.length)}}}})
@@ -216,7 +218,7 @@ def create_app(bundle):
             result = {"model": bundle.metadata["run"]["run_id"], "source": beats.source, "rows": [],
                       "summary": summary([], classes), "note": str(exc)}
         answer = {"model": result["model"], "source": result["source"], "fs": beats.fs,
-                  "predictions": result["rows"], "summary": result["summary"],
+                  "predictions": result["rows"], "summary": result["summary"], "warnings": bundle.warnings(beats),
                   **({"note": result["note"]} if "note" in result else {})}
         if with_signal:
             answer["signal"] = display_signal(beats, bundle.params)

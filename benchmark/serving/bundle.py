@@ -19,7 +19,8 @@ import numpy as np
 from benchmark.data.beats import BuildParams
 from benchmark.data.inputs import InputConfig, model_inputs
 from benchmark.errors import DataError
-from benchmark.files import atomic_write, write_json
+from benchmark.files import atomic_write, write_json, write_text
+from benchmark.serving.model_card import MODEL_CARD, model_card, seen_warning
 
 METADATA = "bundle.json"
 FORMAT = 1  # of bundle.json; raised when its meaning changes
@@ -74,6 +75,7 @@ def bundle_metadata(store, run_id: str, model_file: str) -> dict:
         "data_key": metrics.get("data_key"),
         "commit": provenance.get("commit"),
         "test": metrics["test"],
+        "training_records": list(store.manifest().get("train_records", [])),  # to warn of recordings it has seen
     }
 
 
@@ -92,6 +94,8 @@ def export_bundle(store, run_id: str, out: Path) -> Path:
     metadata = bundle_metadata(store, run_id, model.name)
     data = model.read_bytes()
     atomic_write(out / model.name, lambda f: f.write(data), binary=True)
+    metadata["model_card"] = MODEL_CARD
+    write_text(out / MODEL_CARD, model_card(store, run_id, metadata))
     metadata["onnx"] = {"written": False, "reason": "the export to ONNX did not finish"}
     write_json(out / METADATA, metadata)  # the bundle is whole before the ONNX step, whatever becomes of it
     metadata["onnx"] = onnx = _export_onnx(metadata, out)
@@ -142,6 +146,16 @@ class Bundle:
     @property
     def classes(self) -> tuple[str, ...]:
         return tuple(self.metadata["classes"])
+
+    @property
+    def card(self) -> str | None:
+        """The bundle's model card (``MODEL_CARD.md``); None for a bundle exported before it had one."""
+        path = self.path / self.metadata.get("model_card", MODEL_CARD)
+        return path.read_text() if path.exists() else None
+
+    def warnings(self, beats) -> list[str]:
+        """What to say before trusting its predictions of ``beats`` (a recording it was trained on)."""
+        return [w for w in (seen_warning(self.metadata, getattr(beats, "record", None)),) if w]
 
     @property
     def params(self) -> BuildParams:

@@ -21,7 +21,8 @@ class Beats:
     """Beat windows (n, length); ``sample``: each beat's R peak in the original recording (None for
     ready-made beats), ``labels``: the AAMI class (0..4) a file gave each beat (or None), ``rr``: the beats'
     RR-interval features from those R peaks (``benchmark.data.inputs.rr_features``; None without them);
-    ``signal``, ``fs``: the lead they were cut from and its sampling rate (None for ready-made beats)."""
+    ``signal``, ``fs``: the lead they were cut from and its sampling rate (None for ready-made beats);
+    ``record``: the WFDB record's name, where they came from one (to say when a model was trained on it)."""
 
     x: np.ndarray
     sample: np.ndarray | None
@@ -30,6 +31,7 @@ class Beats:
     rr: np.ndarray | None = None
     signal: np.ndarray | None = None
     fs: float | None = None
+    record: str | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -90,9 +92,9 @@ def record_beats(path: Path, params: BuildParams = BuildParams()) -> Beats:
     if Path(f"{path}.atr").exists():
         signal, fs, samples, symbols = read_record(path, params.channel)
         if any(s in AAMI for s in symbols):
-            return signal_beats(signal, fs, params, samples, symbols,
-                                source=f"{path} (beats at its reference annotations)")
-        return signal_beats(signal, fs, params, source=f"{path} (its .atr has no beats; R peaks by XQRS)")
+            return _named(signal_beats(signal, fs, params, samples, symbols,
+                                       source=f"{path} (beats at its reference annotations)"), path)
+        return _named(signal_beats(signal, fs, params, source=f"{path} (its .atr has no beats; R peaks by XQRS)"), path)
     if not Path(f"{path}.hea").exists():
         raise DataError(f"{path}.hea: missing file (a WFDB record is named without its extension)")
     try:
@@ -104,7 +106,12 @@ def record_beats(path: Path, params: BuildParams = BuildParams()) -> Beats:
         record = wfdb.rdrecord(str(path), channels=[params.channel])
     except Exception as exc:
         raise DataError(f"{path}: unreadable WFDB record ({exc})") from exc
-    return signal_beats(record.p_signal[:, 0], record.fs, params, source=f"{path} (R peaks by XQRS)")
+    return _named(signal_beats(record.p_signal[:, 0], record.fs, params, source=f"{path} (R peaks by XQRS)"), path)
+
+
+def _named(beats: Beats, path: Path) -> Beats:
+    beats.record = Path(path).name
+    return beats
 
 
 def csv_beats(path: Path, fs: float | None = None, params: BuildParams = BuildParams()) -> Beats:

@@ -73,7 +73,7 @@ def classify(bundle, beats) -> dict:
         raise NoBeats(f"{beats.source}: no usable beats (too short, or every beat ran past its end)")
     rows = predictions(bundle, beats)
     return {"model": bundle.metadata["run"]["run_id"], "source": beats.source, "rows": rows,
-            "summary": summary(rows, bundle.classes)}
+            "summary": summary(rows, bundle.classes), "warnings": bundle.warnings(beats)}
 
 
 def write_result(result: dict, classes: tuple[str, ...], out: Path) -> None:

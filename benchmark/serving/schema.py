@@ -67,6 +67,8 @@ class RecordAnswer(BaseModel):
     summary: Summary
     signal: DisplaySignal | None = Field(None, description="uploads only: the lead to draw, resampled")
     note: str | None = Field(None, description="why no beat was classified, when none was")
+    warnings: list[str] = Field([], description="what to know before trusting these predictions (a recording "
+                                                "the model was trained on)")
 
 
 def _errors(*statuses: int) -> dict[int, dict]:
