@@ -78,19 +78,35 @@ def _reading(g) -> list[str]:
         failed = vs.apply(lambda r: (r.model_a, r.resampler_a) in collapsed or (r.model_b, r.resampler_b) in collapsed,
                           axis=1).astype(bool) if len(vs) else vs.index.isin([])
         fair = vs[~failed]
-        for verdict, plural in (("gain", "gains"), ("loss", "losses")):
-            hits = fair[fair.verdict == verdict]
+        for verdict, plural in (("gain", "gains"), ("loss", "losses")):  # every comparison: a collapse is a result
+            hits = vs[vs.verdict == verdict]
             names = ", ".join(f"{r.model_a} × {r.resampler_a}" for r in hits.itertuples()) or "none"
-            lines.append(f"- Significant {plural} over no resampling ({len(hits)} of {len(fair)}"
-                         + (f" comparisons without a collapsed run" if failed.any() else "") + f"): {names}.")
-        undecided = fair[fair.verdict == "undecided"]
+            beside = (f"; {int((fair.verdict == verdict).sum())} of the {len(fair)} without a collapsed run"
+                      if failed.any() else "")
+            lines.append(f"- Significant {plural} over no resampling ({len(hits)} of {len(vs)}{beside}): {names}.")
+        none_found = vs[vs.verdict == "no evidence"]
+        if len(none_found):
+            lines.append(f"- No evidence of a difference ({len(none_found)} of {len(vs)}); each macro-F1 difference's "
+                         "95% interval, outside which the test part rules the effect out (unadjusted: the verdicts "
+                         f"are Holm-adjusted over the {len(vs)} tests, so an interval may miss 0 without a "
+                         "verdict): " + ", ".join(
+                             f"{r.model_a} × {r.resampler_a} ({r.ci_low:+.3f} … {r.ci_high:+.3f})"
+                             for r in none_found.itertuples()) + ".")
+        undecided = vs[vs.verdict == "undecided"]
         if len(undecided):
             lines.append("- Undecided (adjusted p within the Monte Carlo margin of α at the most resamples): "
                          + ", ".join(f"{r.model_a} × {r.resampler_a}" for r in undecided.itertuples()) + ".")
         if failed.any():
-            lines.append(f"- Left out as failed trainings, not treatment effects ({int(failed.sum())} comparisons "
-                         "with a collapsed run): " + ", ".join(
-                             f"{r.model_a} × {r.resampler_a} ({r.verdict})" for r in vs[failed].itertuples()) + ".")
+            lines.append(f"- Counted above as results, not left out ({int(failed.sum())} comparisons with a collapsed "
+                         "run: a collapse the treatment causes is its loss, one of no resampling is its gain): "
+                         + ", ".join(f"{r.model_a} × {r.resampler_a} ({r.verdict}; collapsed: "
+                                     + " and ".join(x for x, c in ((r.resampler_a, (r.model_a, r.resampler_a)),
+                                                                   ("none", (r.model_b, r.resampler_b)))
+                                                    if c in collapsed) + ")"
+                                     for r in vs[failed].itertuples()) + ".")
+        if int(vs.n_seeds.max()) == 1:
+            lines.append("- One seed: each verdict compares two training runs, one a cell, so it says nothing of how "
+                         "much another seed would move either.")
         lines.append(f"- Unit of these tests: {test_unit(g)}.")
     elif collapsed:
         lines.append(f"- Collapsed runs (failed trainings): {len(collapsed)} cell(s); see Collapsed runs.")
