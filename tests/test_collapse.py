@@ -30,7 +30,9 @@ def test_a_validation_score_never_above_the_all_majority_level_is_a_collapse():
     assert weight_spread("none", 0, INTER_TRAIN) is None, "no loss weights, no weight spread"
 
 
-def test_the_reading_keeps_a_collapsed_comparison_out_of_its_gains_and_losses(tmp_path):
+def test_the_reading_counts_a_collapse_as_its_treatments_result_and_shows_the_tally_without_it_beside(tmp_path):
+    """#39: a collapse the treatment causes is its loss, counted as one; the comparison without it is shown beside,
+    never in its place (it was once left out of the gains and losses)."""
     from benchmark.reporting.report import write_report
     from benchmark.store import RunStore
     from tests.synthetic_store import write_synthetic_grid
@@ -42,5 +44,8 @@ def test_the_reading_keeps_a_collapsed_comparison_out_of_its_gains_and_losses(tm
     assert "## Collapsed runs" in report and "mlp × class_weight, seed 0: predicts N for every test beat" in report
     reading = report[report.index("## Reading"):report.index("## Macro F1")]
     gains_losses = [line for line in reading.splitlines() if line.startswith("- Significant")]
-    assert gains_losses and not any("mlp × class_weight" in line for line in gains_losses)
-    assert re.search(r"Left out as failed trainings.*mlp × class_weight", reading)
+    assert gains_losses and all("without a collapsed run" in line for line in gains_losses)
+    verdicts = [line for line in reading.splitlines() if line.startswith(("- Significant", "- No evidence"))]
+    assert any("mlp × class_weight" in line for line in verdicts)  # counted, whatever its verdict
+    assert re.search(r"Counted above as results.*mlp × class_weight \((loss|gain|no evidence); collapsed: "
+                     r"class_weight\)", reading)
