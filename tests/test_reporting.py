@@ -147,3 +147,32 @@ def test_registering_a_set_twice_or_named_test_is_refused():
                                                  "overview_note")]))
     with pytest.raises(KeyError, match="known: svdb, nstdb"):
         get_external("ltdb")
+
+
+def test_threshold_free_scores_see_what_a_model_learned_not_where_its_threshold_sits():
+    """#39: AUROC and AUPRC from the stored probabilities; shifting one class's probability by a constant factor (a
+    moved prior, a moved threshold) changes its recall at the argmax but not its ranking of the beats."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from benchmark.reporting.threshold_free import threshold_free_scores, threshold_free_section
+    from benchmark.tasks import get_task
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], [900, 100])
+    p1 = 0.4 + 0.25 * y + 0.05 * rng.random(1000)  # every abnormal beat above every normal one, and above 0.5
+    learned = np.column_stack([1 - p1, p1])
+    shifted = learned * [1.0, 0.3]  # the same ranking of the beats for class 1, a lower probability everywhere
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    probabilities = {"a": learned, "b": shifted, "c": None}
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "model": "mlp", "resampler": ["none", "random", "smote"],
+                         "seed": 0})
+    g = SimpleNamespace(y_true=y, runs=runs, store=SimpleNamespace(probabilities=probabilities.get),
+                        task=get_task("binary"), models=["mlp"], resamplers=["none", "random", "smote"])
+    scores = threshold_free_scores(g).set_index(["run_id", "class"])
+    assert scores.loc[("a", "abnormal"), "auroc"] == scores.loc[("b", "abnormal"), "auroc"] == 1.0
+    assert scores.loc[("b", "abnormal"), "auprc"] == 1.0 and scores.loc[("a", "abnormal"), "prevalence"] == 0.1
+    assert (learned.argmax(1) == 1).sum() == 100 and (shifted.argmax(1) == 1).sum() == 0  # the decisions moved
+    section = "\n".join(threshold_free_section(g, threshold_free_scores(g)))
+    assert "| mlp     | none        | 1.000 / 1.000" in section and "1 run(s) were stored without" in section

@@ -18,6 +18,8 @@ from benchmark.reporting.analysis import FEW_TEST_BEATS, SavedGrid, collapsed_ce
 from benchmark.reporting.tables import (collapse_lines, data_section, literature_section, macro_table, mark_legend,
                                         provenance_section, rank_lines, recall_table, significance_table,
                                         spread_words, task_metrics_section, test_unit)
+from benchmark.reporting.threshold_free import CSV as THRESHOLD_FREE_CSV
+from benchmark.reporting.threshold_free import threshold_free_scores, threshold_free_section
 from benchmark.store import PRIOR_CORRECTED
 
 CAVEATS = {
@@ -104,7 +106,7 @@ def _reading(g) -> list[str]:
                                                                    ("none", (r.model_b, r.resampler_b)))
                                                     if c in collapsed) + ")"
                                      for r in vs[failed].itertuples()) + ".")
-        if int(vs.n_seeds.max()) == 1:
+        if len(vs) and int(vs.n_seeds.max()) == 1:
             lines.append("- One seed: each verdict compares two training runs, one a cell, so it says nothing of how "
                          "much another seed would move either.")
         lines.append(f"- Unit of these tests: {test_unit(g)}.")
@@ -153,6 +155,10 @@ def write_full_report(g: SavedGrid) -> list[Path]:
     }
     paths = list(figs.values())
     ranks = _ranks_section(g)
+    scores = threshold_free_scores(g)
+    if len(scores):
+        paths.append(g.store.file(THRESHOLD_FREE_CSV))
+        write_text(paths[-1], scores.to_csv(index=False, float_format="%.6f"))
     external = []  # every registered external test set's section, in registry order
     for entry in external_sets():
         lines, drawn = entry.section(g, g.evaluations.get(entry.name), fig_dir)
@@ -180,6 +186,7 @@ def write_full_report(g: SavedGrid) -> list[Path]:
         *collapse_lines(g),
         *ranks,
         "## Per-class recall", "", img("recall by resampler", "recall"), "", recall_table(g), "",
+        *threshold_free_section(g, scores),
         *task_metrics_section(g), *literature_section(g),
         f"Error bars: sample std over seeds (none with one seed). {CONFIDENCE:.0%} CI: Student-t interval of the "
         "mean over seeds.", "",
