@@ -306,3 +306,43 @@ def test_the_commands_that_train_or_score_runs_choose_jax(argv, chosen, monkeypa
     monkeypatch.setattr(compute, "configure", lambda deterministic: None)
     cli._early_settings(argv)
     assert bool(calls) is chosen
+
+
+JAX_POOL_CHILD = """
+import sys, time
+sys.path.insert(0, {project!r})
+from dataclasses import replace
+import numpy as np
+from tests.test_resume import GRID, make_split
+from benchmark.running import recorder
+from benchmark.running.plan import grid_directory
+from benchmark.running.pool import PoolExecutor
+from benchmark.running.runner import run_grid
+from benchmark.store import RunStore
+
+root, grid, split = {root!r}, replace(GRID, models=("mlp", "cnn")), make_split()
+run_grid(grid, split, root + "/never", root + "/cache", executor=PoolExecutor(2, True))
+started = recorder.RunRecorder.past_deadline
+recorder.RunRecorder.past_deadline = lambda self: False  # every run starts, and stops at its first check
+stopped = run_grid(grid, split, root + "/stopped", root + "/cache", executor=PoolExecutor(2, True),
+                   deadline=time.time() - 1)
+assert len(stopped.interrupted) == 4 and not stopped.done, (stopped.interrupted, stopped.done)
+recorder.RunRecorder.past_deadline = started
+assert len(run_grid(grid, split, root + "/stopped", root + "/cache", executor=PoolExecutor(2, True)).done) == 4
+never, resumed = (RunStore(root + "/" + name).grid("intra", grid_directory(grid)) for name in ("never", "stopped"))
+for run in never.manifest()["runs"]:
+    assert resumed.metrics(run)["resumed_at"] == [grid.train.eval_every], run
+    assert np.array_equal(never.probabilities(run), resumed.probabilities(run)), run
+    assert never.metrics(run)["history"] == resumed.metrics(run)["history"], run
+print("same")
+"""
+
+
+@pytest.mark.slow
+def test_jax_runs_in_the_pool_resume_to_the_result_of_runs_never_stopped(tmp_path):
+    """The campaign's path (JAX, compiled, one run per core): a run stopped at a check ends as the run never
+    stopped, to the bit."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", JAX_POOL_CHILD.format(project=str(PROJECT), root=str(tmp_path))],
+                          env=env, cwd=PROJECT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0 and "same" in done.stdout, done.stderr[-3000:]
