@@ -449,7 +449,7 @@ def cmd_run(args) -> int:
         log.error("error: %s", exc)
         return 2
     log.info("Keras backend %s on %s; executor %s", device["backend"], device.get("gpu", device["kind"]),
-             executor.describe())
+             describe_executor(executor.describe()))
 
     from benchmark.provenance import provenance
     from benchmark.reporting.report import write_report
@@ -477,6 +477,15 @@ def cmd_run(args) -> int:
     if any(o.stopped_by_time_limit for o in outcomes.values()):
         log.info(time_limit_line(outcomes, args.time_limit, args.argv))
     return 0
+
+
+def describe_executor(about: dict) -> str:
+    """An executor's description in words: its name, then its settings (``local, threads 2, jit_compile on``)."""
+    def word(v):
+        return ("on" if v else "off") if isinstance(v, bool) else v
+
+    return ", ".join([str(about.get("name", "?")), *(f"{k.replace('_', ' ')} {word(v)}"
+                                                     for k, v in about.items() if k != "name")])
 
 
 def time_limit_line(outcomes: dict, limit: float, argv: list[str]) -> str:
@@ -606,7 +615,8 @@ def cmd_predict(args) -> int:
         log.info("wrote %s", args.out)
     else:
         print(table_text(result["rows"], bundle.classes), end="")
-    print(summary_text(result))
+    # the table alone on standard output, so `predict ... > beats.csv` is a CSV; the summary beside it
+    print(summary_text(result), file=sys.stdout if args.out else sys.stderr)
     return 0
 
 

@@ -16,14 +16,22 @@ import numpy as np
 from benchmark.errors import DataError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[IO], None], binary: bool = False) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then move it into place."""
+    """Call ``write(file)`` on a temporary file beside ``path``, then move it into place, readable as any file
+    the user makes (0666 less the umask: mkstemp makes it 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb" if binary else "w") as f:
             write(f)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -213,3 +213,10 @@ def test_a_reports_own_rebuild_line_rebuilds_it_even_for_a_grid_folder_no_preset
         main(["run", "--grid", "synthetic", "--results-dir", str(tmp_path)])
     assert exit_.value.code == 2
     assert "invalid choice: 'synthetic' (choose from binary_mlp_rf_noise" in capsys.readouterr().err
+
+
+def test_the_start_up_line_says_the_executor_in_words_not_as_a_python_dict():
+    from benchmark.cli import describe_executor
+
+    assert describe_executor({"name": "pool", "workers": 2, "threads": 1, "pinned": True, "jit_compile": True}) == \
+        "pool, workers 2, threads 1, pinned on, jit compile on"

@@ -176,3 +176,20 @@ def test_threshold_free_scores_see_what_a_model_learned_not_where_its_threshold_
     assert (learned.argmax(1) == 1).sum() == 100 and (shifted.argmax(1) == 1).sum() == 0  # the decisions moved
     section = "\n".join(threshold_free_section(g, threshold_free_scores(g)))
     assert "| mlp     | none        | 1.000 / 1.000" in section and "1 run(s) were stored without" in section
+
+
+def test_a_rebuild_that_changes_nothing_leaves_the_reports_as_they_are(tmp_path, monkeypatch):
+    """#40: `report` once rewrote every committed report only to stamp the current commit."""
+    from benchmark.reporting import provenance_section
+    from benchmark.reporting.report import write_report
+    from benchmark.store import RunStore
+    from tests.synthetic_store import write_synthetic_grid
+
+    store = write_synthetic_grid(tmp_path, resamplers=("none", "random"))
+    grid = RunStore(tmp_path).grid(store.split, store.name)
+    write_report(grid)
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (store.path / "REPORT.md", store.path / "summary.md")}
+    monkeypatch.setattr(provenance_section, "git_commit", lambda: "another-commit")
+    write_report(grid)
+    for path, (text, mtime) in before.items():
+        assert path.read_bytes() == text and path.stat().st_mtime_ns == mtime, path

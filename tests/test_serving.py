@@ -232,3 +232,29 @@ def test_the_command_line_says_so_too(bundle_dir, tmp_path, messages):
     assert main(["predict", str(bundle_dir), str(tmp_path / "200"), "--out", str(tmp_path / "out.json")]) == 0
     assert any(m.startswith("warning: record 200 was in this model's training part") for m in messages)
     assert json.loads((tmp_path / "out.json").read_text())["warnings"]
+
+
+def test_predict_to_standard_output_is_a_csv_and_nothing_else(bundle_dir, tmp_path, capsys):
+    """#40: `predict bundle input > beats.csv` once wrote the class summary into the CSV."""
+    import csv
+
+    write_record(tmp_path, "202", n_beats=30)
+    assert main(["predict", str(bundle_dir), str(tmp_path / "202")]) == 0
+    out, err = capsys.readouterr()
+    rows = list(csv.reader(out.splitlines()))
+    assert rows[0][:3] == ["beat", "sample", "class"] and all(len(r) == len(rows[0]) for r in rows)
+    assert "beats" in err  # the summary, on standard error
+
+
+def test_result_files_are_readable_as_any_file_the_user_makes(tmp_path):
+    """#40: result files were created 0600 (mkstemp's mode) while model.onnx was 0644."""
+    import os
+
+    from benchmark.files import write_json
+
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "metrics.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "metrics.json").stat().st_mode & 0o777 == 0o644

@@ -21,6 +21,7 @@ from benchmark.reporting.tables import (collapse_lines, data_section, literature
 from benchmark.reporting.threshold_free import CSV as THRESHOLD_FREE_CSV
 from benchmark.reporting.threshold_free import threshold_free_scores, threshold_free_section
 from benchmark.store import PRIOR_CORRECTED
+from benchmark.reporting.provenance_section import write_report_text
 
 CAVEATS = {
     "intra": "The intra-patient split puts beats of the same patient on both sides (the Kaggle protocol), "
@@ -206,5 +207,5 @@ def write_full_report(g: SavedGrid) -> list[Path]:
         text += [f"This grid used a reduced budget ({steps:,} steps); the `full` grid "
                  f"({full.train.steps:,} steps, {len(full.seeds)} seeds) is the benchmark proper.", ""]
     report = split_dir / "REPORT.md"
-    write_text(report, "\n".join(text + data_section(g) + provenance_section(g)))
+    write_report_text(report, "\n".join(text + data_section(g) + provenance_section(g)))
     return paths + [report]

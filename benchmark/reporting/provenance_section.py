@@ -10,6 +10,26 @@ if TYPE_CHECKING:
     from benchmark.reporting.analysis import SavedGrid
 
 
+STAMP = "written by the report code at"  # the one line of a report that names the commit that wrote it
+
+
+def write_report_text(path, text: str) -> None:
+    """Write a report's Markdown, unless the file already says the same but for the commit that wrote it: a
+    rebuild that changes nothing leaves the committed file as it is (``report`` with no arguments once rewrote
+    every committed report, only to stamp the current commit)."""
+    from pathlib import Path
+
+    from benchmark.files import write_text
+
+    def unstamped(t: str) -> list[str]:
+        return [line.split(STAMP)[0] for line in t.splitlines()]
+
+    path = Path(path)
+    if path.exists() and unstamped(path.read_text()) == unstamped(text):
+        return
+    write_text(path, text)
+
+
 def _distinct(values) -> list[str]:
     return list(dict.fromkeys(v for v in values if v))
 
@@ -49,7 +69,7 @@ def provenance_section(g: SavedGrid) -> list[str]:
         "## Provenance", "",
         f"- {plural(commands, 'Command', 'Commands')}: {'; '.join(commands)}",
         f"- {plural(commits, 'Commit that trained the runs', 'Commits that trained the runs')}: "
-        f"{', '.join(commits)}; tables written by the report code at `{git_commit()}`",
+        f"{', '.join(commits)}; tables {STAMP} `{git_commit()}`",
         f"- Budget: {train['steps']} optimizer steps of batch {train['batch_size']} for every run, "
         f"validation macro F1 every {train['eval_every']} steps, early stop after {train['patience']} "
         f"checks without gain, Adam lr {train['learning_rate']} × {train['lr_decay']} every "

@@ -16,6 +16,7 @@ from benchmark.reporting.narrative import write_full_report
 from benchmark.reporting.tables import summary_markdown
 from benchmark.reporting.reproductions import REPRODUCTIONS_CSV, reproductions
 from benchmark.store import GridStore, RunStore
+from benchmark.reporting.provenance_section import write_report_text
 
 
 def write_report(store: GridStore, figures: bool = True) -> list[Path]:
@@ -24,7 +25,7 @@ def write_report(store: GridStore, figures: bool = True) -> list[Path]:
     paths = [store.file("runs.csv"), store.file("summary.csv"), store.file("summary.md")]
     write_text(paths[0], g.runs.to_csv(index=False, float_format="%.6f"))
     write_text(paths[1], g.summary.to_csv(index=False, float_format="%.6f"))
-    write_text(paths[2], summary_markdown(g))
+    write_report_text(paths[2], summary_markdown(g))
     if g.comparisons is not None:
         paths.append(store.file("significance.csv"))
         write_text(paths[-1], g.comparisons.to_csv(index=False, float_format="%.6f"))
