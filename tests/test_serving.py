@@ -258,3 +258,12 @@ def test_result_files_are_readable_as_any_file_the_user_makes(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "metrics.json").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"hello world\nsecond line\n"])
+def test_a_file_that_is_not_numbers_is_named_so_before_any_rate_is_asked(tmp_path, content):
+    """#40: predict on a binary or non-numeric file asked for --fs before saying the file is not numbers."""
+    path = tmp_path / "x.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match="not a CSV of numbers"):
+        read_input(path)

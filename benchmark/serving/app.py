@@ -62,7 +62,7 @@ def numbers(value, what: str, ndim: int, booleans: bool = True) -> np.ndarray:
         raise BadInput(422, f"{what} holds values that are not numbers (strings, booleans or nulls)")
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise BadInput(422, f"{what} holds NaN or infinite values")
-    if np.abs(array).max() > MAX_ABS_VALUE:
+    if array.size and np.abs(array).max() > MAX_ABS_VALUE:
         raise BadInput(422, f"{what} holds values beyond ±{MAX_ABS_VALUE:g}; send the signal in mV (or a beat "
                             "scaled to [0, 1])")
     return array.astype(np.float32)

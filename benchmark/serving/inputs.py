@@ -131,6 +131,11 @@ def csv_beats(path: Path, fs: float | None = None, params: BuildParams = BuildPa
     if width == params.length:
         return Beats(_numbers(path, params.length), None, None, f"{path} (Kaggle-layout beats)")
     if width == 1:
+        try:
+            float(first.strip())
+        except ValueError:  # not numbers at all (a binary file, a text): say so before asking for a rate
+            raise DataError(f"{path}: not a CSV of numbers (its first line is {first.strip()[:40]!r}); give a "
+                            "Kaggle-layout CSV, a one-column raw signal with --fs, or a WFDB record") from None
         if fs is None:
             raise DataError(f"{path}: one column, read as a raw signal, needs its sampling rate: give --fs HZ")
         return signal_beats(_numbers(path, 1)[:, 0], fs, params, source=f"{path} (raw signal at {fs:g} Hz; "
