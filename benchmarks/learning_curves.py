@@ -108,7 +108,8 @@ def write(runs: list[dict], out: Path, budgets: list[int], settled: float, comma
                 row.append(f"{now:.3f} (2× not reached)" if not run["stopped_early"] else f"{now:.3f}, stopped")
             else:
                 gain = doubled - now
-                worst[(run["model"], budget)] = max(worst.get((run["model"], budget), -1.0), gain)
+                key = (run["grid"].split("/")[0], run["model"], budget)
+                worst[key] = max(worst.get(key, -1.0), gain)
                 row.append(f"{now:.3f} → {doubled:.3f} ({gain:+.3f})")
         table.append(row)
     m = machine()
@@ -123,13 +124,14 @@ def write(runs: list[dict], out: Path, budgets: list[int], settled: float, comma
                  tablefmt="github", disable_numparse=True), "",
         f"## Settled? (doubling gains less than {settled})", "",
     ]
-    for budget in budgets:
-        gains = {model: g for (model, b), g in worst.items() if b == budget}
-        if not gains:
-            continue
-        verdict = ", ".join(f"{model} {'settled' if g < settled else 'not settled'} (largest gain {g:+.3f})"
-                            for model, g in sorted(gains.items()))
-        lines.append(f"- B = {budget:,}: {verdict}")
+    for split in sorted({k[0] for k in worst}):
+        for budget in budgets:
+            gains = {model: g for (sp, model, b), g in worst.items() if b == budget and sp == split}
+            if not gains:
+                continue
+            verdict = ", ".join(f"{model} {'settled' if g < settled else 'not settled'} (largest gain {g:+.3f})"
+                                for model, g in sorted(gains.items()))
+            lines.append(f"- {split}, B = {budget:,}: {verdict}")
     lines += ["", "![best validation macro F1 so far](curves.png)", ""]
     (out / "CURVES.md").write_text("\n".join(lines))
 
