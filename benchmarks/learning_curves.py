@@ -87,7 +87,8 @@ def write(runs: list[dict], out: Path, budgets: list[int], settled: float, comma
         for run in (r for r in runs if r["model"] == model):
             steps = [h["step"] for h in run["history"]]
             best = pd.Series([h["val_macro_f1"] for h in run["history"]]).cummax()
-            ax.plot(steps, best, label=label(run).split(" × ", 1)[1] + f" [{run['grid'].split('/')[1][:24]}]")
+            ax.plot(steps, best, label=label(run).split(" × ", 1)[1] + f" [{run['grid'][:32]}]",
+                    linestyle="--" if run["grid"].startswith("inter") else "-")
         ax.set_title(model)
         ax.set_xlabel("optimizer steps")
         ax.grid(alpha=0.3)
