@@ -193,3 +193,13 @@ def test_a_rebuild_that_changes_nothing_leaves_the_reports_as_they_are(tmp_path,
     write_report(grid)
     for path, (text, mtime) in before.items():
         assert path.read_bytes() == text and path.stat().st_mtime_ns == mtime, path
+
+
+def test_records_of_one_person_are_counted_as_one_patient():
+    """#39 item 9: "48 test records (patients)" on intra, where 201 and 202 are one person."""
+    from benchmark.data.records import patients_words
+
+    intra = [str(r) for r in range(100, 148)][:46] + ["201", "202"]
+    assert patients_words(intra) == ("48 test records (47 patients: 201 and 202 are one person, resampled as 2 "
+                                     "records)")
+    assert patients_words(["100", "202", "203"]) == "3 test records (patients)"

@@ -91,6 +91,22 @@ def default_cache_dir() -> Path:
     return Path(base).expanduser() / "ecg-oversampling-bench"
 
 
+# records of one person (PhysioNet's mitdb description): a test over records as patients must say so
+SAME_PERSON = (("201", "202"),)
+
+
+def patients_words(records) -> str:
+    """``records`` counted as records and as people: "48 test records (47 patients: 201 and 202 are one
+    person)", or "22 test records (patients)" where every record is its own person."""
+    records = {str(r) for r in records}
+    shared = [pair for pair in SAME_PERSON if set(pair) <= records]
+    if not shared:
+        return f"{len(records)} test records (patients)"
+    people = len(records) - sum(len(p) - 1 for p in shared)
+    return (f"{len(records)} test records ({people} patients: "
+            + "; ".join(f"{' and '.join(p)} are one person, resampled as {len(p)} records" for p in shared) + ")")
+
+
 def resolve_data_dir(data_dir: str | os.PathLike | None, cache_dir: Path | None = None,
                      db: Database = MITDB) -> tuple[Path, str]:
     if data_dir is not None:

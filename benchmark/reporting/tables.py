@@ -209,7 +209,12 @@ def test_unit(g: SavedGrid) -> str:
     first = g.comparisons.iloc[0]
     if first.get("unit", "beat") == "record":
         seeds = "and the seeds" if first.n_seeds > 1 else "one seed: training noise untested"
-        return f"paired bootstrap over the {int(first.n_units)} test records (patients), {seeds}"
+        from benchmark.data.records import patients_words
+
+        records = g.store.test_records()
+        counted = patients_words(set(records.tolist())) if records is not None else \
+            f"{int(first.n_units)} test records (patients)"
+        return f"paired bootstrap over the {counted}, {seeds}"
     return ("paired bootstrap over the test beats (no record of each test beat was saved: beats of one "
             "patient are not independent, so these tests overstate certainty)")
 
