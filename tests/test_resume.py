@@ -17,6 +17,7 @@ from benchmark.estimators.control import CHECKPOINT, RunControl, TimeLimitReache
 from benchmark.estimators.keras_estimator import BatchStream, batch_indices
 from benchmark.files import load_arrays
 from benchmark.running.plan import grid_directory
+from benchmark.running.executors import LocalExecutor
 from benchmark.running.runner import run_grid, run_grids
 from benchmark.store import RunStore
 from tests.conftest import REAL_MITDB, clustered_beats
@@ -130,8 +131,8 @@ def test_a_queued_run_past_the_deadline_never_starts(split):
                   control=RunControl(deadline=time.time() - 1))
 
 
-class Recording:
-    """An executor that records the order it is asked to run cells in."""
+class Recording(LocalExecutor):
+    """A one-at-a-time executor that records the order it is asked to run cells in."""
 
     def __init__(self):
         self.calls = []
@@ -141,6 +142,22 @@ class Recording:
 
     def run(self, pending, data, grid, cache, recorder, verbose):
         self.calls += [(grid.data.split, s.seed, s.resampler, s.model) for s in pending]
+
+
+def test_packs_take_every_seed_of_a_split_at_once(tmp_path):
+    """A GPU pack holds all of a model's runs (every seed): seed-major order must not split it into one a seed."""
+    from benchmark.running.executors import PackedExecutor
+
+    calls = []
+
+    class Packs(PackedExecutor):
+        def run(self, pending, data, grid, cache, recorder, verbose):
+            calls.append([(s.seed, s.resampler) for s in pending])
+
+    grid = Grid("test", ("mlp",), ("none", "random"), (0, 1), GRID.train, DataConfig(split="intra"))
+    run_grids(grid, {"intra": make_split("intra"), "inter": make_split("inter")}, tmp_path / "r", tmp_path / "c",
+              executor=Packs())
+    assert calls == [[(0, "none"), (0, "random"), (1, "none"), (1, "random")]] * 2
 
 
 def test_a_grid_runs_seed_major_across_its_splits(tmp_path):

@@ -141,7 +141,7 @@ def run_grids(grid: Grid, splits: dict[str, Split], results_dir: Path, cache_dir
         if isinstance(executor, PoolExecutor):  # one queue for every split: no core waits at a split's end
             executor.run_jobs([Job(spec, p.grid, p.data, p.recorder) for seed in grid.seeds
                                for p in planned.values() for spec in p.pending if spec.seed == seed], cache, verbose)
-        else:
+        elif isinstance(executor, LocalExecutor):  # one run at a time: seed by seed across the splits
             for seed in grid.seeds:
                 for p in planned.values():
                     specs = [s for s in p.pending if s.seed == seed]
@@ -149,6 +149,10 @@ def run_grids(grid: Grid, splits: dict[str, Split], results_dir: Path, cache_dir
                         p.recorder.not_started(specs)
                     elif specs:
                         executor.run(specs, p.data, p.grid, cache, p.recorder, verbose)
+        else:  # Ray and packs take a split's runs at once (a pack holds every seed of a model), in seed-major order
+            for p in planned.values():
+                if p.pending:
+                    executor.run(p.pending, p.data, p.grid, cache, p.recorder, verbose)
     finally:
         for p in planned.values():
             p.recorder.close()
