@@ -149,8 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     execution = p.add_argument_group("where runs execute")
     execution.add_argument("--executor", choices=["auto", "local", "pool", "ray", "packed"], default="auto",
                            help="local: one run at a time in this process; pool: --workers runs side by side, "
-                                "each in a process pinned to its own core with one thread (the fastest way on a "
-                                "CPU: benchmarks/cpu_levers.py); ray: every run a Ray task, in "
+                                "each in a process pinned to its own core with one thread (on 2 cores 2.4× the mlp's and "
+                                "1.75× the lstm's steps an hour, about the same for cnn and resnet: "
+                                "benchmarks/output/cpu_levers-*); ray: every run a Ray task, in "
                                 'parallel (needs the extra: pip install -e ".[ray]"); packed: the runs of each '
                                 "model trained --pack-size at a time in one compiled step (JAX backend, made "
                                 "for a GPU); auto: packed on JAX with a GPU, pool on JAX with 2 cores or more for "

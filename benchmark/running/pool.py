@@ -1,7 +1,8 @@
 """Runs side by side on a CPU: one run per worker process, each process pinned to its own core with one thread.
 
-On two cores two pinned runs train 1.4-2.3× as many steps an hour as one run on both (the benchmark
-``benchmarks/cpu_levers.py`` measures it), because a small model's step does not split well over threads.
+A small model's step does not split well over threads: on two idle cores two pinned runs trained 2.4× (mlp) and
+1.75× (lstm) the steps an hour of one run on both, though only 1.0-1.07× for the cnn and resnet
+(``benchmarks/output/cpu_levers-*``).
 A worker that needs a treated training part the cache lacks makes it itself, while the other trains, under
 a lock so that no part is made twice. The jobs of several grids (both splits of a seed-major grid) share
 one queue, so no core waits at a split's end. Each run checkpoints at its checks and stops at the deadline

@@ -210,16 +210,21 @@ def create_app(bundle):
         except DataError as exc:  # a model that needs RR intervals cannot classify beats without their record
             raise BadInput(422, f"{exc}; send the recording to /predict/record") from None
 
+    def no_beats(source: str, fs, exc: NoBeats) -> dict:
+        """The answer to a valid recording in which no beat was found (too short, or none usable): no beats and why,
+        not an error."""
+        return {"model": bundle.metadata["run"]["run_id"], "source": source, "fs": fs, "predictions": [],
+                "summary": summary([], classes), "note": str(exc)}
+
     def record_answer(beats, with_signal: bool) -> dict:
         try:
             with lock:
                 result = classify(bundle, beats)
-        except NoBeats as exc:  # a valid recording in which no beat was found: an answer, not an error
-            result = {"model": bundle.metadata["run"]["run_id"], "source": beats.source, "rows": [],
-                      "summary": summary([], classes), "note": str(exc)}
-        answer = {"model": result["model"], "source": result["source"], "fs": beats.fs,
-                  "predictions": result["rows"], "summary": result["summary"], "warnings": bundle.warnings(beats),
-                  **({"note": result["note"]} if "note" in result else {})}
+            answer = {"model": result["model"], "source": result["source"], "fs": beats.fs,
+                      "predictions": result["rows"], "summary": result["summary"]}
+        except NoBeats as exc:
+            answer = no_beats(beats.source, beats.fs, exc)
+        answer["warnings"] = bundle.warnings(beats)
         if with_signal:
             answer["signal"] = display_signal(beats, bundle.params)
         return answer
@@ -238,8 +243,7 @@ def create_app(bundle):
             try:
                 beats = signal_beats(signal, fs, bundle.params)
             except NoBeats as exc:
-                return {"model": bundle.metadata["run"]["run_id"], "source": "signal", "fs": fs, "predictions": [],
-                        "summary": summary([], classes), "note": str(exc)}
+                return no_beats("signal", fs, exc)
             return record_answer(beats, with_signal=False)
 
         return await answer(work)
