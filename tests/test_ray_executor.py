@@ -48,9 +48,13 @@ def saved_runs(results: Path) -> dict:
 
 
 def test_ray_runs_equal_in_process_runs_and_each_resumes_the_other(ray_instance, tiny_db, tmp_path, messages):
+    import keras
+
+    # The command line chooses JAX when nothing names a backend; the Ray runs use this process's Keras.
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
     local = subprocess.run([sys.executable, "-c", LOCAL_CLI, *CLI_GRID, "--data-dir", str(tiny_db),
                             "--cache-dir", str(tmp_path / "cache_local"), "--results-dir", str(tmp_path / "local")],
-                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert local.returncode == 0, local.stderr[-3000:]
     split = load_split("intra", tiny_db, cache_dir=tmp_path / "cache_ray")
     outcome = run_grid(GRID, split, tmp_path / "ray", tmp_path / "cache_ray", executor=RayExecutor())

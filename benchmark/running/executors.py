@@ -262,6 +262,9 @@ class RayExecutor:
         # the driver's determinism switches too: TensorFlow's deterministic ops change CPU results' last bits
         env = {**thread_env(self.threads), **determinism_env(),
                "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        import keras  # the workers train on the driver's backend, whatever their own environment says
+
+        env["KERAS_BACKEND"] = keras.backend.backend()
         options = {"num_cpus": self.threads, "runtime_env": {"env_vars": env}}
         resample_task = ray.remote(resample_training_part).options(**options)
         train_task = ray.remote(train_run_in_time).options(**options)
