@@ -1,4 +1,4 @@
-"""The architecture as the README describes it: no import cycles, and a layout section naming every module."""
+"""The architecture as CONTRIBUTING.md describes it: no import cycles, and a layout section naming every module."""
 import ast
 import re
 from pathlib import Path
@@ -75,12 +75,12 @@ def test_only_the_store_knows_the_run_store_layout():
 
 
 def test_the_readme_layout_names_every_module_and_no_other():
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Layout"):readme.index("## Tests and CI")]
+    guide = (ROOT / "CONTRIBUTING.md").read_text()
+    section = guide[guide.index("## Layout"):guide.index("## Tests and CI")]
     named = set(re.findall(r"\b((?:benchmark|models|resampling)/[\w/]+\.py)", section))
     actual = {p.relative_to(ROOT).as_posix() for package in PACKAGES for p in (ROOT / package).rglob("*.py")
               if p.name != "__init__.py"}
-    assert named == actual, f"missing from the README: {sorted(actual - named)}; not in the tree: {sorted(named - actual)}"
+    assert named == actual, f"missing from CONTRIBUTING.md's layout: {sorted(actual - named)}; not in the tree: {sorted(named - actual)}"
 
 
 def test_every_sub_package_says_what_it_owns():

@@ -148,7 +148,7 @@ def test_packed_executor_fills_the_same_run_store(tiny_db, tmp_path):
     a, p = runs(tmp_path / "alone"), runs(tmp_path / "packed")
     assert len(a) == 4 and sorted(a) == sorted(p)  # same run identities: either store resumes the other
     for run_id in a:
-        # packs keep no anytime predictions (README, "Long grids"): the one key a run alone has beside a pack's
+        # packs keep no anytime predictions (docs/performance.md, "Long grids"): the one key a run alone has beside a pack's
         assert set(a[run_id]) - {"packing", "anytime"} == set(p[run_id]) - {"packing"}
         assert a[run_id]["test"] == p[run_id]["test"]
         # the same checks and scores; the reported loss to float32 rounding (a vmapped batch mean may round
