@@ -133,11 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--lr-max", type=_positive_float, help="triangular: the highest learning rate (1e-3)")
     budget.add_argument("--lr-cycle-steps", type=_positive, help="triangular: optimizer steps per cycle (2000)")
     where = p.add_argument_group("where data and results live")
-    where.add_argument("--data-dir", help="directory of PhysioNet mitdb records (else $MITDB_DIR, else the "
-                                          "cache; downloaded when missing)")
+    where.add_argument("--data-dir", help="your local copy of PhysioNet's mitdb records, which must exist (else "
+                                          "$MITDB_DIR, else the cache's, downloaded when missing)")
     for e in external_sets():
-        where.add_argument(e.dir_option, help=f"directory of PhysioNet {e.name} records (else ${e.dir_variable}, "
-                                              "else the cache; downloaded when missing)")
+        where.add_argument(e.dir_option, help=f"your local copy of PhysioNet's {e.name} records, which must exist "
+                                              f"(else ${e.dir_variable}, else the cache's, downloaded when missing)")
     where.add_argument("--kaggle-dir", help="directory with mitbih_train.csv and mitbih_test.csv (kaggle split)")
     where.add_argument("--cache-dir", help="cache for downloads, built beats and resampled sets "
                                            "(else $ECG_BENCH_CACHE, else ~/.cache/ecg-oversampling-bench)")

@@ -144,8 +144,15 @@ def test_offline_without_records_exits_2_with_advice(tmp_path, monkeypatch, caps
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("MITDB_URL", f"http://127.0.0.1:{port}/")
-    assert main(["data", "--data-dir", str(tmp_path / "none"), "--cache-dir", str(tmp_path / "c")]) == 2
+    assert main(["data", "--cache-dir", str(tmp_path / "c")]) == 2
     assert "MITDB_DIR" in capsys.readouterr().err
+
+
+def test_a_data_dir_that_does_not_exist_is_one_clear_error(tmp_path, capsys):
+    assert main(["data", "--data-dir", str(tmp_path / "none"), "--cache-dir", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'none'}: no such directory; --data-dir names a local copy" in err
+    assert not (tmp_path / "none.download").exists() and not (tmp_path / "none").exists()
 
 
 def test_ray_executor_without_ray_says_how_to_install_before_loading_data(tmp_path, monkeypatch, capsys):

@@ -33,9 +33,9 @@ def test_download_verifies_and_places_every_file(served_db, tmp_path, monkeypatc
     root, url = served_db
     monkeypatch.setenv("MITDB_URL", url)
     target = tmp_path / "data" / "mitdb"
-    source = locate_records(target)
+    source = locate_records(None, cache_dir=tmp_path / "data")  # the cache is the download target
     assert source.records == ("100", "101", "102")
-    assert source.origin == "--data-dir, downloaded"
+    assert source.origin == "cache, downloaded"
     assert source.verified_against == "PHYSIONET_SHA256SUMS.txt"
     for name in ("100.hea", "100.dat", "100.atr", "102.dat"):
         assert (target / name).read_bytes() == (root / name).read_bytes()
@@ -46,13 +46,37 @@ def test_download_verifies_and_places_every_file(served_db, tmp_path, monkeypatc
     assert again.origin == "--data-dir" and again.file_hashes == source.file_hashes
 
 
+@pytest.mark.parametrize("make", ["missing", "empty", "file"])
+def test_a_named_directory_without_records_is_an_error_naming_it(tmp_path, make, monkeypatch):
+    monkeypatch.setenv("MITDB_URL", "http://127.0.0.1:9/")  # never reached
+    target = tmp_path / "copy"
+    if make == "empty":
+        target.mkdir()
+    elif make == "file":
+        target.write_text("not a folder")
+    problem = {"missing": "no such directory", "empty": r"holds no records \(no \.hea files\)", "file": "not a directory"}[make]
+    with pytest.raises(DataError, match=rf"{target}: {problem}; --data-dir names a local copy"):
+        locate_records(target, cache_dir=tmp_path / "cache")
+    monkeypatch.setenv("MITDB_DIR", str(target))
+    with pytest.raises(DataError, match=rf"{target}: {problem}; MITDB_DIR names a local copy"):
+        locate_records(None, cache_dir=tmp_path / "cache")
+    left = sorted(p.name for p in tmp_path.iterdir())  # nothing made: no <dir>.download, no cache
+    assert left == ([] if make == "missing" else ["copy"]), left
+
+
+def test_refresh_downloads_into_a_named_directory(served_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("MITDB_URL", served_db[1])
+    source = locate_records(tmp_path / "mine", refresh=True)
+    assert source.origin == "--data-dir, downloaded" and source.records == ("100", "101", "102")
+
+
 def test_corrupt_download_is_never_used(served_db, tmp_path, monkeypatch):
     root, url = served_db
     (root / "101.dat").write_bytes(b"\0" * 100)  # no longer matches the manifest
     monkeypatch.setenv("MITDB_URL", url)
     target = tmp_path / "mitdb"
     with pytest.raises(DataError, match=r"101\.dat: checksum mismatch after download"):
-        locate_records(target)
+        locate_records(None, cache_dir=tmp_path)
     assert not list(target.glob("*.hea")) if target.exists() else True
 
 
@@ -62,7 +86,7 @@ def test_offline_download_says_how_to_supply_a_local_copy(tmp_path, monkeypatch)
         port = s.getsockname()[1]
     monkeypatch.setenv("MITDB_URL", f"http://127.0.0.1:{port}/")
     with pytest.raises(DataError, match="--data-dir DIR or MITDB_DIR"):
-        locate_records(tmp_path / "mitdb")
+        locate_records(None, cache_dir=tmp_path)
 
 
 def test_environment_variable_names_the_directory(tiny_db, monkeypatch):
