@@ -146,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "never overwrite each other. Default: results/local for run and evaluate (your own "
                             "runs, git-ignored; the committed results in `results` are only written when you "
                             "name them), results for report (it rebuilds the committed reports)")
+    where.add_argument("--tsml", metavar="DIR",
+                       help="report: also write every run's test predictions and class probabilities in tsml-eval's "
+                            "results-file format under DIR (<model>__<treatment>/Predictions/MITBIH-<split>/"
+                            "testResample<seed>.csv), for tsml-eval's loaders; outside --results-dir")
     execution = p.add_argument_group("where runs execute")
     execution.add_argument("--executor", choices=["auto", "local", "pool", "ray", "packed"], default="auto",
                            help="local: one run at a time in this process; pool: --workers runs side by side, "
@@ -338,11 +342,29 @@ def cmd_report(args) -> int:
                   "--results-dir (your own runs: --results-dir results/local)", store.root,
                   f" for --grid {args.grid}" if args.grid else "")
         return 1
+    tsml = Path(args.tsml).expanduser().resolve() if args.tsml else None
+    if tsml is not None and tsml.is_relative_to(store.root.resolve()):
+        log.error("--tsml %s: inside --results-dir %s; tsml-eval's files are tens of MB a grid, written on demand: "
+                  "name a folder outside it (e.g. --tsml tsml-results)", args.tsml, store.root)
+        return 2
     for grid in grids:
         for path in write_report(grid):
             log.info("wrote %s", path)
+        if tsml is not None:
+            _write_tsml(grid, tsml)
     _write_overview(store)
     return 0
+
+
+def _write_tsml(grid, out: Path) -> None:
+    from benchmark.reporting.analysis import read_grid
+    from benchmark.reporting.tsml import write_grid
+
+    written, missing = write_grid(read_grid(grid, compare=False), out)
+    log.info("wrote %d tsml-eval results file(s) of %s/%s under %s", len(written), grid.split, grid.name, out)
+    if missing:
+        log.warning("  %d run(s) of %s/%s have no stored test probabilities and were left out (`evaluate --on "
+                    "test` writes them): %s", len(missing), grid.split, grid.name, ", ".join(missing))
 
 
 def _write_overview(store) -> None:
@@ -741,6 +763,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.grid is not None and args.grid not in GRIDS and args.command not in GRID_FOLDER_COMMANDS:
         parser.error(f"argument --grid: invalid choice: {args.grid!r} (choose from {', '.join(sorted(GRIDS))}; "
                      f"{' and '.join(GRID_FOLDER_COMMANDS)} also take a grid's folder, such as quick-rr)")
+    if args.tsml and args.command != "report":
+        parser.error("--tsml goes with report (it writes saved runs in tsml-eval's format)")
     if args.workers and args.executor != "pool":
         parser.error("--workers goes with --executor pool")
     if args.time_limit and args.executor == "packed":

@@ -331,6 +331,10 @@ class RunStore:
     def overview_path(self) -> Path:
         return self.root / "README.md"
 
+    def overview_figure(self, name: str) -> Path:
+        """A figure of the overview, which spans grids: ``<root>/figures/<name>.png``."""
+        return self.root / "figures" / f"{name}.png"
+
     def study(self, split: str, name: str) -> "StudyStore":
         return StudyStore(self.root / split / TUNING / name)
 

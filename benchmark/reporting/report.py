@@ -12,6 +12,7 @@ from benchmark.data.splits import SPLITS
 from benchmark.external import external_sets, list_external
 from benchmark.files import write_text
 from benchmark.reporting.analysis import read_grid
+from benchmark.reporting.critical_difference import critical_difference_sections
 from benchmark.reporting.narrative import write_full_report
 from benchmark.reporting.tables import summary_markdown
 from benchmark.reporting.reproductions import REPRODUCTIONS_CSV, reproductions
@@ -115,6 +116,7 @@ def write_overview(results: RunStore) -> Path | None:
         lines += ["Highest macro F1 of each model, column by column (descriptive point estimates, no "
                   "test; does the ranking survive each shift? each report's record-level tests decide): "
                   + "; ".join(survival) + ".", ""]
+    lines += critical_difference_sections(grids, results.overview_figure)
     reproduced = reproductions(list(grids.values()))
     if reproduced is not None:
         lines += reproduced.markdown
