@@ -88,7 +88,65 @@ def literature_section(g: SavedGrid) -> list[str]:
             "(de Chazal et al. 2004 and after" + (f", which leave {' and '.join(left_out)} out" if left_out else "")
             + f"). {why}", "",
             tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), "",
-            *published_beside(g)]
+            *published_beside(g), *single_patient_section(g)]
+
+
+CARRIER_SHARE = 0.5  # a record holding at least this share of a class's test beats carries the class
+
+
+def class_carriers(y: np.ndarray, records: np.ndarray, classes, reported) -> list[tuple[str, str, int, int]]:
+    """(class, record, its beats of the class, the class's test beats) for every reported class of which one
+    test record holds at least ``CARRIER_SHARE`` of the beats."""
+    found = []
+    for k, name in enumerate(classes):
+        if name not in reported or not (y == k).any():
+            continue
+        names, counts = np.unique(records[y == k], return_counts=True)
+        top = int(counts.argmax())
+        if counts[top] >= CARRIER_SHARE * counts.sum():
+            found.append((name, str(names[top]), int(counts[top]), int(counts.sum())))
+    return found
+
+
+def se_ppv(y: np.ndarray, pred: np.ndarray, k: int) -> tuple[float, float]:
+    """Sensitivity and positive predictivity of class ``k`` (nan where undefined)."""
+    hits = np.sum((pred == k) & (y == k))
+    return (hits / np.sum(y == k) if (y == k).any() else np.nan,
+            hits / np.sum(pred == k) if (pred == k).any() else np.nan)
+
+
+def single_patient_section(g: SavedGrid) -> list[str]:
+    """Where one test patient carries a class (on DS2: record 232 holds 75% of the S beats, 213 93% of the F
+    beats), that class's Se and +P of every cell over the whole test part and with the record left out."""
+    from tabulate import tabulate
+
+    records = g.store.test_records()
+    if records is None or not len(g.runs):
+        return []
+    carriers = class_carriers(g.y_true, records, g.task.classes, g.task.reported)
+    if not carriers:
+        return []
+    index = {c: i for i, c in enumerate(g.task.classes)}
+    rows = []
+    for (model, resampler), runs in g.runs.groupby(["model", "resampler"], sort=False):
+        row = [model, resampler]
+        for name, record, _, _ in carriers:
+            k, kept = index[name], records != record
+            whole = np.array([se_ppv(g.y_true, g.predictions[r], k) for r in runs.run_id])
+            without = np.array([se_ppv(g.y_true[kept], g.predictions[r][kept], k) for r in runs.run_id])
+            row += [f"{np.nanmean(whole[:, 0]):.3f} / {np.nanmean(without[:, 0]):.3f}",
+                    f"{np.nanmean(whole[:, 1]):.3f} / {np.nanmean(without[:, 1]):.3f}"
+                    if not np.isnan(whole[:, 1]).all() else "—"]
+        rows.append(row)
+    headers = ["model", "resampler", *[f"{m} {name}: all / without {record}" for name, record, _, _ in carriers
+                                       for m in ("Se", "+P")]]
+    said = "; ".join(f"record {record} holds {n:,} of the {total:,} test {name} beats ({n / total:.0%})"
+                     for name, record, n, total in carriers)
+    return ["### Classes one patient carries", "",
+            f"In this test part {said}, so those classes' scores say how a model does on that patient more than "
+            f"on the class. Se and +P over the whole test part and with that record's beats left out (mean over "
+            f"seeds; — where no run predicted the class):", "",
+            tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
 
 
 def published_beside(g: SavedGrid) -> list[str]:
