@@ -131,3 +131,34 @@ def test_prior_correction_moves_decisions_back_to_the_data_prior():
     assert training_prior({"resampler": "random", "seed": 0, "resampling": {"train_class_counts": counts,
                                                                             "trained_prior": recorded}},
                           classes).tolist() == [0.25, 0.75, 0, 0, 0], "a run's recorded prior is the one used"
+
+
+def test_prior_correction_adjusts_each_decision_over_the_same_comparisons():
+    """#39: the as-trained and prior-corrected verdicts are Holm-adjusted in two families of the same
+    comparisons, not one family of both (which made them unlike the other verdicts)."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from benchmark.metrics.stats import holm
+    from benchmark.reporting.shifts import prior_correction
+    from benchmark.tasks import get_task
+
+    rng = np.random.default_rng(3)
+    y = rng.choice(5, 400, p=[0.6, 0.1, 0.1, 0.1, 0.1])
+    records = np.array([f"{100 + i % 10}" for i in range(400)])
+    runs, raw, corrected = [], {}, {}
+    for model in ("mlp", "cnn"):
+        for resampler in ("none", "random", "smote"):
+            run_id = f"{model}__{resampler}"
+            noise = {"none": 0.2, "random": 0.5, "smote": 0.35}[resampler]
+            raw[run_id] = np.where(rng.random(400) < noise, rng.integers(0, 5, 400), y)
+            corrected[run_id] = np.where(rng.random(400) < 0.2, rng.integers(0, 5, 400), y)
+            runs.append({"model": model, "resampler": resampler, "seed": 0, "run_id": run_id})
+    g = SimpleNamespace(task=get_task("aami5"), runs=pd.DataFrame(runs), predictions=raw, boot_seed=0)
+    p = prior_correction(g, (y, records, None, {k: v for k, v in corrected.items() if "none" not in k}))
+    assert sorted(p.tests.decision.value_counts().to_dict().items()) == [("as trained", 4), ("prior-corrected", 4)]
+    for decision in ("as trained", "prior-corrected"):
+        family = p.tests[p.tests.decision == decision]
+        assert np.allclose(family.p_holm, holm(family.p_value.to_numpy())), decision  # adjusted within itself
+    assert not np.allclose(p.tests.p_holm, holm(p.tests.p_value.to_numpy()))  # not as one family of 8

@@ -44,10 +44,13 @@ def macro(y, pred, classes, n_classes: int) -> float:
 
 # ---------------------------------------------------------------------- prior correction
 
+DECISIONS = ("as trained", "prior-corrected")
+
+
 @dataclass
 class PriorCorrection:
     """Each re-weighted cell's macro F1 as trained, prior-corrected and without resampling, and the verdicts
-    of both against none (Holm over the whole table)."""
+    of both against none (Holm within each decision's comparisons)."""
 
     rows: list[dict]  # model, resampler, as_trained, corrected, none, verdicts {decision: (difference, verdict)}
     tests: pd.DataFrame
@@ -70,7 +73,10 @@ def prior_correction(g, evaluation) -> PriorCorrection | None:
             test = paired_test({"model": model, "resampler": resampler, "decision": label}, y, records, cell, base, n)
             if test:
                 tested.append(test)
-    tests = decide(tested, getattr(g, "boot_seed", BOOT_SEED))
+    # one Holm family per decision, the same comparisons in each, so the two columns' verdicts are alike
+    seed = getattr(g, "boot_seed", BOOT_SEED)
+    families = [decide(family, seed) for d in DECISIONS if (family := [t for t in tested if t.info["decision"] == d])]
+    tests = pd.concat(families, ignore_index=True) if families else pd.DataFrame()
     f1 = lambda cell: float(np.mean([macro(y, p, range(n), n) for p in cell.values()]))  # noqa: E731
     rows = []
     for (model, resampler), preds in fixed.items():
