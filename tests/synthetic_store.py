@@ -15,11 +15,12 @@ TRAIN = {"steps": 10, "batch_size": 4, "eval_every": 5, "patience": 2, "learning
 
 def write_synthetic_grid(root: Path, task: str = "aami5", models=("mlp",), resamplers=("none", "random"),
                          seeds=(0,), failed=(), not_run=(), n_test: int = 200, split: str = "inter",
-                         rng_seed: int = 0, collapse=None, name: str = "synthetic"):
+                         rng_seed: int = 0, collapse=None, name: str = "synthetic", subset=None):
     """A finished grid of ``task`` in ``root``: every (model, resampler, seed) run done with noisy but
     informative predictions and probabilities, except the cells in ``failed`` (an error.json) and
     ``not_run`` (nothing on disk); ``collapse``: a (model, resampler) cell that predicts class 0 for every
-    beat; ``name``: the grid's (a preset's name makes it a preset's grid). Returns its GridStore."""
+    beat; ``name``: the grid's (a preset's name makes it a preset's grid); ``subset``: the data subset its
+    manifest names (the smoke grid's). Returns its GridStore."""
     t = get_task(task)
     rng = np.random.default_rng(rng_seed)
     store = RunStore(root).grid(split, name)
@@ -55,7 +56,7 @@ def write_synthetic_grid(root: Path, task: str = "aami5", models=("mlp",), resam
                 store.write_run(run_id, metrics, pred, None, probabilities=proba)
     store.write_manifest({
         "grid": name, "split": split, "models": list(models), "resamplers": list(resamplers),
-        "seeds": list(seeds), "runs": runs, "train": TRAIN, "data": {"subset": None},
+        "seeds": list(seeds), "runs": runs, "train": TRAIN, "data": {"subset": subset},
         "class_counts": {"train": counts, "validation": counts, "test": counts}, "task": t.as_dict(),
         "train_records": ["101"], "validation_records": ["102"]})
     return store

@@ -33,12 +33,13 @@ def summary_metrics(task: Task) -> list[str]:
 def summarise(runs: pd.DataFrame, models: list[str], resamplers: list[str], task: Task) -> pd.DataFrame:
     """Mean, sample standard deviation and 95% t interval (macro F1) over seeds for every
     (model, resampler) that has runs."""
-    out = []
+    out, fallen = [], []  # fallen: whether each row's cell has a collapsed run (a collapse is no one's best)
     for model in models:
         for resampler in resamplers:
             cell = runs[(runs.model == model) & (runs.resampler == resampler)] if len(runs) else runs
             if not len(cell):
                 continue
+            fallen.append(bool(cell["collapsed"].any()) if "collapsed" in cell else False)
             row = {"model": model, "resampler": resampler, "n_seeds": len(cell)}
             for m in summary_metrics(task):
                 row[f"{m}_mean"] = float(cell[m].mean())
@@ -48,8 +49,9 @@ def summarise(runs: pd.DataFrame, models: list[str], resamplers: list[str], task
             out.append(row)
     summary = pd.DataFrame(out)
     if len(summary):
-        best = summary.groupby("model")["macro_f1_mean"].transform("max")
-        summary["best_for_model"] = summary["macro_f1_mean"] == best
+        standing = summary["macro_f1_mean"].where(~pd.Series(fallen, index=summary.index))
+        best = standing.groupby(summary["model"]).transform("max")
+        summary["best_for_model"] = standing == best
     return summary
 
 

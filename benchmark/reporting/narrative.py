@@ -55,19 +55,36 @@ def _reading(g) -> list[str]:
     s = g.summary
     if not len(s):
         return ["No finished runs yet."]
-    best = _tied_best(s)
+    subset = g.manifest.get("data", {}).get("subset")
+    if subset:  # the smoke grid: a check that every cell runs, no result
+        sizes = " / ".join(f"{n:,}" for n in subset)
+        return [f"- A check of the harness, not a result: {g.manifest['train']['steps']:,} steps a run on a stratified "
+                f"subset ({sizes} beats of train / validation / test). Its tables show that every cell trains and is "
+                "scored; no best cell, gain or loss is read from them."]
+    collapsed = collapsed_cells(g)
+    standing = s[[(c.model, c.resampler) not in collapsed for c in s.itertuples()]]  # a collapse is no one's best
+    if not len(standing):
+        return [f"- Every cell has a collapsed run ({len(collapsed)} cells); see Collapsed runs."]
+    best = _tied_best(standing)
     names = " = ".join(f"**{b.model} × {b.resampler}**" for b in best.itertuples())
-    lines = [f"- Best cell{'s (tied)' if len(best) > 1 else ''}: {names}, macro F1 {best.macro_f1_mean.iloc[0]:.3f}."]
+    lines = [f"- Best cell{'s (tied)' if len(best) > 1 else ''}"
+             + (" without a collapsed run" if collapsed else "")
+             + f": {names}, macro F1 {best.macro_f1_mean.iloc[0]:.3f}."]
     for model in g.models:
         cells = s[s.model == model]
         if not len(cells):
             continue
-        tops = _tied_best(cells)
+        fair = standing[standing.model == model]
+        if not len(fair):
+            lines.append(f"- {model}: every cell has a collapsed run.")
+            continue
+        tops = _tied_best(fair)
         top, base = tops.iloc[0], g.cell(model, "none")
         gain = "" if base is None or "none" in set(tops.resampler) else \
             f" ({top.macro_f1_mean - base.macro_f1_mean:+.3f} over none)"
         which = (f"best resampler {top.resampler}" if len(tops) == 1 else
-                 f"best resamplers tied: {', '.join(tops.resampler)}")
+                 f"best resamplers tied: {', '.join(tops.resampler)}") + \
+            (" among the cells without a collapsed run" if len(fair) < len(cells) else "")
         lines.append(f"- {model}: {which}, macro F1 {top.macro_f1_mean:.3f}{gain}; "
                      f"range over resamplers {cells.macro_f1_mean.min():.3f}–{cells.macro_f1_mean.max():.3f}.")
     for k in rare_classes(g):
@@ -75,7 +92,6 @@ def _reading(g) -> list[str]:
         lo, hi = s.loc[s[col].idxmin()], s.loc[s[col].idxmax()]
         lines.append(f"- {k} recall ranges from {lo[col]:.2f} ({lo.model} × {lo.resampler}) to "
                      f"{hi[col]:.2f} ({hi.model} × {hi.resampler}).")
-    collapsed = collapsed_cells(g)
     if g.comparisons is not None and len(g.comparisons):
         vs = g.comparisons[g.comparisons.family == "resampler vs none"]
         failed = vs.apply(lambda r: (r.model_a, r.resampler_a) in collapsed or (r.model_b, r.resampler_b) in collapsed,
@@ -174,7 +190,7 @@ def write_full_report(g: SavedGrid) -> list[Path]:
         "All numbers are on the test part, which is the same for every run.", "",
         "## Reading", "", *_reading(g), "",
         "## Macro F1", "", img("macro F1 heatmap", "heatmap"), "", macro_table(g), "",
-        "**Bold**: best resampler per model. " + (mark_legend(g) if g.comparisons is not None else ""), "",
+        "**Bold**: best resampler per model (a cell with a collapsed run is never bold). " + (mark_legend(g) if g.comparisons is not None else ""), "",
         "## Is the difference real?", "",
         f"{test_unit(g).capitalize()} ({N_BOOT:,} resamples, and up to {MAX_BOOT:,} for a comparison whose adjusted "
         f"p lies within {MC_MARGIN:g} Monte Carlo errors of α = {ALPHA}, until none does, so no verdict depends on "

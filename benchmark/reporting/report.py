@@ -11,7 +11,7 @@ from pathlib import Path
 from benchmark.data.splits import SPLITS
 from benchmark.external import external_sets, list_external
 from benchmark.files import write_text
-from benchmark.reporting.analysis import read_grid
+from benchmark.reporting.analysis import FEW_TEST_BEATS, read_grid
 from benchmark.reporting.critical_difference import critical_difference_sections
 from benchmark.reporting.narrative import write_full_report
 from benchmark.reporting.tables import summary_markdown
@@ -82,7 +82,8 @@ def write_overview(results: RunStore) -> Path | None:
              "Test macro F1 of every model × resampler in each grid (mean over seeds)"
              + "".join(f"; {entry.overview_note}" for entry in sorted(noted, key=external_sets().index))
              + ". Each grid's `REPORT.md` has the per-class recall, significance tests, figures and provenance.", "",
-             *[f"- [`{n}`]({n}/REPORT.md): grid `{g.manifest['grid']}`, seeds "
+             *[f"- [`{n}`]({n}/REPORT.md): grid `{g.manifest['grid']}`, {g.manifest['train']['steps']:,} steps a run"
+               f"{', on a subset' if g.manifest.get('data', {}).get('subset') else ''}, seeds "
                f"{', '.join(map(str, g.manifest['seeds']))}, {len(g.runs)} runs, trained at commit "
                f"`{g.manifest.get('provenance', {}).get('commit', '?')}` on {_machine(g.manifest)}"
                for n, g in grids.items()], "",
@@ -93,6 +94,7 @@ def write_overview(results: RunStore) -> Path | None:
         mix = {s: {k: test[k] for k in classes[s] if k in test} for s, test in tests.items()}
         words = "; ".join(f"{s}: " + ", ".join(f"{k} {n:,}" for k, n in m.items()) for s, m in mix.items() if m)
         fewest = min(mix["inter"], key=mix["inter"].get) if mix["inter"] else None
+        fewest = fewest if fewest and mix["inter"][fewest] < FEW_TEST_BEATS else None  # 5,453 abnormal beats are not few
         lines += [f"`inter − intra ({b})`: the change from testing on unseen beats of seen patients to testing on "
                   "unseen patients, but not only that: the two test parts also differ in their class mix"
                   + (f" ({words})" if words else "") + ", and macro F1 weighs every class equally, so a class "

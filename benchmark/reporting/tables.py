@@ -293,7 +293,7 @@ def summary_markdown(g: SavedGrid) -> str:
     lines = [
         f"# Benchmark results: `{g.split}` split, grid `{g.manifest['grid']}`", "",
         "Test-set macro F1 (primary metric) and per-class recall for every model × resampler, "
-        f"{spread_words(g)}. **Bold**: the best resampler for that model by mean macro F1. "
+        f"{spread_words(g)}. **Bold**: the best resampler for that model by mean macro F1, among its cells without a collapsed run. "
         + (mark_legend(g) + " " if g.comparisons is not None else "")
         + "Resampling touches the training part only; validation and test parts are the same for every run.",
         "", "## Macro F1", "", macro_table(g), "", "## Average ranks", "", *ranks_section(g),
