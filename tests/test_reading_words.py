@@ -44,3 +44,11 @@ def test_the_overview_names_each_grids_budget_and_only_few_beats_as_few(tmp_path
     text = write_overview(RunStore(tmp_path)).read_text()
     assert "grid `quick`, 10 steps a run, seeds 0" in text
     assert "with few test beats moves it by itself" in text and "on the inter split:" not in text  # none is few
+
+
+def test_the_overview_says_a_partial_grid_is_partial(tmp_path):
+    store = write_synthetic_grid(tmp_path, split="intra", name="full", seeds=(0, 1, 2),
+                                 resamplers=("none", "random"), not_run=(("mlp", "random"),))
+    text = write_overview(RunStore(tmp_path)).read_text()
+    assert "grid `full`, 10 steps a run, a partial grid: 3 of its 6 runs finished, of seed(s) 0, 1, 2 of 0, 1, 2" in text
+    assert store.path.name == "full"

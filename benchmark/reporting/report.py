@@ -44,6 +44,17 @@ def _machine(manifest: dict) -> str:
             else f"{m['cpu']}, {m['cores']} cores (CPU only)")
 
 
+def _done_words(g) -> str:
+    """How much of a grid has finished: its seeds and runs, and "a partial grid" while cells are missing."""
+    seeds = list(g.manifest["seeds"])
+    cells = len(g.manifest.get("runs", [])) or len(g.runs)
+    if len(g.runs) >= cells:
+        return f"seeds {', '.join(map(str, seeds))}, {len(g.runs)} runs"
+    done = sorted({int(s) for s in g.runs["seed"]}) if len(g.runs) else []
+    return (f"a partial grid: {len(g.runs)} of its {cells} runs finished, of seed(s) "
+            f"{', '.join(map(str, done)) or 'none'} of {', '.join(map(str, seeds))}")
+
+
 def write_overview(results: RunStore) -> Path | None:
     """``<results>/README.md``: macro F1 of every cell in every grid, and for a grid run on both the intra
     and the inter split, the change from one to the other."""
@@ -83,8 +94,7 @@ def write_overview(results: RunStore) -> Path | None:
              + "".join(f"; {entry.overview_note}" for entry in sorted(noted, key=external_sets().index))
              + ". Each grid's `REPORT.md` has the per-class recall, significance tests, figures and provenance.", "",
              *[f"- [`{n}`]({n}/REPORT.md): grid `{g.manifest['grid']}`, {g.manifest['train']['steps']:,} steps a run"
-               f"{', on a subset' if g.manifest.get('data', {}).get('subset') else ''}, seeds "
-               f"{', '.join(map(str, g.manifest['seeds']))}, {len(g.runs)} runs, trained at commit "
+               f"{', on a subset' if g.manifest.get('data', {}).get('subset') else ''}, {_done_words(g)}, trained at commit "
                f"`{g.manifest.get('provenance', {}).get('commit', '?')}` on {_machine(g.manifest)}"
                for n, g in grids.items()], "",
              tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
