@@ -38,6 +38,7 @@ def test_the_section_shows_each_carried_class_without_its_record():
     assert "record 232 holds 4 of the 5 test S beats (80%)" in text
     assert "Se S: all / without 232" in text and "+P S: all / without 232" in text
     row = [line for line in text.splitlines() if line.startswith("| mlp")][0]
-    assert "0.800 / 0.000" in row and "1.000 / —" not in row  # all: 4 of 5 found; without 232: 0 of 1
+    assert "| 0.800 / 0.000 " in row  # Se, all: 4 of 5 found; without 232: 0 of 1
+    assert "| 1.000 / — " in row  # +P, all: 4 of 4 right; without 232 no beat is called S: undefined
     grid.store = SimpleNamespace(test_records=lambda: np.array(["100", "101", "102"] * 3 + ["103", "104"]))
     assert single_patient_section(grid) == []  # no record carries a class

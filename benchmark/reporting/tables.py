@@ -115,6 +115,11 @@ def se_ppv(y: np.ndarray, pred: np.ndarray, k: int) -> tuple[float, float]:
             hits / np.sum(pred == k) if (pred == k).any() else np.nan)
 
 
+def _mean_or_dash(values: np.ndarray) -> str:
+    """The mean over seeds of the defined values, "—" where no seed's is defined (no beat predicted as the class)."""
+    return "—" if np.isnan(values).all() else f"{np.nanmean(values):.3f}"
+
+
 def single_patient_section(g: SavedGrid) -> list[str]:
     """Where one test patient carries a class (on DS2: record 232 holds 75% of the S beats, 213 93% of the F
     beats), that class's Se and +P of every cell over the whole test part and with the record left out."""
@@ -134,9 +139,8 @@ def single_patient_section(g: SavedGrid) -> list[str]:
             k, kept = index[name], records != record
             whole = np.array([se_ppv(g.y_true, g.predictions[r], k) for r in runs.run_id])
             without = np.array([se_ppv(g.y_true[kept], g.predictions[r][kept], k) for r in runs.run_id])
-            row += [f"{np.nanmean(whole[:, 0]):.3f} / {np.nanmean(without[:, 0]):.3f}",
-                    f"{np.nanmean(whole[:, 1]):.3f} / {np.nanmean(without[:, 1]):.3f}"
-                    if not np.isnan(whole[:, 1]).all() else "—"]
+            row += [f"{_mean_or_dash(whole[:, 0])} / {_mean_or_dash(without[:, 0])}",
+                    f"{_mean_or_dash(whole[:, 1])} / {_mean_or_dash(without[:, 1])}"]
         rows.append(row)
     headers = ["model", "resampler", *[f"{m} {name}: all / without {record}" for name, record, _, _ in carriers
                                        for m in ("Se", "+P")]]
