@@ -122,14 +122,15 @@ def locate_records(data_dir=None, cache_dir: Path | None = None, refresh: bool =
     ``database``: a known database's name, or a :class:`Database` (an external test set's own)."""
     db = database if isinstance(database, Database) else DATABASES[database]
     directory, origin = resolve_data_dir(data_dir, cache_dir, db)
-    if origin != "cache" and not refresh and not _has_any_record(directory):
+    found = _has_any_record(directory)
+    if origin != "cache" and not refresh and not found:
         # a folder the user named is their local copy, never a download target: downloads go to the cache
         problem = "no such directory" if not directory.exists() else \
             "not a directory" if not directory.is_dir() else "holds no records (no .hea files)"
         raise DataError(f"{directory}: {problem}; {origin} names a local copy of PhysioNet's {db.name}. Give the "
                         f"folder that holds its .hea/.dat/.atr files, or leave {origin} out to download the records "
                         f"into the cache (--cache-dir), or add --refresh to download them into {directory}")
-    if refresh or not _has_any_record(directory):
+    if refresh or not found:
         download(directory, db)
         origin += ", downloaded"
     return verify_records(directory, origin, db)

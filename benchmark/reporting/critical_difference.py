@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+from benchmark.data.splits import SPLITS
 
 ALPHA = 0.05
 MIN_BLOCKS = 5  # fewer blocks than this: no diagram, and the overview says why
@@ -76,8 +77,6 @@ def draw(d: Diagram, path: Path) -> Path:
 def section(d: Diagram, figure: str) -> list[str]:
     """The overview's words for one diagram, every figure in them computed from ``d``."""
     other = "treatment" if d.over == "model" else "model"
-    from benchmark.data.splits import SPLITS
-
     present = set(d.scores.index.get_level_values("split"))
     splits = ", ".join(sorted(present, key=lambda s: (SPLITS.index(s) if s in SPLITS else len(SPLITS), s)))
     seeds = sorted(set(d.scores.index.get_level_values("seed")))

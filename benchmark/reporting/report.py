@@ -14,7 +14,7 @@ from benchmark.files import write_text
 from benchmark.reporting.analysis import FEW_TEST_BEATS, read_grid
 from benchmark.reporting.critical_difference import critical_difference_sections
 from benchmark.reporting.narrative import write_full_report
-from benchmark.reporting.tables import summary_markdown
+from benchmark.reporting.tables import finished_seeds, summary_markdown
 from benchmark.reporting.reproductions import REPRODUCTIONS_CSV, reproductions
 from benchmark.store import GridStore, RunStore
 from benchmark.reporting.provenance_section import write_report_text
@@ -50,7 +50,7 @@ def _done_words(g) -> str:
     cells = len(g.manifest.get("runs", [])) or len(g.runs)
     if len(g.runs) >= cells:
         return f"seeds {', '.join(map(str, seeds))}, {len(g.runs)} runs"
-    done = sorted({int(s) for s in g.runs["seed"]}) if len(g.runs) else []
+    done = finished_seeds(g)
     return (f"a partial grid: {len(g.runs)} of its {cells} runs finished, of seed(s) "
             f"{', '.join(map(str, done)) or 'none'} of {', '.join(map(str, seeds))}")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmark.metrics.comparisons import ALPHA
+from benchmark.metrics.evaluator import DEFAULT_N_CLASSES, confusion_matrix, per_class_precision, per_class_recall
 from benchmark.metrics.ranks import RankAnalysis
 from benchmark.metrics.stats import CONFIDENCE
 from benchmark.reporting.analysis import COLLAPSED, FEW_TEST_BEATS, SavedGrid, cell_marks, collapse_mark, collapsed_cells
@@ -108,11 +109,12 @@ def class_carriers(y: np.ndarray, records: np.ndarray, classes, reported) -> lis
     return found
 
 
-def se_ppv(y: np.ndarray, pred: np.ndarray, k: int) -> tuple[float, float]:
-    """Sensitivity and positive predictivity of class ``k`` (nan where undefined)."""
-    hits = np.sum((pred == k) & (y == k))
-    return (hits / np.sum(y == k) if (y == k).any() else np.nan,
-            hits / np.sum(pred == k) if (pred == k).any() else np.nan)
+def se_ppv(y: np.ndarray, pred: np.ndarray, k: int, n_classes: int = DEFAULT_N_CLASSES) -> tuple[float, float]:
+    """Sensitivity and positive predictivity of class ``k``, as the evaluator defines them, but nan where
+    undefined (no beat of the class, or none predicted as it) instead of the evaluator's 0."""
+    cm = confusion_matrix(y, pred, n_classes)
+    return (float(per_class_recall(cm)[k]) if cm[k].sum() else np.nan,
+            float(per_class_precision(cm)[k]) if cm[:, k].sum() else np.nan)
 
 
 def _mean_or_dash(values: np.ndarray) -> str:
@@ -137,8 +139,9 @@ def single_patient_section(g: SavedGrid) -> list[str]:
         row = [model, resampler]
         for name, record, _, _ in carriers:
             k, kept = index[name], records != record
-            whole = np.array([se_ppv(g.y_true, g.predictions[r], k) for r in runs.run_id])
-            without = np.array([se_ppv(g.y_true[kept], g.predictions[r][kept], k) for r in runs.run_id])
+            n = g.task.n_classes
+            whole = np.array([se_ppv(g.y_true, g.predictions[r], k, n) for r in runs.run_id])
+            without = np.array([se_ppv(g.y_true[kept], g.predictions[r][kept], k, n) for r in runs.run_id])
             row += [f"{_mean_or_dash(whole[:, 0])} / {_mean_or_dash(without[:, 0])}",
                     f"{_mean_or_dash(whole[:, 1])} / {_mean_or_dash(without[:, 1])}"]
         rows.append(row)
@@ -254,9 +257,14 @@ def seeds_done(g: SavedGrid, n: int) -> str:
     return str(n) if n >= planned else f"{n} of {planned}"
 
 
+def finished_seeds(g: SavedGrid) -> list[int]:
+    """The seeds of which the grid has at least one finished run."""
+    return sorted({int(s) for s in g.runs["seed"]}) if len(g.runs) else []
+
+
 def spread_words(g: SavedGrid) -> str:
     seeds = g.manifest["seeds"]
-    done = sorted({int(s) for s in g.runs["seed"]}) if len(g.runs) else []
+    done = finished_seeds(g)
     what = "mean ± sample std over seeds" if len(done) > 1 else "one seed: no spread or interval can be given"
     if done == sorted(seeds) or not done:
         return f"{what} (seeds {', '.join(map(str, seeds))})"
