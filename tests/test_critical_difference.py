@@ -14,7 +14,7 @@ MODELS, TREATMENTS = ("mlp", "cnn"), ("none", "random", "smote")
 
 def runs_table(scores: dict) -> pd.DataFrame:
     """{(model, resampler, seed): macro F1} → a runs table as read_grid gives it."""
-    return pd.DataFrame([{"model": m, "resampler": r, "seed": s, "macro_f1": f} for (m, r, s), f in scores.items()])
+    return pd.DataFrame([{"model": m, "resampler": r, "seed": s, "score": f} for (m, r, s), f in scores.items()])
 
 
 def test_blocks_are_complete_rows_and_members_every_split_holds():

@@ -6,6 +6,7 @@ import pytest
 from benchmark.data.external import in_noise, snr_of
 from benchmark.external import load_external
 from benchmark.errors import DataError
+from benchmark.reporting.analysis import primary_score
 from tests.conftest import FS, synthetic_ecg, write_database, write_record
 
 
@@ -155,7 +156,8 @@ def test_prior_correction_adjusts_each_decision_over_the_same_comparisons():
             raw[run_id] = np.where(rng.random(400) < noise, rng.integers(0, 5, 400), y)
             corrected[run_id] = np.where(rng.random(400) < 0.2, rng.integers(0, 5, 400), y)
             runs.append({"model": model, "resampler": resampler, "seed": 0, "run_id": run_id})
-    g = SimpleNamespace(task=get_task("aami5"), runs=pd.DataFrame(runs), predictions=raw, boot_seed=0)
+    g = SimpleNamespace(task=get_task("aami5"), runs=pd.DataFrame(runs), predictions=raw, boot_seed=0,
+                        score=primary_score("intra", get_task("aami5")))
     p = prior_correction(g, (y, records, None, {k: v for k, v in corrected.items() if "none" not in k}))
     assert sorted(p.tests.decision.value_counts().to_dict().items()) == [("as trained", 4), ("prior-corrected", 4)]
     for decision in ("as trained", "prior-corrected"):

@@ -82,10 +82,10 @@ def _cell(runs: pd.DataFrame, model: str, resampler: str) -> pd.DataFrame:
 def compare_cells(runs: pd.DataFrame, summary: pd.DataFrame, predictions: dict[str, np.ndarray],
                   y_true: np.ndarray, models, resamplers, n_boot: int = N_BOOT,
                   groups: np.ndarray | None = None, n_classes: int = DEFAULT_N_CLASSES,
-                  seed: int = BOOT_SEED) -> pd.DataFrame:
+                  seed: int = BOOT_SEED, classes: tuple[int, ...] | None = None) -> pd.DataFrame:
     """One row per comparison: cells A and B, the macro-F1 difference A − B, its bootstrap 95%
     interval, raw and Holm-adjusted p-values, and the verdict ('gain', 'loss' or 'no evidence');
-    ``n_classes``: the task's, which macro F1 averages over."""
+    ``n_classes``: the task's; ``classes``: the class indices macro F1 averages over (default: all)."""
     pairs = []
     if "none" in resamplers:
         pairs += [("resampler vs none", (m, r), (m, "none")) for m in models for r in resamplers if r != "none"]
@@ -102,7 +102,8 @@ def compare_cells(runs: pd.DataFrame, summary: pd.DataFrame, predictions: dict[s
             continue
         pick = lambda cell: [predictions[i] for i in cell[cell.seed.isin(seeds)].run_id]  # noqa: E731
         rows.append(PairedTest({"family": family, "model_a": a[0], "resampler_a": a[1], "model_b": b[0],
-                                "resampler_b": b[1]}, y_true, pick(cell_a), pick(cell_b), groups, n_classes))
+                                "resampler_b": b[1]}, y_true, pick(cell_a), pick(cell_b), groups, n_classes,
+                                classes))
     return decide(rows, seed, n_boot)
 
 

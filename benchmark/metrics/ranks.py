@@ -32,12 +32,13 @@ class RankAnalysis:
         return not self.reason
 
 
-def describe_ranks(runs: pd.DataFrame, treatment: str, treatments: list[str]) -> RankAnalysis:
-    """Average ranks of ``treatments`` (the values of column ``treatment``: "model" or "resampler") by test
-    macro F1 within blocks of the other column and the seed; ties share the mean rank."""
+def describe_ranks(runs: pd.DataFrame, treatment: str, treatments: list[str], score: str = "macro_f1") -> RankAnalysis:
+    """Average ranks of ``treatments`` (the values of column ``treatment``: "model" or "resampler") by the
+    test score in column ``score`` (default macro F1) within blocks of the other column and the seed; ties
+    share the mean rank."""
     other = {"model": "resampler", "resampler": "model"}[treatment]
     block = f"({other}, seed)"
-    table = (runs.pivot(index=[other, "seed"], columns=treatment, values="macro_f1").reindex(columns=list(treatments))
+    table = (runs.pivot(index=[other, "seed"], columns=treatment, values=score).reindex(columns=list(treatments))
              if len(runs) else pd.DataFrame(columns=list(treatments)))
     complete = table.dropna()
     n_blocks, n_incomplete = len(complete), len(table) - len(complete)
@@ -51,6 +52,8 @@ def describe_ranks(runs: pd.DataFrame, treatment: str, treatments: list[str]) ->
     return RankAnalysis(treatment, block, n_blocks, n_incomplete, mean_ranks)
 
 
-def rank_analyses(runs: pd.DataFrame, models: list[str], resamplers: list[str]) -> dict[str, RankAnalysis]:
-    """Both analyses of a grid, keyed by what they rank."""
-    return {"resampler": describe_ranks(runs, "resampler", resamplers), "model": describe_ranks(runs, "model", models)}
+def rank_analyses(runs: pd.DataFrame, models: list[str], resamplers: list[str],
+                  score: str = "macro_f1") -> dict[str, RankAnalysis]:
+    """Both analyses of a grid, keyed by what they rank, by the test score in column ``score``."""
+    return {"resampler": describe_ranks(runs, "resampler", resamplers, score),
+            "model": describe_ranks(runs, "model", models, score)}

@@ -2,7 +2,8 @@
 models (or treatments) and seeds, drawn by aeon's ``plot_critical_difference``, with the tests named.
 
 A block is one (split, model, seed) for the treatments' diagram, one (split, treatment, seed) for the models'.
-Within a block every member is ranked by its test macro F1 (1 best, ties averaged). Friedman's test asks
+Within a block every member is ranked by its split's primary test score (``benchmark.reporting.analysis.
+primary_score``: macro F1, over N, S, V and F on an inter-patient split; 1 best, ties averaged). Friedman's test asks
 whether any average rank differs; the bars join members that one-sided Wilcoxon signed-rank tests over the
 blocks, Holm-corrected, do not tell apart (aeon's default clique rule: the Nemenyi critical difference depends
 on which other members are in the pool; Benavoli et al. 2016). The blocks share test patients and training
@@ -27,7 +28,7 @@ MEMBERS = {"resampler": ("treatments", "model"), "model": ("models", "resampler"
 class Diagram:
     grid: str
     over: str  # "resampler" or "model"
-    scores: pd.DataFrame  # one row a block (split, other, seed), one column a member: test macro F1
+    scores: pd.DataFrame  # one row a block (split, other, seed), one column a member: its primary test score
     average_ranks: pd.Series  # member -> average rank, best first
     friedman_statistic: float
     friedman_p: float
@@ -37,15 +38,18 @@ class Diagram:
         return MEMBERS[self.over][0]
 
 
+SCORE_WORDS = "each split's primary score: macro F1, over N, S, V and F on an inter-patient split"
+
+
 def block_scores(runs: dict[str, pd.DataFrame], over: str) -> pd.DataFrame:
-    """{split: runs table} → test macro F1 with one row a complete block and one column a member that every
+    """{split: runs table, with its primary score in column ``score``} → that score with one row a complete block and one column a member that every
     split's grid holds; a block missing a member's run (not run yet, failed) is left out whole."""
     other = MEMBERS[over][1]
-    frames = [r.assign(split=split)[["split", other, "seed", over, "macro_f1"]] for split, r in runs.items() if len(r)]
+    frames = [r.assign(split=split)[["split", other, "seed", over, "score"]] for split, r in runs.items() if len(r)]
     if not frames:
         return pd.DataFrame()
     members = sorted(set.intersection(*(set(f[over]) for f in frames)), key=list(frames[0][over]).index)
-    table = pd.concat(frames).pivot_table(index=["split", other, "seed"], columns=over, values="macro_f1",
+    table = pd.concat(frames).pivot_table(index=["split", other, "seed"], columns=over, values="score",
                                           aggfunc="first")
     return table.reindex(columns=members).dropna(axis=0, how="any")
 
@@ -69,7 +73,7 @@ def draw(d: Diagram, path: Path) -> Path:
     _pyplot()  # the figures' backend and fonts
     fig, ax = plot_critical_difference(d.scores.to_numpy(), [str(c) for c in d.scores.columns], test="wilcoxon",
                                        correction="holm", alpha=ALPHA)
-    ax.set_title(f"{d.grid}: {d.label} by test macro F1, {len(d.scores)} blocks")
+    ax.set_title(f"{d.grid}: {d.label} by test score, {len(d.scores)} blocks")
     fig.set_layout_engine("none")  # aeon places its own axes; the figures' constrained layout would only warn
     return _save(fig, path)
 
@@ -83,7 +87,7 @@ def section(d: Diagram, figure: str) -> list[str]:
     ranks = ", ".join(f"{m} {r:.2f}" for m, r in d.average_ranks.items())
     verdict = "some average ranks differ" if d.friedman_p < ALPHA else "no evidence that any average rank differs"
     return [f"![{d.grid}: {d.label}]({figure})", "",
-            f"The {d.label} of `{d.grid}` ranked by test macro F1 within each of {len(d.scores)} blocks (split × "
+            f"The {d.label} of `{d.grid}` ranked by test score ({SCORE_WORDS}) within each of {len(d.scores)} blocks (split × "
             f"{other} × seed: {splits}; seed(s) {', '.join(map(str, seeds))}), rank 1 the best; average ranks: {ranks}. "
             f"Friedman's test over the blocks: χ² = {d.friedman_statistic:.2f}, p = {d.friedman_p:.3g} ({verdict} at "
             f"α = {ALPHA}). A bar joins {d.label} that one-sided Wilcoxon signed-rank tests over the blocks, "

@@ -44,12 +44,12 @@ FAILED, NOT_RUN = "failed", "not run"  # what a heatmap cell without a score say
 
 
 def heatmap_cells(summary: pd.DataFrame, failed_runs, models, resamplers) -> tuple[np.ndarray, list[list[str]]]:
-    """(mean macro F1 of every model × resampler cell, NaN without a score; what each cell without a score
+    """(mean primary score (``score_mean``) of every model × resampler cell, NaN without a score; what each cell without a score
     is: "failed" when one of its runs failed, "not run" when none was tried, "" for a scored cell), so a
     failure is never read as a cell that simply has not been run yet."""
     grid = np.full((len(models), len(resamplers)), np.nan)
     for _, r in summary.iterrows():
-        grid[models.index(r.model), resamplers.index(r.resampler)] = r.macro_f1_mean
+        grid[models.index(r.model), resamplers.index(r.resampler)] = r.score_mean
     status = [["" if np.isfinite(grid[i, j]) else
                FAILED if any(run.startswith(f"{m}__{r}__") for run in failed_runs) else NOT_RUN
                for j, r in enumerate(resamplers)] for i, m in enumerate(models)]
@@ -57,7 +57,7 @@ def heatmap_cells(summary: pd.DataFrame, failed_runs, models, resamplers) -> tup
 
 
 def heatmap(summary: pd.DataFrame, failed_runs, models, resamplers, path: Path, title: str) -> Path:
-    """Mean macro F1 per cell; a failed cell hatched and marked "failed", a cell never run left blank."""
+    """Mean primary score per cell; a failed cell hatched and marked "failed", a cell never run left blank."""
     from matplotlib.patches import Rectangle
 
     plt = _pyplot()
@@ -154,7 +154,9 @@ def validation_curves(histories: dict[tuple[str, str], list[list[dict]]], models
     return _save(fig, path)
 
 
-def cost_vs_f1(runs: pd.DataFrame, models, resamplers, path: Path) -> Path:
+def cost_vs_f1(runs: pd.DataFrame, models, resamplers, path: Path, column: str = "macro_f1",
+               label: str = "macro F1") -> Path:
+    """Each run's wall time against its test score (``column``, in words ``label``)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     markers = dict(zip(models, "osD^v<>p"))
@@ -163,7 +165,7 @@ def cost_vs_f1(runs: pd.DataFrame, models, resamplers, path: Path) -> Path:
         for model in models:
             cell = runs[(runs.model == model) & (runs.resampler == resampler)]
             if len(cell):
-                ax.scatter(cell.resample_seconds + cell.train_seconds, cell.macro_f1, marker=markers[model],
+                ax.scatter(cell.resample_seconds + cell.train_seconds, cell[column], marker=markers[model],
                            color=colours(k), s=28)
     for k, resampler in enumerate(resamplers):
         ax.scatter([], [], color=colours(k), label=resampler_label(resampler))
@@ -176,7 +178,7 @@ def cost_vs_f1(runs: pd.DataFrame, models, resamplers, path: Path) -> Path:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("resampling + training wall time per run (s, log scale)")
-    ax.set_ylabel("test macro F1")
+    ax.set_ylabel(f"test {label}")
     fig.legend(fontsize=7, loc="outside right center")
     return _save(fig, path)
 

@@ -15,7 +15,7 @@ from benchmark.metrics.comparisons import ALPHA, MAX_BOOT, MC_MARGIN, N_BOOT
 from benchmark.metrics.stats import CONFIDENCE
 from benchmark.reporting import figures, shift_sections
 from benchmark.reporting.analysis import FEW_TEST_BEATS, SavedGrid, collapsed_cells, rare_classes
-from benchmark.reporting.tables import (collapse_lines, data_section, literature_section, macro_table, mark_legend,
+from benchmark.reporting.tables import (bootstrap_paragraph, collapse_lines, data_section, literature_section, macro_table, mark_legend,
                                         provenance_section, rank_lines, recall_table, significance_table,
                                         spread_words, task_metrics_section, test_unit)
 from benchmark.reporting.threshold_free import CSV as THRESHOLD_FREE_CSV
@@ -46,9 +46,9 @@ def _caveats(g: SavedGrid) -> str:
 
 
 def _tied_best(cells):
-    """The cells that share the highest mean macro F1 (a tie is reported as a tie, not won by order)."""
-    top = cells.macro_f1_mean.max()
-    return cells[cells.macro_f1_mean == top]
+    """The cells that share the highest mean primary score (a tie is reported as a tie, not won by order)."""
+    top = cells.score_mean.max()
+    return cells[cells.score_mean == top]
 
 
 def _reading(g) -> list[str]:
@@ -67,9 +67,12 @@ def _reading(g) -> list[str]:
         return [f"- Every cell has a collapsed run ({len(collapsed)} cells); see Collapsed runs."]
     best = _tied_best(standing)
     names = " = ".join(f"**{b.model} × {b.resampler}**" for b in best.itertuples())
-    lines = [f"- Best cell{'s (tied)' if len(best) > 1 else ''}"
-             + (" without a collapsed run" if collapsed else "")
-             + f": {names}, macro F1 {best.macro_f1_mean.iloc[0]:.3f}."]
+    label = g.score.label
+    lines = ([f"- Primary score: {label}, {g.score.why}; the {g.task.n_classes}-class macro F1 is secondary "
+              "(Sensitivity and positive predictivity below)."] if g.score.why else [])
+    lines += [f"- Best cell{'s (tied)' if len(best) > 1 else ''}"
+              + (" without a collapsed run" if collapsed else "")
+              + f": {names}, {label} {best.score_mean.iloc[0]:.3f}."]
     for model in g.models:
         cells = s[s.model == model]
         if not len(cells):
@@ -81,12 +84,12 @@ def _reading(g) -> list[str]:
         tops = _tied_best(fair)
         top, base = tops.iloc[0], g.cell(model, "none")
         gain = "" if base is None or "none" in set(tops.resampler) else \
-            f" ({top.macro_f1_mean - base.macro_f1_mean:+.3f} over none)"
+            f" ({top.score_mean - base.score_mean:+.3f} over none)"
         which = (f"best resampler {top.resampler}" if len(tops) == 1 else
                  f"best resamplers tied: {', '.join(tops.resampler)}") + \
             (" among the cells without a collapsed run" if len(fair) < len(cells) else "")
-        lines.append(f"- {model}: {which}, macro F1 {top.macro_f1_mean:.3f}{gain}; "
-                     f"range over resamplers {cells.macro_f1_mean.min():.3f}–{cells.macro_f1_mean.max():.3f}.")
+        lines.append(f"- {model}: {which}, {label} {top.score_mean:.3f}{gain}; "
+                     f"range over resamplers {cells.score_mean.min():.3f}–{cells.score_mean.max():.3f}.")
     for k in rare_classes(g):
         col = f"recall_{k}_mean"
         lo, hi = s.loc[s[col].idxmin()], s.loc[s[col].idxmax()]
@@ -105,7 +108,7 @@ def _reading(g) -> list[str]:
             lines.append(f"- Significant {plural} over no resampling ({len(hits)} of {len(vs)}{beside}): {names}.")
         none_found = vs[vs.verdict == "no evidence"]
         if len(none_found):
-            lines.append(f"- No evidence of a difference ({len(none_found)} of {len(vs)}); each macro-F1 difference's "
+            lines.append(f"- No evidence of a difference ({len(none_found)} of {len(vs)}); each {label} difference's "
                          "95% interval, outside which the test part rules the effect out (unadjusted: the verdicts "
                          f"are Holm-adjusted over the {len(vs)} tests, so an interval may miss 0 without a "
                          "verdict): " + ", ".join(
@@ -135,13 +138,13 @@ def _reading(g) -> list[str]:
 def _ranks_section(g) -> list[str]:
     lines = [
         "## Average ranks", "",
-        "Within each block the treatments are ranked by test macro F1 (1 = highest). The blocks of this grid "
+        f"Within each block the treatments are ranked by test {g.score.label} (1 = highest). The blocks of this grid "
         "share one test set, so they are not the independent data sets that Friedman's test and Nemenyi's "
         "critical difference assume (Demšar 2006); the ranks describe, and the record-level paired tests "
         "above decide.", "",
     ]
     for a in g.ranks.values():
-        lines += [f"### {a.treatment.capitalize()}s", "", *rank_lines(a), ""]
+        lines += [f"### {a.treatment.capitalize()}s", "", *rank_lines(a, g.score.label), ""]
     return lines
 
 
@@ -158,17 +161,18 @@ def write_full_report(g: SavedGrid) -> list[Path]:
     for model in g.models:
         cells = g.summary[g.summary.model == model]
         if len(cells):
-            top = cells.sort_values("macro_f1_mean", ascending=False).iloc[0].resampler
+            top = cells.sort_values("score_mean", ascending=False).iloc[0].resampler
             ids = runs[(runs.model == model) & (runs.resampler == top)].run_id
             best_cm[model] = (top, np.sum([g.metrics[i]["test"]["confusion_matrix"] for i in ids], axis=0))
     figs = {
         "heatmap": figures.heatmap(g.summary, g.failed, g.models, g.resamplers, fig_dir / "macro_f1_heatmap.png",
-                                   f"{g.split} split: test macro F1"),
+                                   f"{g.split} split: test {g.score.label}"),
         "recall": figures.recall_bars(g.summary, g.models, g.resamplers, fig_dir / "recall_by_resampler.png",
                                       g.task.classes),
         "confusion": figures.confusion_matrices(best_cm, fig_dir / "confusion_best.png", g.task.classes),
         "validation": figures.validation_curves(histories, g.models, g.resamplers, fig_dir / "validation_curves.png"),
-        "cost": figures.cost_vs_f1(runs, g.models, g.resamplers, fig_dir / "cost_vs_macro_f1.png"),
+        "cost": figures.cost_vs_f1(runs, g.models, g.resamplers, fig_dir / "cost_vs_macro_f1.png", "score",
+                                   g.score.label),
     }
     paths = list(figs.values())
     ranks = _ranks_section(g)
@@ -189,16 +193,17 @@ def write_full_report(g: SavedGrid) -> list[Path]:
         f"{len(runs)} runs: {len(g.models)} models × {len(g.resamplers)} resamplers, {spread_words(g)}. "
         "All numbers are on the test part, which is the same for every run.", "",
         "## Reading", "", *_reading(g), "",
-        "## Macro F1", "", img("macro F1 heatmap", "heatmap"), "", macro_table(g), "",
+        f"## {g.score.label[:1].upper() + g.score.label[1:]}", "", img(f"{g.score.label} heatmap", "heatmap"), "",
+        macro_table(g), "",
         "**Bold**: best resampler per model (a cell with a collapsed run is never bold). " + (mark_legend(g) if g.comparisons is not None else ""), "",
         "## Is the difference real?", "",
         f"{test_unit(g).capitalize()} ({N_BOOT:,} resamples, and up to {MAX_BOOT:,} for a comparison whose adjusted "
         f"p lies within {MC_MARGIN:g} Monte Carlo errors of α = {ALPHA}, until none does, so no verdict depends on "
-        "the bootstrap's draw; the same resample for both cells, the macro-F1 gap averaged over seeds), p-values "
+        f"the bootstrap's draw; the same resample for both cells, the {g.score.label} gap averaged over seeds), p-values "
         "adjusted with Holm-Bonferroni over all comparisons below together. "
         "Two families: every resampler against none for each model, and for each resampler its best model "
         "by validation macro F1 against the others. The next section ranks resamplers and models over all "
-        "cells.", "",
+        "cells.", "", *bootstrap_paragraph(g),
         significance_table(g), "",
         *collapse_lines(g),
         *ranks,
@@ -213,7 +218,7 @@ def write_full_report(g: SavedGrid) -> list[Path]:
         "Counts summed over seeds; shading is the row-normalised rate (recall on the diagonal).", "",
         "## Validation curves", "", img("validation curves", "validation"), "",
         "Validation macro F1 at each check; the weights of the best check are the ones tested.", "",
-        "## Cost", "", img("cost against macro F1", "cost"), "",
+        "## Cost", "", img(f"cost against {g.score.label}", "cost"), "",
         "Wall time of resampling plus training per run on the machine below (resampling time is "
         "counted in full for every model, though the grid computes each resampled set once).", "",
         "## Caveats", "", _caveats(g), "",

@@ -15,6 +15,7 @@ from benchmark.reporting.analysis import FEW_TEST_BEATS, read_grid
 from benchmark.reporting.critical_difference import critical_difference_sections
 from benchmark.reporting.narrative import write_full_report
 from benchmark.reporting.tables import finished_seeds, summary_markdown
+from benchmark.reporting.tidy import reported_macro
 from benchmark.reporting.reproductions import REPRODUCTIONS_CSV, reproductions
 from benchmark.store import GridStore, RunStore
 from benchmark.reporting.provenance_section import write_report_text
@@ -55,6 +56,13 @@ def _done_words(g) -> str:
             f"{', '.join(map(str, done)) or 'none'} of {', '.join(map(str, seeds))}")
 
 
+def _shared_label(g) -> str:
+    """The score an inter − intra column compares: macro F1 over the task's reported classes (aami5: N, S,
+    V, F), scored alike on both splits."""
+    reported = g.task.reported
+    return f"macro F1 ({' '.join(reported)})" if reported_macro(g.task) else "macro F1"
+
+
 def write_overview(results: RunStore) -> Path | None:
     """``<results>/README.md``: macro F1 of every cell in every grid, and for a grid run on both the intra
     and the inter split, the change from one to the other."""
@@ -66,9 +74,12 @@ def write_overview(results: RunStore) -> Path | None:
     if not grids:
         return None
     cells: dict[tuple[str, str], dict[str, float]] = {}
+    shared: dict[tuple[str, str], dict[str, float]] = {}  # the score both splits share, for inter − intra
     for name, g in grids.items():
+        common = reported_macro(g.task) or "macro_f1"  # aami5: macro F1 over N, S, V, F
         for _, c in g.summary.iterrows():
-            cells.setdefault((c.model, c.resampler), {})[name] = c.macro_f1_mean
+            cells.setdefault((c.model, c.resampler), {})[name] = c.score_mean
+            shared.setdefault((c.model, c.resampler), {})[name] = c[f"{common}_mean"]
     external, noted = {}, []  # column name -> its cells' scores, for grids scored on an external test set
     for name, g in grids.items():
         for entry in external_sets():
@@ -80,17 +91,18 @@ def write_overview(results: RunStore) -> Path | None:
                     cells.setdefault(cell, {})[f"{name} {label}"] = value
     names = [*grids, *external]
     both = [n.split("/", 1)[1] for n in names if n.startswith("intra/") and f"inter/{n.split('/', 1)[1]}" in grids]
-    headers = ["model", "resampler", *[f"{n} macro F1" for n in names],
-               *[f"inter − intra ({b})" for b in both]]
+    headers = ["model", "resampler", *[f"{n} {grids[n].score.label if n in grids else 'macro F1'}" for n in names],
+               *[f"inter − intra ({b}, {_shared_label(grids[f'inter/{b}'])})" for b in both]]
     rows = []
     for (model, resampler), v in cells.items():
         row = [model, resampler, *[f"{v[n]:.3f}" if n in v else "—" for n in names]]
         for b in both:
-            intra, inter = f"intra/{b}", f"inter/{b}"
-            row.append(f"{v[inter] - v[intra]:+.3f}" if intra in v and inter in v else "—")
+            intra, inter, w = f"intra/{b}", f"inter/{b}", shared.get((model, resampler), {})
+            row.append(f"{w[inter] - w[intra]:+.3f}" if intra in w and inter in w else "—")
         rows.append(row)
     lines = ["# Results", "",
-             "Test macro F1 of every model × resampler in each grid (mean over seeds)"
+             "Test score of every model × resampler in each grid (mean over seeds): macro F1, over N, S, V and F "
+             "on an inter-patient split (the form its literature reports; its test part holds 7 Q beats)"
              + "".join(f"; {entry.overview_note}" for entry in sorted(noted, key=external_sets().index))
              + ". Each grid's `REPORT.md` has the per-class recall, significance tests, figures and provenance.", "",
              *[f"- [`{n}`]({n}/REPORT.md): grid `{g.manifest['grid']}`, {g.manifest['train']['steps']:,} steps a run"
@@ -103,11 +115,13 @@ def write_overview(results: RunStore) -> Path | None:
         classes = {s: grids[f"{s}/{b}"].task.classes for s in tests}
         mix = {s: {k: test[k] for k in classes[s] if k in test} for s, test in tests.items()}
         words = "; ".join(f"{s}: " + ", ".join(f"{k} {n:,}" for k, n in m.items()) for s, m in mix.items() if m)
-        fewest = min(mix["inter"], key=mix["inter"].get) if mix["inter"] else None
+        scored = {k: n for k, n in mix["inter"].items() if k in grids[f"inter/{b}"].task.reported}
+        fewest = min(scored, key=scored.get) if scored else None
         fewest = fewest if fewest and mix["inter"][fewest] < FEW_TEST_BEATS else None  # 5,453 abnormal beats are not few
         lines += [f"`inter − intra ({b})`: the change from testing on unseen beats of seen patients to testing on "
                   "unseen patients, but not only that: the two test parts also differ in their class mix"
-                  + (f" ({words})" if words else "") + ", and macro F1 weighs every class equally, so a class "
+                  + (f" ({words})" if words else "") + f", and {_shared_label(grids[f'inter/{b}'])} weighs every class "
+                  "it averages over equally, so a class "
                   "with few test beats" + (f" ({fewest} on the inter split: {mix['inter'][fewest]})" if fewest else "")
                   + " moves it by itself. The two splits may also come from different commits or machines "
                   "(TensorFlow's CPU results differ slightly between CPU models); see each report.", ""]
@@ -125,7 +139,7 @@ def write_overview(results: RunStore) -> Path | None:
         survival.append(f"{name}: " + (", ".join(f"{m} {' = '.join(r)}" for m, (r, _) in best.items())
                                        or "no finished run"))
     if len(names) > 1:
-        lines += ["Highest macro F1 of each model, column by column (descriptive point estimates, no "
+        lines += ["Highest score of each model, column by column (descriptive point estimates, no "
                   "test; does the ranking survive each shift? each report's record-level tests decide): "
                   + "; ".join(survival) + ".", ""]
     lines += critical_difference_sections(grids, results.overview_figure)

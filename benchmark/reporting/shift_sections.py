@@ -74,11 +74,11 @@ def prior_section(g, evaluation) -> list[str]:
         "uniform for class weighting) and multiplied by the original training part's (Saerens et al. 2002), "
         "from its saved model, without retraining. If a cell's loss against none disappears after the "
         "correction, the loss was the threshold, not what the model learned.", "",
-        _tabulate(table, ["model", "resampler", "macro F1 as trained", "prior-corrected", "none",
+        _tabulate(table, ["model", "resampler", f"{g.score.label} as trained", "prior-corrected", "none",
                           "as trained − none", "prior-corrected − none"]), "",
-        f"Differences in macro F1 with their verdict ({_unit(p.records, p.seeds)}; Holm within each column's "
+        f"Differences in {g.score.label} with their verdict ({_unit(p.records, p.seeds)}; Holm within each column's "
         f"{int((tests.decision == 'as trained').sum()) if len(tests) else 0} tests, the same comparisons in both, α = {ALPHA}, so the two "
-        f"columns compare like with like; the ▲/▼ of the macro-F1 table are Holm-adjusted over another family, "
+        f"columns compare like with like; the ▲/▼ of the {g.score.label} table are Holm-adjusted over another family, "
         f"with the best-model comparisons, and may differ from the first column). {reading}", "",
     ]
 

@@ -63,6 +63,7 @@ def prior_correction(g, evaluation) -> PriorCorrection | None:
         return None
     y, records, _, corrected = evaluation
     n = g.task.n_classes
+    scored = g.score.classes or tuple(range(n))  # the classes of the grid's primary score
     raw, fixed = cells_of(g.runs, g.predictions), cells_of(g.runs, corrected)
     tested = []
     for (model, resampler), preds in fixed.items():
@@ -70,14 +71,15 @@ def prior_correction(g, evaluation) -> PriorCorrection | None:
         if base is None:
             continue
         for label, cell in (("as trained", raw[(model, resampler)]), ("prior-corrected", preds)):
-            test = paired_test({"model": model, "resampler": resampler, "decision": label}, y, records, cell, base, n)
+            test = paired_test({"model": model, "resampler": resampler, "decision": label}, y, records, cell, base, n,
+                               classes=g.score.classes)
             if test:
                 tested.append(test)
     # one Holm family per decision, the same comparisons in each, so the two columns' verdicts are alike
     seed = getattr(g, "boot_seed", BOOT_SEED)
     families = [decide(family, seed) for d in DECISIONS if (family := [t for t in tested if t.info["decision"] == d])]
     tests = pd.concat(families, ignore_index=True) if families else pd.DataFrame()
-    f1 = lambda cell: float(np.mean([macro(y, p, range(n), n) for p in cell.values()]))  # noqa: E731
+    f1 = lambda cell: float(np.mean([macro(y, p, scored, n) for p in cell.values()]))  # noqa: E731
     rows = []
     for (model, resampler), preds in fixed.items():
         if (model, "none") not in raw:
@@ -154,7 +156,7 @@ def external_scores(g, evaluation) -> ExternalScores | None:
         here = max((r for r in rows if r["model"] == model), key=lambda r: r["f1"])["resampler"]
         there = g.summary[g.summary.model == model]
         if len(there):
-            best[model] = (here, there.sort_values("macro_f1_mean", ascending=False).iloc[0].resampler)
+            best[model] = (here, there.sort_values("score_mean", ascending=False).iloc[0].resampler)
     return ExternalScores(len(y), len(set(records)), counts, kept, rows, verdicts,
                           max((len(c) for c in cells.values()), default=1), records, best)
 

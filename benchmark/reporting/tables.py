@@ -39,7 +39,7 @@ def macro_table(g: SavedGrid) -> str:
             if c is None:
                 row.append("failed" if any(r.startswith(f"{model}__{resampler}__") for r in g.failed) else "—")
                 continue
-            text = _pm(c.macro_f1_mean, c.macro_f1_std)
+            text = _pm(c.score_mean, c.score_std)
             row.append((f"**{text}**" if c.best_for_model else text) + marks.get((model, resampler), "")
                        + collapse_mark(g, model, resampler))
         table.append(row)
@@ -52,11 +52,11 @@ def recall_table(g: SavedGrid) -> str:
     rows = []
     for _, c in g.summary.iterrows():
         name = (f"**{c.resampler}**" if c.best_for_model else c.resampler) + collapse_mark(g, c.model, c.resampler)
-        rows.append([c.model, name, seeds_done(g, c.n_seeds), _pm(c.macro_f1_mean, c.macro_f1_std),
-                     _ci(c.macro_f1_ci_low, c.macro_f1_ci_high),
+        rows.append([c.model, name, seeds_done(g, c.n_seeds), _pm(c.score_mean, c.score_std),
+                     _ci(c.score_ci_low, c.score_ci_high),
                      *[_pm(c[f"recall_{k}_mean"], c[f"recall_{k}_std"]) for k in g.task.classes]])
-    return tabulate(rows, headers=["model", "resampler", "seeds", "macro F1", f"macro F1 {CONFIDENCE:.0%} CI (t)",
-                                   *g.task.classes],
+    return tabulate(rows, headers=["model", "resampler", "seeds", g.score.label,
+                                   f"{g.score.label} {CONFIDENCE:.0%} CI (t)", *g.task.classes],
                     tablefmt="github", disable_numparse=True)
 
 
@@ -182,7 +182,7 @@ def task_metrics_section(g: SavedGrid) -> list[str]:
     if not extra or not len(g.summary):
         return []
     value = lambda c, m: "—" if np.isnan(c[f"{m}_mean"]) else _pm(c[f"{m}_mean"], c[f"{m}_std"])  # noqa: E731
-    rows = [[c.model, c.resampler, seeds_done(g, c.n_seeds), _pm(c.macro_f1_mean, c.macro_f1_std),
+    rows = [[c.model, c.resampler, seeds_done(g, c.n_seeds), _pm(c.score_mean, c.score_std),
              *[value(c, m) for m in extra]]
             for _, c in g.summary.iterrows()]
     names = [METRIC_NAMES.get(m, m) for m in extra]
@@ -191,7 +191,7 @@ def task_metrics_section(g: SavedGrid) -> list[str]:
             f"The {g.task.name} task's own metrics, mean ± sample std over seeds: sensitivity is "
             f"the recall of {g.task.classes[1]}, specificity that of {g.task.classes[0]}, AUROC is computed from each "
             f"run's stored probability of {g.task.classes[1]} (— where a run kept none).", "",
-            tabulate(rows, headers=["model", "resampler", "seeds", "macro F1", *names], tablefmt="github",
+            tabulate(rows, headers=["model", "resampler", "seeds", g.score.label, *names], tablefmt="github",
                      disable_numparse=True), ""]
 
 
@@ -205,7 +205,7 @@ def significance_table(g: SavedGrid) -> str:
              f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]", p_words(r.p_value, r.p_mc_error),
              p_words(r.p_holm, r.p_holm_mc_error), f"{r.n_boot:,}", r.verdict]
             for r in g.comparisons.itertuples()]
-    return tabulate(rows, headers=["cell A", "cell B", "macro F1 A − B", f"{CONFIDENCE:.0%} bootstrap CI",
+    return tabulate(rows, headers=["cell A", "cell B", f"{g.score.label} A − B", f"{CONFIDENCE:.0%} bootstrap CI",
                                    "p ± MC error", "p (Holm) ± MC error", "resamples", "verdict"],
                     tablefmt="github", disable_numparse=True)
 
@@ -215,11 +215,12 @@ def p_words(p: float, error: float) -> str:
     return f"{p:.4f} ± {error:.4f}" if error >= 5e-5 else f"{p:.5f} ± {error:.5f}"
 
 
-def rank_lines(a: RankAnalysis) -> list[str]:
-    """One analysis of :mod:`benchmark.metrics.ranks` in words, and its table of average ranks."""
+def rank_lines(a: RankAnalysis, score_label: str = "macro F1") -> list[str]:
+    """One analysis of :mod:`benchmark.metrics.ranks` in words (ranked by ``score_label``), and its table of
+    average ranks."""
     from tabulate import tabulate
 
-    what = f"{a.treatment.capitalize()}s ranked by test macro F1 within each {a.block} block"
+    what = f"{a.treatment.capitalize()}s ranked by test {score_label} within each {a.block} block"
     if not a.computed:
         return [f"{what}: not computed, {a.reason}."]
     dropped = f", {a.n_incomplete} more dropped for a missing run" if a.n_incomplete else ""
@@ -235,7 +236,7 @@ def rank_lines(a: RankAnalysis) -> list[str]:
 def ranks_section(g: SavedGrid) -> list[str]:
     lines = []
     for a in g.ranks.values():
-        lines += rank_lines(a) + [""]
+        lines += rank_lines(a, g.score.label) + [""]
     return lines
 
 
@@ -289,6 +290,24 @@ def test_unit(g: SavedGrid) -> str:
             "patient are not independent, so these tests overstate certainty)")
 
 
+def bootstrap_paragraph(g: SavedGrid) -> list[str]:
+    """Why the paired tests resample what they do: the patients and, with several seeds, the seeds."""
+    if g.comparisons is None or not len(g.comparisons) or g.comparisons.iloc[0].get("unit", "beat") != "record":
+        return []
+    seeds = int(g.comparisons.n_seeds.max())
+    how = ("Each resample draws the test records with replacement, the same records for both cells, and then the "
+           f"seeds with replacement, the same draw for both cells (seed s of one cell is paired with seed s of the "
+           f"other), so the interval of an effect holds the patients' variation and the training runs' together "
+           f"({seeds} seeds a cell here)." if seeds > 1 else
+           "With one seed there is no second level to draw: each verdict compares two training runs, and the "
+           "interval holds the patients' variation only, not how far another training run would move either cell.")
+    return ["Why a two-level bootstrap: a result must hold for other patients, so the test records (patients) are "
+            "the units; seeds are replicates of training. " + how + " A mixed model with records and seeds as random "
+            f"effects would need {g.score.label} to be a sum of per-record scores, and it is not (it is computed from "
+            "the pooled confusion counts); the bootstrap recomputes it from resampled counts, so no model of it is "
+            "assumed.", ""]
+
+
 def mark_legend(g: SavedGrid) -> str:
     collapsed = (f"{COLLAPSED.strip()}: a collapsed run (a failed training; see Collapsed runs)."
                  if collapsed_cells(g) else "")
@@ -304,11 +323,13 @@ def class_legend(g: SavedGrid) -> str:
 def summary_markdown(g: SavedGrid) -> str:
     lines = [
         f"# Benchmark results: `{g.split}` split, grid `{g.manifest['grid']}`", "",
-        "Test-set macro F1 (primary metric) and per-class recall for every model × resampler, "
-        f"{spread_words(g)}. **Bold**: the best resampler for that model by mean macro F1, among its cells without a collapsed run. "
+        f"Test-set {g.score.label} (primary metric{', ' + g.score.why if g.score.why else ''}) and per-class recall "
+        f"for every model × resampler, {spread_words(g)}. **Bold**: the best resampler for that model by mean "
+        f"{g.score.label}, among its cells without a collapsed run. "
         + (mark_legend(g) + " " if g.comparisons is not None else "")
         + "Resampling touches the training part only; validation and test parts are the same for every run.",
-        "", "## Macro F1", "", macro_table(g), "", "## Average ranks", "", *ranks_section(g),
+        "", f"## {g.score.label[:1].upper() + g.score.label[1:]}", "", macro_table(g), "", "## Average ranks", "",
+        *ranks_section(g),
         "## Per-class recall", "", recall_table(g), "", *task_metrics_section(g),
         class_legend(g), "",
     ]
