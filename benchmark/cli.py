@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def published(preset: str) -> str:
         p = published_system(preset)
-        return f"{p.metric} {p.value}" if p else "no figure"
+        return f"{p.metric} {p.value}" if p and p.bounds else "no figure"
 
     sizes = {name: f"{len(g.models)} models × {len(g.resamplers)} resamplers × {len(g.seeds)} seed(s), "
                    f"{g.train.steps:,} steps" for name, g in GRIDS.items()}

@@ -7,7 +7,8 @@ import pytest
 
 from benchmark.metrics.evaluator import evaluate
 from benchmark.metrics.stats import record_interval
-from benchmark.reporting.reproductions import budget_words, metric_of, verdict
+from benchmark.literature import Claim, PUBLISHED_SYSTEMS
+from benchmark.reporting.reproductions import budget_words, metric_of, score_claim, trivial_accuracy, verdict
 
 CLASSES = ("N", "S", "V", "F", "Q")
 
@@ -19,11 +20,14 @@ def _beats(seed=0, n=3000, records=20):
     return y, pred, rng.integers(0, records, n)
 
 
-@pytest.mark.parametrize("column", ["macro_f1", "accuracy", "recall_N", "recall_S", "recall_Q"])
+@pytest.mark.parametrize("column", ["macro_f1", "weighted_f1", "accuracy", "recall_N", "recall_S", "recall_Q"])
 def test_each_reading_is_the_evaluators_number(column):
     y, pred, groups = _beats()
     expected = evaluate(y, pred, classes=CLASSES)
-    want = expected[column] if column in expected else expected["recall"][column.split("_")[1]]
+    from sklearn.metrics import f1_score
+
+    want = (f1_score(y, pred, average="weighted") if column == "weighted_f1" else
+            expected[column] if column in expected else expected["recall"][column.split("_")[1]])
     value, low, high = record_interval(y, pred, groups, metric_of(column, CLASSES), 5, n_boot=500)
     assert value == pytest.approx(want, abs=1e-12)
     assert low < value < high, "twenty records leave real uncertainty"
@@ -77,4 +81,57 @@ def test_a_preset_grid_with_no_finished_run_yet_leaves_the_others_reproduced(tmp
     assert re.search(r"inter/cnn_lstm_gmm_stats[-\w]*: no finished run[;.]", overview)  # not an empty list
     assert "| `binary_mlp_rf_noise` | intra" in section and "| `binary_mlp_rf_noise` | inter" not in section
     assert "- `cnn_lstm_gmm_stats` on inter: no reading, cnn_lstm / gmm failed: gmm needs more beats" in section
-    assert re.search(r"\| macro F1: 0\.63-0\.81 +\| macro F1: 0\.\d{3} \[0\.\d{3}, [01]\.\d{3}\] +\|", section), section
+    # a project that states no number gets no range of ours: its figure is "—", its verdict "not comparable"
+    assert re.search(r"\| macro F1: — +\| macro F1: 0\.\d{3} \[0\.\d{3}, [01]\.\d{3}\] +\| not comparable +\|",
+                     section), section
+    assert "0.63-0.81" not in section and "- `mlp_cnn_oversampling` not comparable: its README states no number" in section
+    assert re.search(r"accuracy: \d+\.\d% \[[\d.]+%, [\d.]+%\]; all-normal: \d+\.\d%", section)
+    assert '"Deep CNN models consistently outperform the Baseline Neural Networks"' in section
+
+
+def test_accuracy_stands_beside_the_all_majority_classifier():
+    y = np.array([0] * 828 + [1] * 100 + [2] * 72)
+    assert trivial_accuracy(y, CLASSES) == ("N", 0.828)
+
+
+def test_figures_our_runs_cannot_test_say_so_and_why():
+    systems = {p.preset: p for p in PUBLISHED_SYSTEMS}
+    assert "validation accuracy" in systems["resnet_smote_enn_cyclical"].not_comparable
+    assert "no average" in systems["lstm_first140_oversampled"].not_comparable
+    assert "untuned" in systems["lstm_first140_oversampled"].not_comparable
+    assert systems["mlp_cnn_oversampling"].bounds is None and systems["mlp_cnn_oversampling"].value == "—"
+    assert not systems["cnn_lstm_gmm_stats"].not_comparable  # a test accuracy on the Kaggle beats: tested
+
+
+def _claim_grid(better_acc: float, worse_acc: float, seeds=(0,)):
+    """A preset-like grid in memory: model 'cnn' right on ``better_acc`` of the beats, 'mlp' on ``worse_acc``."""
+    import pandas as pd
+    from types import SimpleNamespace
+
+    from benchmark.reporting.analysis import primary_score
+    from benchmark.tasks import get_task
+
+    rng = np.random.default_rng(1)
+    y = rng.choice(5, 2000, p=[0.6, 0.1, 0.1, 0.1, 0.1])
+    records = np.array([f"{100 + i % 20}" for i in range(len(y))])
+    runs, predictions = [], {}
+    for model, acc in (("cnn", better_acc), ("mlp", worse_acc)):
+        for resampler in ("none", "random"):
+            for seed in seeds:
+                run_id = f"{model}-{resampler}-{seed}"
+                predictions[run_id] = np.where(rng.random(len(y)) < acc, y, rng.integers(0, 5, len(y)))
+                runs.append({"model": model, "resampler": resampler, "seed": seed, "run_id": run_id})
+    task = get_task("aami5")
+    return SimpleNamespace(runs=pd.DataFrame(runs), predictions=predictions, y_true=y, task=task,
+                           score=primary_score("intra", task), store=SimpleNamespace(test_records=lambda: records))
+
+
+def test_a_claim_holds_is_contradicted_or_not_shown_by_the_paired_tests():
+    claim = Claim("the CNN beats the MLP", "model", "cnn", ("mlp",))
+    held = score_claim(_claim_grid(0.9, 0.5), claim)
+    assert held["verdict"] == "holds" and held["gains"] == 2 and set(held["tests"].block) == {"none", "random"}
+    assert score_claim(_claim_grid(0.5, 0.9), claim)["verdict"] == "contradicted"
+    tied = _claim_grid(0.8, 0.8)
+    for resampler in ("none", "random"):  # the same predictions: no difference at all
+        tied.predictions[f"mlp-{resampler}-0"] = tied.predictions[f"cnn-{resampler}-0"]
+    assert score_claim(tied, claim)["verdict"] == "not shown"

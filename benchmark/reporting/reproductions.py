@@ -7,14 +7,22 @@ For every finished run of a preset grid, on every split it ran on, the table giv
 - macro F1 and the per-class recall;
 - the budget against the preset's own, a shortened one named with its share.
 
-Each verdict is computed from the interval and the published figure's low end (a range's lower bound):
+Each verdict is computed from the interval and the published figure's low end (a range's lower bound), where
+the figure is comparable with ours (same metric, same kind of test part: ``PublishedSystem.not_comparable``
+says why not, and the verdict is then "not comparable"):
 - **reached**: the interval lies at or above it;
 - **below**: the interval lies under it; at the preset's own budget the claim does not hold under this
   protocol, and at a shortened budget it is not settled;
 - **within**: the interval spans it.
 
 A run that collapsed onto few classes (``benchmark.metrics.collapse``) gets no verdict: its accuracy is the
-majority class's share and its majority recall is near 1 by default, neither of them skill.
+majority class's share and its majority recall is near 1 by default, neither of them skill. Every accuracy
+stands beside the trivial classifier's (every beat called the majority class) on the same test part.
+
+A project's qualitative claims (``PublishedSystem.claims``) are scored on the preset grid's runs with the
+record-level paired bootstrap of the grid reports, Holm-adjusted within the claim: it *holds* where every
+comparison is a significant gain, is *contradicted* where any is a significant loss, and is *not shown*
+otherwise.
 """
 from __future__ import annotations
 
@@ -24,8 +32,9 @@ import numpy as np
 import pandas as pd
 
 from benchmark.config import PRESETS
-from benchmark.literature import published_system
-from benchmark.metrics.evaluator import macro_f1_of_counts
+from benchmark.literature import Claim, published_system
+from benchmark.metrics.comparisons import PairedTest, decide
+from benchmark.metrics.evaluator import macro_f1_of_counts, per_class_f1
 from benchmark.metrics.stats import record_interval
 from benchmark.reporting.analysis import SavedGrid
 
@@ -44,6 +53,8 @@ def metric_of(column: str, classes: tuple[str, ...]):
 
     if column == "macro_f1":
         return macro_f1_of_counts
+    if column == "weighted_f1":  # each class's F1 weighted by its share of the test beats
+        return lambda cm: (per_class_f1(cm) * cm.sum(axis=2)).sum(axis=1) / cm.sum(axis=(1, 2))
     if column == "accuracy":
         return lambda cm: ratio(np.trace(cm, axis1=1, axis2=2), cm.sum(axis=(1, 2)))
     if column.startswith("recall_") and column[len("recall_"):] in classes:
@@ -72,11 +83,46 @@ def budget_words(manifest: dict) -> tuple[str, bool]:
 
 
 def verdict(low: float, high: float, published_low: float, shortened: bool) -> str:
+    """Reached, below or within (module docstring), for a figure our runs can test."""
     if low >= published_low:
         return "reached"
     if high < published_low:
         return "below at a shortened budget: not settled" if shortened else "below: does not hold here"
     return "within"
+
+
+NOT_COMPARABLE = "not comparable"
+
+
+def trivial_accuracy(y: np.ndarray, classes: tuple[str, ...]) -> tuple[str, float]:
+    """(the majority class, the accuracy of calling every test beat it): the floor an accuracy stands beside."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(classes))
+    return classes[int(counts.argmax())], float(counts.max() / counts.sum())
+
+
+def score_claim(g: SavedGrid, claim: Claim, seed: int = BOOT_SEED) -> dict:
+    """One claim on one preset grid (module docstring): its verdict, and each comparison's difference."""
+    other = {"model": "resampler", "resampler": "model"}[claim.over]
+    blocks = [b for b in dict.fromkeys(g.runs[other]) if b is not None]
+    records = g.store.test_records()
+    tests = []
+    for block in blocks:
+        for rival in claim.than:
+            cells = [g.runs[(g.runs[other] == block) & (g.runs[claim.over] == member)].sort_values("seed")
+                     for member in (claim.better, rival)]
+            seeds = sorted(set(cells[0].seed) & set(cells[1].seed))
+            if not seeds:
+                continue
+            preds = [[g.predictions[i] for i in c[c.seed.isin(seeds)].run_id] for c in cells]
+            tests.append(PairedTest({"block": block, "rival": rival}, g.y_true, preds[0], preds[1], records,
+                                    g.task.n_classes, g.score.classes))
+    table = decide(tests, seed) if tests else pd.DataFrame()
+    if table.empty:
+        return {"claim": claim.words, "verdict": "not scored: no pair of cells ran", "tests": table}
+    gains, losses = int((table.verdict == "gain").sum()), int((table.verdict == "loss").sum())
+    word = ("contradicted" if losses else "holds" if gains == len(table) else "not shown")
+    return {"claim": claim.words, "verdict": word, "gains": gains, "losses": losses, "tests": table,
+            "seeds": int(table.n_seeds.max())}
 
 
 @dataclass
@@ -103,6 +149,7 @@ def reproductions(grids: list[SavedGrid], n_boot: int = N_BOOT, seed: int = BOOT
         unit = "records" if records is not None else "beats (no records kept)"
         budget, shortened = budget_words(manifest)
         subset = bool((manifest.get("data") or {}).get("subset"))
+        majority, floor = trivial_accuracy(g.y_true, task.classes)
         for _, run in g.runs.sort_values(["model", "resampler", "seed"]).iterrows():
             pred = g.predictions.get(run.run_id)
             if pred is None:
@@ -115,11 +162,15 @@ def reproductions(grids: list[SavedGrid], n_boot: int = N_BOOT, seed: int = BOOT
                 rows.append({"preset": manifest["grid"], "split": store.split, "grid": store.name,
                              "model": run.model, "resampler": run.resampler, "seed": run.seed,
                              "published_metric": system.metric, "published": system.value,
-                             "published_low": system.bounds[0], "published_high": system.bounds[1],
+                             "published_low": system.bounds[0] if system.bounds else np.nan,
+                             "published_high": system.bounds[1] if system.bounds else np.nan,
                              "ours_metric": column, "ours": value, "ci_low": low, "ci_high": high,
                              "interval_unit": unit,
                              "verdict": COLLAPSED if run.collapsed else
+                             NOT_COMPARABLE if system.not_comparable else
                              verdict(low, high, system.bounds[0], run_shortened),
+                             "trivial_accuracy": floor if column == "accuracy" else np.nan,
+                             "trivial_class": majority,
                              "macro_f1": run.macro_f1, "budget": run_budget, "shortened": run_shortened,
                              "steps_trained": run.steps_trained, "collapsed": bool(run.collapsed),
                              "run_id": run.run_id})
@@ -127,7 +178,9 @@ def reproductions(grids: list[SavedGrid], n_boot: int = N_BOOT, seed: int = BOOT
                                 "resampler": run.resampler, "seed": run.seed, "macro_f1": run.macro_f1,
                                 **{c: run[f"recall_{c}"] for c in task.classes}})
     table = pd.DataFrame(rows)
-    return Reproductions(table, _markdown(table, recall_rows, presets, failures))
+    claims = [(g, score_claim(g, claim, seed)) for g in presets
+              for claim in published_system(g.manifest["grid"]).claims]
+    return Reproductions(table, _markdown(table, recall_rows, presets, failures) + _claim_lines(claims))
 
 
 def _fmt(value: float, column: str) -> str:
@@ -157,6 +210,8 @@ def _markdown(table: pd.DataFrame, recall_rows: list[dict], presets: list[SavedG
     rows = []
     for _, r in table.iterrows():
         ours = f"{_fmt(r.ours, r.ours_metric)} [{_fmt(r.ci_low, r.ours_metric)}, {_fmt(r.ci_high, r.ours_metric)}]"
+        if r.ours_metric == "accuracy":
+            ours += f"; all-{r.trivial_class}: {_fmt(r.trivial_accuracy, 'accuracy')}"
         note = ACCURACY_NOTE.get(r.preset, "") if r.ours_metric == "accuracy" else ""
         rows.append([f"`{r.preset}`", r.split, f"{r.model} / {r.resampler}", f"{r.published_metric}: {r.published}",
                      f"{_metric_words(r.ours_metric)}: {ours}" + (" (collapsed)" if r.collapsed else ""),
@@ -167,7 +222,10 @@ def _markdown(table: pd.DataFrame, recall_rows: list[dict], presets: list[SavedG
              "95%, over resamples of the test records (the patients). Verdict: *reached* when the interval lies "
              "at or above the published figure (a range's low end); *below* when it lies under it; *within* when "
              "it spans it. Below at a shortened budget is not settled. A collapsed run (predicting few classes) "
-             "gets no verdict: its accuracy and its majority recall are there by default.", "",
+             "gets no verdict: its accuracy and its majority recall are there by default. *Not comparable*: the "
+             "published figure is not one our runs can test (why, below the table). Every accuracy stands beside "
+             "the trivial classifier's that calls every test beat the majority class (all-N, all-normal) on the "
+             "same test part.", "",
              tabulate(rows, headers=["preset", "split", "model / treatment", "published", "ours (95% interval)",
                                      "verdict", "macro F1", "budget"], tablefmt="github", disable_numparse=True),
              ""]
@@ -186,8 +244,39 @@ def _markdown(table: pd.DataFrame, recall_rows: list[dict], presets: list[SavedG
     for (preset, split), counts in table.groupby(["preset", "split"]).verdict:
         lines.append(f"- `{preset}` on {split}: "
                      + ", ".join(f"{v} ({n})" for v, n in sorted(counts.value_counts().items())))
+    lines.append("")
+    for preset in dict.fromkeys(table.preset):
+        system = published_system(preset)
+        if system.not_comparable:
+            lines.append(f"- `{preset}` not comparable: {system.not_comparable}.")
+        if system.bounds and "accuracy" in system.ours:
+            rows_ = table[(table.preset == preset) & (table.ours_metric == "accuracy")]
+            for split, r in rows_.groupby("split").first().iterrows():
+                lines.append(f"- `{preset}`: its published {system.metric} ({system.value}) against the all-"
+                             f"{r.trivial_class} classifier's {_fmt(r.trivial_accuracy, 'accuracy')} on our {split} "
+                             f"test part: {100 * (system.bounds[0] - r.trivial_accuracy):+.1f} points.")
     lines += _failure_lines(failures) or [""]  # in the same list, ending with its blank line
     commits = sorted({g.manifest.get("provenance", {}).get("commit", "?") for g in presets})
     lines += [f"Grids: {', '.join(f'`{g.store.split}/{g.store.name}`' for g in presets)}; trained at "
               f"{', '.join(f'`{c}`' for c in commits)} (each grid's REPORT.md has its command and machine).", ""]
     return lines
+
+
+def _claim_lines(claims: list[tuple[SavedGrid, dict]]) -> list[str]:
+    """The projects' qualitative claims, each scored on a preset grid (module docstring)."""
+    if not claims:
+        return []
+    lines = ["The projects' own claims, scored on their preset grids (record-level paired bootstrap of each grid's "
+             "primary score, Holm-adjusted within the claim):", ""]
+    for g, c in claims:
+        where = f"`{g.manifest['grid']}` on {g.store.split} (`{g.store.split}/{g.store.name}`)"
+        if c["tests"].empty:
+            lines.append(f"- \"{c['claim']}\" — {where}: {c['verdict']}.")
+            continue
+        diffs = ", ".join(f"{r.block}: {r.difference:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}] {r.verdict}"
+                          + (f" vs {r.rival}" if len(set(c['tests'].rival)) > 1 else "")
+                          for r in c["tests"].itertuples())
+        one = "; one seed: each comparison is of two training runs" if c["seeds"] == 1 else ""
+        lines.append(f"- \"{c['claim']}\" — {where}: **{c['verdict']}** ({c['gains']} gains, {c['losses']} losses "
+                     f"in {len(c['tests'])} comparisons, {g.score.label}{one}): {diffs}.")
+    return lines + [""]

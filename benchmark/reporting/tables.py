@@ -158,16 +158,13 @@ def single_patient_section(g: SavedGrid) -> list[str]:
 
 def published_beside(g: SavedGrid) -> list[str]:
     """On the inter split (DS1 → DS2, the literature's own), the published rows in their own form."""
-    from benchmark.literature import inter_patient_table
-
-    from benchmark.literature import INTRA_PATIENT
+    from benchmark.literature import inter_patient_table, intra_patient_table
 
     if g.task.name != "aami5":
         return []
     if g.split == "intra":
-        return [f"Published on the Kaggle beat set (an intra-patient split like this one): {p.source}, {p.venue}: "
-                f"macro F1 {p.values['macro F1'] / 100:.4f} ± {p.values['macro F1 sd'] / 100:.4f} ({p.note})."
-                for p in INTRA_PATIENT] + [""]
+        return ["Published on the Kaggle beat set (an intra-patient split like this one, though not its records' "
+                "exact cut), as published (`benchmark/literature.py`):", "", intra_patient_table(), ""]
     if g.split != "inter":
         return []
     return ["The published inter-patient results on the same split, in percent as published "
