@@ -15,7 +15,8 @@ from benchmark.config import GRIDS, LR_SCHEDULES, customise
 from benchmark.data.splits import SPLITS, histogram_table, load_split
 from benchmark.errors import DataError
 from benchmark.logs import clock
-from benchmark.running.compute import JIT_MODES, available_cores
+from benchmark.cores import available_cores
+from benchmark.running.compute import JIT_MODES
 
 log = logging.getLogger("benchmark.cli")
 # run and evaluate write your runs to results/local (git-ignored): the committed results under results/ are
@@ -28,8 +29,15 @@ GRID_FOLDER_COMMANDS = ("report", "export")
 # the commands that train or score runs, on JAX unless KERAS_BACKEND says otherwise (``choose_backend``); export,
 # predict and serve keep Keras' own default: the ONNX copy is exported from TensorFlow (JAX would need jax2onnx)
 JAX_COMMANDS = ("run", "evaluate", "tune", "transfer")
-# the commands that take positional operands
-OPERANDS = {"predict": ("BUNDLE", "INPUT"), "serve": ("BUNDLE",), "compare": ("GRID", "OTHER_GRID")}
+
+
+def _model(text: str) -> str:
+    """A --models value, checked against the model registry when parsed (building the parser imports none)."""
+    from models import list_models
+
+    if text not in list_models():
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(list_models())})")
+    return text
 
 
 def _resampler(text: str) -> str:
@@ -42,75 +50,98 @@ def _resampler(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from benchmark.external import external_sets
-    from benchmark.literature import published_system
-    from benchmark.serving.bundle import RUNTIMES
-    from benchmark.tasks import get_task, list_tasks
-    from benchmark.transfer.config import STRATEGIES, TREAT_TARGET, TransferConfig
-    from models import list_models
-    from resampling import list_resamplers, resampler_families
+class _Help(argparse.HelpFormatter):
+    """Help that names a default only where there is one (no "(default: None)")."""
 
-    def published(preset: str) -> str:
-        p = published_system(preset)
-        return f"{p.metric} {p.value}" if p and p.bounds else "no figure"
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "%(default)" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
 
-    sizes = {name: f"{len(g.models)} models × {len(g.resamplers)} resamplers × {len(g.seeds)} seed(s), "
-                   f"{g.train.steps:,} steps" for name, g in GRIDS.items()}
-    grid_costs = (f"grids: smoke = {sizes['smoke']} on a stratified subset (~2 min on 2 CPU cores); quick = "
-                  f"{sizes['quick']} on the full data (~1 h 40 min on the intra split); full = {sizes['full']} "
-                  "(measured for its 20 resampling cells before class weighting joined them: ≤ 32.6 h projected "
-                  "on 2 CPU cores, ~16 min per split projected on one H200 with KERAS_BACKEND=jax, packed; "
-                  "class weighting costs what `none` does). The published systems, each as it was configured "
-                  "(model, input, treatment, task, schedule; the full budget): "
-                  + "; ".join(f"{name} = {g.description} (published: {published(name)})" for name, g in GRIDS.items()
-                              if g.description))
-    p = argparse.ArgumentParser(
-        prog="run_benchmark.py",
-        description="Benchmark class-imbalance handling (resamplers) × heartbeat classifiers on MIT-BIH.",
-        epilog=grid_costs, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("command", nargs="?", default="run",
-                   choices=["run", "data", "report", "evaluate", "export", "predict", "serve", "compare", "transfer",
-                            "tune"],
-                   help="run: train and evaluate the grid, then write the tables; data: print the class "
-                        "histogram of each split and where the data came from; report: rebuild the tables "
-                        "of every grid in --results-dir (or of --grid/--split) from saved runs without "
-                        "training; evaluate: score the grid's saved models on a test set (--on) without "
-                        "training; export: copy one run's model (--run, or --grid/--split --best) into a bundle "
-                        "folder (--out); predict BUNDLE INPUT: classify the beats of INPUT (a Kaggle-layout CSV, "
-                        "a WFDB record named without extension, or a one-column raw-signal CSV with --fs); "
-                        "serve BUNDLE: an HTTP API over the bundle's model; compare GRID OTHER_GRID: two grid "
-                        "folders of --split that differ only in their input (e.g. quick and quick-rr), cell by cell, "
-                        "with paired tests over test records, written beside them as COMPARISON-GRID-vs-OTHER_GRID.md; "
-                        "transfer: fine-tune the grid's saved models on another database's patients (--to or --to-csv) "
-                        "against zero-shot, frozen features and from scratch, over fractions of its fine-tuning "
-                        "records, written as TRANSFER.md in the grid's folder; "
-                        "tune --model M: an Optuna study of M's settings on validation macro F1 (see the tuning options)")
-    p.add_argument("operands", nargs="*", metavar="PATH",
-                   help="predict: BUNDLE INPUT; serve: BUNDLE; compare: GRID OTHER_GRID (folder names)")
+
+class _Parser(argparse.ArgumentParser):
+    """An argument error is one line naming the option, and where the command's help is; no option is taken
+    for another by its first letters (--model is tune's, not an abbreviation of --models)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# the commands' positional operands, in order
+POSITIONALS = {"predict": ("bundle", "input"), "serve": ("bundle",), "compare": ("grid_a", "grid_b")}
+POSITIONALS = {name: POSITIONALS.get(name, ()) for name in ("run", "data", "report", "evaluate", "export", "predict",
+                                                             "serve", "compare", "transfer", "tune")}
+# every command: what it does in one line, and the option groups it takes (``_GROUPS``)
+COMMANDS = {
+    "run": ("train and test a grid's runs, then write its report (the default command)",
+            ("grid", "selection", "task", "split", "inputs", "budget", "data", "results", "execution", "params",
+             "fresh")),
+    "data": ("print each split's class histogram and where its data came from",
+             ("grid", "task", "split", "inputs", "data", "results", "threads")),
+    "report": ("rebuild the reports of the grids in --results-dir from their saved runs, without training",
+               ("grid", "split", "results", "tsml")),
+    "evaluate": ("score a grid's saved models on a test set (--on) without training",
+                 ("grid", "selection", "task", "split", "inputs", "budget", "on", "data", "results", "execution",
+                  "params", "fresh")),
+    "export": ("copy one run's model (--run, or --grid/--split --best) into a bundle folder (--out)",
+               ("grid", "task", "split", "inputs", "results", "export")),
+    "predict": ("classify the beats of INPUT (a Kaggle-layout CSV, a WFDB record named without extension, or a "
+                "one-column raw-signal CSV with --fs) with a bundle's model", ("predict", "runtime")),
+    "serve": ("an HTTP API over a bundle's model", ("serve", "runtime")),
+    "compare": ("two grid folders of --split that differ only in their input (e.g. quick and quick-rr), cell by "
+                "cell, with paired tests over test records", ("compare", "split", "results")),
+    "transfer": ("fine-tune a grid's saved models on another database's patients against zero-shot, frozen "
+                 "features and from scratch", ("grid", "selection", "task", "split", "inputs", "budget", "data",
+                                               "results", "execution", "transfer", "fresh")),
+    "tune": ("an Optuna study of one model's settings on validation macro F1",
+             ("grid", "seeds", "task", "split", "inputs", "budget", "data", "results", "execution", "tune",
+              "fresh")),
+}
+
+
+def _add_grid(p) -> None:
     p.add_argument("--grid", default=None, metavar="GRID",
-                   help=f"preset grid: {', '.join(sorted(GRIDS))} (default: quick). `report` and `export --best` "
-                        "also take the folder of a grid under its split (quick-rr, <preset>-<hash>), as each "
-                        "REPORT.md's rebuild line names it; `report` without it rebuilds every grid found")
-    p.add_argument("--models", nargs="+", choices=list_models(),
-                   help="models to run, any registered one (default: the grid's)")
+                   help=f"a grid: {', '.join(sorted(GRIDS))} (default: quick); `report` and `export --best` also "
+                        "take a grid's folder under its split (quick-rr, <preset>-<hash>), as each REPORT.md's "
+                        "rebuild line names it; `report` without it rebuilds every grid found. Sizes and the "
+                        "published systems: `run --help`")
+
+
+def _add_selection(p) -> None:
+    p.add_argument("--models", nargs="+", type=_model, metavar="MODEL",
+                   help="models to run, any registered one (models/; default: the grid's)")
     p.add_argument("--resamplers", nargs="+", type=_resampler, metavar="NAME[key=value,...]",
-                   help=f"resamplers: any registered one ({', '.join(list_resamplers())}), its parameters set in "
-                        "brackets (e.g. under_over[majority_count=60000,minority_count=30000]); or "
-                        + "; or ".join(f.help for f in resampler_families()) + " (default: the grid's)")
-    p.add_argument("--on", default="test", choices=["test", *(e.name for e in external_sets())],
-                   help="evaluate: the test set to score the saved models on; test: the grid's own test part, "
-                        "which must reproduce the saved predictions exactly; "
-                        + "; ".join(f"{e.name}: {e.help}" for e in external_sets()))
+                   help="treatments: any registered one (docs/treatments.md), its parameters in brackets (e.g. "
+                        "under_over[majority_count=60000,minority_count=30000]), or sv:NAME[key=value,...] for a "
+                        "smote-variants oversampler (default: the grid's)")
+    _add_seeds(p)
+
+
+def _add_seeds(p) -> None:
+    p.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the grid's)")
+
+
+def _add_task(p) -> None:
+    from benchmark.tasks import get_task, list_tasks
+
     p.add_argument("--task", choices=list_tasks(), default=None,
                    help="what a beat's label is: " + "; ".join(f"{t}: {get_task(t).description}" for t in list_tasks())
                         + ". Default: the grid's (aami5); a grid of another task has its own folder (<grid>-<task>)")
-    p.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the grid's)")
+
+
+def _add_split(p) -> None:
     p.add_argument("--split", type=_split_option, default=None, metavar="{" + ",".join([*SPLITS, "all"]) + "}",
-                   help="intra: Kaggle-style beat-level 80/20; inter: de Chazal DS1→DS2; kaggle: your CSVs "
-                        "(--kaggle-dir). Default: intra; for `data` and `report`: every split available. `run` "
-                        "also takes several, comma-separated (intra,inter), or all, and trains them seed-major: "
-                        "seed 0 of every split's cells, then seed 1, ...")
+                   help="intra: Kaggle-style beat-level 80/20; inter: de Chazal DS1→DS2; inter_ds2: DS2→DS1; "
+                        "kaggle: your CSVs (--kaggle-dir). Default: intra; for `data` and `report`: every split "
+                        "available. `run` also takes several, comma-separated (intra,inter), or all, and trains "
+                        "them seed-major: seed 0 of every split's cells, then seed 1, ...")
+
+
+def _add_inputs(p) -> None:
     inputs = p.add_argument_group("what a model sees of each beat (default: the whole 187-sample window; any "
                                   "option gives the grid its own folder, <grid>-<options>)")
     inputs.add_argument("--truncate", type=_positive, metavar="K",
@@ -120,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     inputs.add_argument("--rr", action="store_true",
                         help="append RR-interval features: the intervals before and after the beat, their ratio, "
                              "the local and the record's average (de Chazal et al. 2004); needs the WFDB records")
+
+
+def _add_budget(p) -> None:
     budget = p.add_argument_group("training budget (default: the grid's)")
     budget.add_argument("--steps", type=_positive, help="optimizer steps per run, the same for every resampler")
     budget.add_argument("--batch-size", type=_positive)
@@ -132,7 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--lr-min", type=_positive_float, help="triangular: the lowest learning rate (1e-4)")
     budget.add_argument("--lr-max", type=_positive_float, help="triangular: the highest learning rate (1e-3)")
     budget.add_argument("--lr-cycle-steps", type=_positive, help="triangular: optimizer steps per cycle (2000)")
-    where = p.add_argument_group("where data and results live")
+
+
+def _add_data(p) -> None:
+    from benchmark.external import external_sets
+
+    where = p.add_argument_group("where the data live")
     where.add_argument("--data-dir", help="your local copy of PhysioNet's mitdb records, which must exist (else "
                                           "$MITDB_DIR, else the cache's, downloaded when missing)")
     for e in external_sets():
@@ -141,25 +180,38 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--kaggle-dir", help="directory with mitbih_train.csv and mitbih_test.csv (kaggle split)")
     where.add_argument("--cache-dir", help="cache for downloads, built beats and resampled sets "
                                            "(else $ECG_BENCH_CACHE, else ~/.cache/ecg-oversampling-bench)")
-    where.add_argument("--results-dir",
-                       help="run store: runs and tables go to DIR/<split>/<grid>/, one folder per grid, so grids "
-                            "never overwrite each other. Default: results/local for run and evaluate (your own "
-                            "runs, git-ignored; the committed results in `results` are only written when you "
-                            "name them), results for report (it rebuilds the committed reports)")
-    where.add_argument("--tsml", metavar="DIR",
-                       help="report: also write every run's test predictions and class probabilities in tsml-eval's "
-                            "results-file format under DIR (<model>__<treatment>/Predictions/MITBIH-<split>/"
-                            "testResample<seed>.csv), for tsml-eval's loaders; outside --results-dir")
-    execution = p.add_argument_group("where runs execute")
+    where.add_argument("--refresh", action="store_true", help="download the records again")
+
+
+def _add_results(p) -> None:
+    p.add_argument("--results-dir",
+                   help="run store: runs and reports go to DIR/<split>/<grid>/, one folder per grid, so grids never "
+                        "overwrite each other. Default: results/local for run, evaluate, transfer and tune (your own "
+                        "runs, git-ignored; the committed results in `results` are only written when you name "
+                        "them), results for the other commands")
+
+
+def _add_tsml(p) -> None:
+    p.add_argument("--tsml", metavar="DIR",
+                   help="also write every run's test predictions and class probabilities in tsml-eval's results-file "
+                        "format under DIR (<model>__<treatment>/Predictions/MITBIH-<split>/testResample<seed>.csv), "
+                        "for tsml-eval's loaders; outside --results-dir")
+
+
+def _add_threads(p) -> None:
+    p.add_argument("--threads", type=_positive,
+                   help="threads per run (a run's numbers depend on it, so the same seed gives the same bits only "
+                        "with the same count); default: this machine's cores")
+
+
+def _add_execution(p) -> None:
+    execution = p.add_argument_group("where runs execute (measured costs: docs/performance.md)")
     execution.add_argument("--executor", choices=["auto", "local", "pool", "ray", "packed"], default="auto",
-                           help="local: one run at a time in this process; pool: --workers runs side by side, "
-                                "each in a process pinned to its own core with one thread (on 2 cores 2.4× the mlp's and "
-                                "1.75× the lstm's steps an hour, about the same for cnn and resnet: "
-                                "benchmarks/output/cpu_levers-*); ray: every run a Ray task, in "
-                                'parallel (needs the extra: pip install -e ".[ray]"); packed: the runs of each '
-                                "model trained --pack-size at a time in one compiled step (JAX backend, made "
-                                "for a GPU); auto: packed on JAX with a GPU, pool on JAX with 2 cores or more for "
-                                f"runs of {POOL_FROM_STEPS:,} steps or more, else local")
+                           help="local: one run at a time in this process; pool: --workers runs side by side, each "
+                                "in a process pinned to its own core; ray: every run a Ray task (the ray extra); "
+                                "packed: the runs of each model trained --pack-size at a time in one compiled step "
+                                "(JAX, made for a GPU); auto: packed on JAX with a GPU, pool on JAX with 2 cores or "
+                                f"more for runs of {POOL_FROM_STEPS:,} steps or more, else local")
     execution.add_argument("--workers", type=_positive,
                            help="runs at a time with --executor pool (default: one per core, at most one per 3 GiB "
                                 "of memory)")
@@ -168,20 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(e.g. 2h30m, 45m, 90s): no run starts after it, a run in progress stops at its "
                                 "next validation check and keeps its checkpoint; the same command resumes it")
     execution.add_argument("--pack-size", type=_positive, default=30,
-                           help="runs per pack with --executor packed (30: every run of a model in the full grid, "
-                                "6 treatments × 5 seeds)")
+                           help="runs per pack with --executor packed (30: every run of a model in the full grid)")
     execution.add_argument("--pack-processes", type=_positive, default=1,
-                           help="packs trained at a time, each in its own process sharing the GPU (on an H200, "
-                                "4 kept it busy but took 101 GB at peak and were not shown faster than 1)")
+                           help="packs trained at a time, each in its own process sharing the GPU")
     execution.add_argument("--jit", choices=JIT_MODES, default="auto",
                            help="XLA compilation of the train step; auto: on for JAX, on for TensorFlow on a "
-                                "GPU, off for TensorFlow on CPU (measured slower) and for PyTorch")
+                                "GPU, off for TensorFlow on CPU and for PyTorch")
     execution.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
-                           help="deterministic GPU kernels (XLA's deterministic ops, TF_DETERMINISTIC_OPS, "
-                                "torch's deterministic algorithms): the same seed gives the same bits on the "
-                                "same GPU model. CPU runs are deterministic either way, though TensorFlow's "
-                                "deterministic ops change their last bits, so compare runs made with the same "
-                                "setting")
+                           help="deterministic GPU kernels: the same seed gives the same bits on the same GPU model "
+                                "(CPU runs are deterministic either way)")
     execution.add_argument("--resample-workers", type=_positive,
                            help="processes that compute the resampled training parts before training; "
                                 "default: every core with --executor packed, else 1 (in process)")
@@ -189,24 +236,69 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "ray://HEAD:10001; none: start a local Ray instance")
     execution.add_argument("--ray-workers", type=_positive, help="CPUs of the local Ray instance; none: all "
                                                                  "of this machine's")
-    execution.add_argument("--threads", type=_positive,
-                           help="TensorFlow threads per run, with either executor (a run's numbers depend "
-                                "on it, so the same seed gives the same bits only with the same count); "
-                                "default: this machine's cores")
-    use = p.add_argument_group("using a trained model (export, predict, serve)")
-    use.add_argument("--run", help="export: a run folder, <results>/<split>/<grid>/runs/<run_id>")
-    use.add_argument("--best", action="store_true",
-                     help="export: the run of --grid/--split (in --results-dir) with the highest validation "
-                          "macro F1 (ties: the first run id in alphabetical order); test scores are never used")
-    use.add_argument("--out", help="export: the bundle folder to write; predict: a .csv or .json file for the "
-                                   "per-beat predictions (default: print them)")
-    use.add_argument("--fs", type=float, help="predict: the sampling rate (Hz) of a one-column raw-signal CSV")
-    use.add_argument("--host", default="127.0.0.1", help="serve: the address to listen on (loopback by default)")
-    use.add_argument("--port", type=int, default=8000, help="serve: the port to listen on")
-    use.add_argument("--runtime", choices=RUNTIMES, default=RUNTIMES[0],
-                     help="predict, serve: run the bundle's model file (keras) or its ONNX copy by onnxruntime (onnx)")
+    _add_threads(execution)
+
+
+def _add_fresh(p) -> None:
+    p.add_argument("--overwrite", action="store_true", help="rerun runs that are already done")
+
+
+def _add_params(p) -> None:
+    from benchmark.tuning.command import add_params_argument
+
+    add_params_argument(p)
+
+
+def _add_on(p) -> None:
+    from benchmark.external import external_sets
+
+    p.add_argument("--on", default="test", choices=["test", *(e.name for e in external_sets())],
+                   help="the test set to score the saved models on; test: the grid's own test part, which must "
+                        "reproduce the saved predictions exactly; "
+                        + "; ".join(f"{e.name}: {e.help}" for e in external_sets()))
+
+
+def _add_export(p) -> None:
+    p.add_argument("--run", help="a run folder, <results>/<split>/<grid>/runs/<run_id>")
+    p.add_argument("--best", action="store_true",
+                   help="the run of --grid/--split (in --results-dir) with the highest validation macro F1 (ties: "
+                        "the first run id in alphabetical order); test scores are never used")
+    p.add_argument("--out", help="the bundle folder to write")
+
+
+def _add_predict(p) -> None:
+    p.add_argument("bundle", metavar="BUNDLE", help="a bundle folder (export)")
+    p.add_argument("input", metavar="INPUT", help="the recording or CSV whose beats to classify")
+    p.add_argument("--out", help="a .csv or .json file for the per-beat predictions (default: print them)")
+    p.add_argument("--fs", type=float, help="the sampling rate (Hz) of a one-column raw-signal CSV")
+
+
+def _add_serve(p) -> None:
+    p.add_argument("bundle", metavar="BUNDLE", help="a bundle folder (export)")
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on (loopback by default)")
+    p.add_argument("--port", type=int, default=8000, help="the port to listen on")
+
+
+def _add_runtime(p) -> None:
+    from benchmark.serving.bundle import RUNTIMES
+
+    p.add_argument("--runtime", choices=RUNTIMES, default=RUNTIMES[0],
+                   help="run the bundle's model file (keras) or its ONNX copy by onnxruntime (onnx)")
+
+
+def _add_compare(p) -> None:
+    p.add_argument("grid_a", metavar="GRID", help="a grid folder of --split")
+    p.add_argument("grid_b", metavar="OTHER_GRID",
+                   help="another, the same grid with another input; written beside them as "
+                        "COMPARISON-GRID-vs-OTHER_GRID.md")
+
+
+def _add_transfer(p) -> None:
+    from benchmark.external import external_sets
+    from benchmark.transfer.config import STRATEGIES, TREAT_TARGET, TransferConfig
+
     transfer = p.add_argument_group("transfer: the grid's saved models (--models, --resamplers, --seeds choose "
-                                    "some) on another database's patients")
+                                    "some) on another database's patients, written as TRANSFER.md in its folder")
     defaults = TransferConfig()
     to = transfer.add_mutually_exclusive_group()
     to.add_argument("--to", choices=[e.name for e in external_sets()],
@@ -236,14 +328,83 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--treat-target", choices=TREAT_TARGET, default=defaults.treat_target,
                           help="apply the source run's treatment to the target's fine-tuning part too (yes), not "
                                "(no), or run both")
+
+
+def _add_tune(p) -> None:
     from benchmark.tuning.command import add_tuning_arguments
 
     add_tuning_arguments(p, _positive)
-    p.add_argument("--refresh", action="store_true", help="download the records again")
-    p.add_argument("--overwrite", action="store_true", help="rerun runs that are already done")
-    p.add_argument("--verbose", action="store_true",
-                   help="print every validation check (TensorFlow's start-up messages: set TF_CPP_MIN_LOG_LEVEL=0)")
+
+
+_GROUPS = {"grid": _add_grid, "selection": _add_selection, "seeds": _add_seeds, "task": _add_task,
+           "split": _add_split, "inputs": _add_inputs, "budget": _add_budget, "data": _add_data,
+           "results": _add_results, "tsml": _add_tsml, "threads": _add_threads, "execution": _add_execution,
+           "fresh": _add_fresh, "params": _add_params, "on": _add_on, "export": _add_export, "predict": _add_predict,
+           "serve": _add_serve, "runtime": _add_runtime, "compare": _add_compare, "transfer": _add_transfer,
+           "tune": _add_tune}
+
+
+def _grid_epilog() -> str:
+    """The grids' sizes and the published systems' presets, for `run --help`."""
+    from benchmark.literature import published_system
+
+    def published(preset: str) -> str:
+        p = published_system(preset)
+        return f"{p.metric} {p.value}" if p and p.bounds else "no figure"
+
+    sizes = "; ".join(f"{name} = {len(g.models)} models × {len(g.resamplers)} treatments × {len(g.seeds)} seed(s), "
+                      f"{g.train.steps:,} steps" for name, g in GRIDS.items() if not g.description)
+    presets = "; ".join(f"{name} = {g.description} (published: {published(name)})" for name, g in GRIDS.items()
+                        if g.description)
+    return (f"Grids: {sizes} (what each costs on a CPU and a GPU: docs/performance.md). The published systems, each "
+            f"as it was configured: {presets}.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One subcommand a command, each with only its own options; no backend is imported (so --help is quick)."""
+    p = _Parser(prog="run_benchmark.py", formatter_class=_Help,
+                description="Benchmark class-imbalance handling (treatments) × heartbeat classifiers on MIT-BIH. "
+                            "Without a command: run.",
+                epilog="Each command's options: run_benchmark.py COMMAND --help")
+    commands = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (words, groups) in COMMANDS.items():
+        sub = commands.add_parser(name, help=words, description=words[:1].upper() + words[1:] + ".",
+                                  formatter_class=_Help, epilog=_grid_epilog() if name == "run" else None)
+        for group in groups:
+            _GROUPS[group](sub)
+        sub.add_argument("--verbose", action="store_true",
+                         help="print every validation check (TensorFlow's start-up messages: TF_CPP_MIN_LOG_LEVEL=0)")
     return p
+
+
+def _defaults() -> dict:
+    """Every option of every command with its default: a command's handler reads only its own, but the checks
+    shared by all read any."""
+    flat = argparse.ArgumentParser(add_help=False, conflict_handler="resolve")
+    for group in dict.fromkeys(g for _, groups in COMMANDS.values() for g in groups):
+        if group not in ("export", "predict", "serve", "compare"):  # their own options, added below
+            _GROUPS[group](flat)
+    return vars(flat.parse_args([])) | {"operands": [], "verbose": False, "run": None, "best": False, "out": None,
+                                        "fs": None, "host": "127.0.0.1", "port": 8000}
+
+
+def _refuse(parser, commands: dict, extra: list[str]) -> None:
+    """One line for arguments the command does not take: which commands an option goes with, where it has one."""
+    said = []
+    for word in extra:
+        flag = word.split("=", 1)[0]
+        owners = [name for name, sub in commands.items() if flag.startswith("-") and flag in sub._option_string_actions]
+        if owners:
+            names = owners[0] if len(owners) == 1 else f"{', '.join(owners[:-1])} and {owners[-1]}"
+            said.append(f"{flag} goes with the {names} command{'s' if len(owners) > 1 else ''}")
+    parser.error("; ".join(said) if said else f"unrecognized arguments: {' '.join(extra)}")
+
+
+def _with_command(argv: list[str]) -> list[str]:
+    """``run`` where no command is named (``run_benchmark.py --grid full`` runs the full grid)."""
+    if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help")):
+        return argv
+    return ["run", *argv]
 
 
 def _positive(text: str) -> int:
@@ -726,7 +887,7 @@ def _cache(args) -> Path | None:
     return Path(args.cache_dir).expanduser() if args.cache_dir else None
 
 
-def _early_settings(argv: list[str] | None) -> None:
+def _early_settings(argv: list[str]) -> None:
     """Thread counts and deterministic kernels, set from the command line before any backend starts
     (building the parser imports the model registry, and with it Keras)."""
     from benchmark.running.compute import choose_backend, configure
@@ -737,8 +898,7 @@ def _early_settings(argv: list[str] | None) -> None:
     early.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True)
     known, _ = early.parse_known_args(argv)
     os.environ.update(thread_env(known.threads or available_cores()))
-    args = sys.argv[1:] if argv is None else argv
-    if (args[0] if args and not args[0].startswith("-") else "run") in JAX_COMMANDS:
+    if argv[0] in JAX_COMMANDS:  # argv names its command (``_with_command``)
         choose_backend()
     configure(known.deterministic)
 
@@ -747,14 +907,25 @@ def main(argv: list[str] | None = None) -> int:
     from benchmark.logs import import_without_noise, quiet_backend_logs, setup
 
     started = time.time()  # --time-limit counts from here
+    argv = _with_command(list(sys.argv[1:] if argv is None else argv))
+    if "-h" in argv or "--help" in argv:
+        build_parser().parse_args(argv)  # prints the help and exits, before any backend is imported
     _early_settings(argv)
     quiet = quiet_backend_logs()
     if quiet:
-        import_without_noise(("keras",))  # before build_parser imports the models, and with them Keras
-    parser = build_parser()
-    args = parser.parse_args(argv)
+        import_without_noise(("keras",))  # before the models' registry imports Keras
+    top = build_parser()
+    args, extra = top.parse_known_args(argv)
+    commands = top._subparsers._group_actions[0].choices
+    parser = commands[args.command]  # its errors name the command
+    if extra:
+        _refuse(parser, commands, extra)
+    for key, value in _defaults().items():  # the options other commands have: their defaults
+        if not hasattr(args, key):
+            setattr(args, key, value)
+    args.operands = [vars(args)[k] for k in POSITIONALS[args.command]]
     args.started = started
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.argv = argv
     setup(verbose=args.verbose)
     if quiet and args.command in ("run", "evaluate", "transfer", "tune"):
         import_without_noise(("tensorflow",))  # Keras seeds TensorFlow when it is installed, whatever the backend
@@ -763,8 +934,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.grid is not None and args.grid not in GRIDS and args.command not in GRID_FOLDER_COMMANDS:
         parser.error(f"argument --grid: invalid choice: {args.grid!r} (choose from {', '.join(sorted(GRIDS))}; "
                      f"{' and '.join(GRID_FOLDER_COMMANDS)} also take a grid's folder, such as quick-rr)")
-    if args.tsml and args.command != "report":
-        parser.error("--tsml goes with report (it writes saved runs in tsml-eval's format)")
     if args.workers and args.executor != "pool":
         parser.error("--workers goes with --executor pool")
     if args.time_limit and args.executor == "packed":
@@ -777,9 +946,6 @@ def main(argv: list[str] | None = None) -> int:
     check_tune_arguments(parser, args)
     if args.ray_address and args.ray_workers:
         parser.error("--ray-workers sizes a local Ray instance; a cluster at --ray-address has its own CPUs")
-    wanted = OPERANDS.get(args.command, ())
-    if len(args.operands) != len(wanted):
-        parser.error(f"{args.command} takes {' '.join(wanted) or 'no paths'}, got {' '.join(args.operands) or 'none'}")
     try:
         return {"run": cmd_run, "data": cmd_data, "report": cmd_report, "evaluate": cmd_evaluate, "export": cmd_export,
                 "predict": cmd_predict, "serve": cmd_serve, "compare": cmd_compare,

@@ -59,7 +59,7 @@ def machine() -> dict:
         memory_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError, AttributeError):
         pass
-    from benchmark.running.compute import available_cores
+    from benchmark.cores import available_cores
 
     cores = available_cores()
     return {"platform": platform.platform(), "cpu": cpu, "cores": cores, "memory_gib": memory_gib,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.running.compute import available_cores
+from benchmark.cores import available_cores
 
 _MARGIN = 1e-5  # absolute slack on distance bounds, far above the float64 rounding of beats' distances
 

@@ -10,28 +10,73 @@ import pytest
 from benchmark.cli import build_parser, main
 
 
-def test_help_documents_the_grids_and_flags(capsys):
+def test_help_lists_the_commands_and_each_command_its_own_options(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
+    for command in ("run", "data", "report", "evaluate", "export", "predict", "serve", "compare", "transfer", "tune"):
+        assert f"\n    {command} " in text, command
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = capsys.readouterr().out
     for flag in ("--grid", "--models", "--resamplers", "--seeds", "--split", "--steps", "--data-dir",
                  "--results-dir", "--overwrite", "--executor", "--ray-address", "--threads", "smoke", "quick", "full"):
         assert flag in text
+    assert "(default: None)" not in text and "--transfer-steps" not in text and "--port" not in text
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    text = capsys.readouterr().out
+    assert "BUNDLE INPUT" in text and "--fs" in text and "--steps" not in text and "--grid" not in text
+
+
+def test_help_imports_no_backend():
+    """--help is quick: it builds the parser without the models' registry, and with it Keras."""
+    import subprocess
+
+    code = ("import sys; from benchmark.cli import main\ntry:\n    main(['run', '--help'])\nexcept SystemExit: pass\n"
+            "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("[]"), out
+
+
+def test_an_argument_error_is_one_line_naming_the_option_and_the_command(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--steps", "-1"])  # no command: run
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("run_benchmark.py run: error: argument --steps:") and "run_benchmark.py run --help" in err
+    with pytest.raises(SystemExit):
+        main(["predict", "only-a-bundle"])
+    assert capsys.readouterr().err.startswith("run_benchmark.py predict: error: the following arguments are required")
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["report", "--steps", "3"], "report: error: --steps goes with the run, evaluate, transfer and tune commands"),
+    (["--model", "mlp"], "run: error: --model goes with the tune command"),  # not --models by its first letters
+    (["--bogus", "1"], "run: error: unrecognized arguments: --bogus 1"),
+])
+def test_an_option_of_another_command_says_which_command_takes_it(argv, says, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and says in err and err.count("\n") == 1
 
 
 def test_resamplers_take_parameters_and_sv_names_in_their_canonical_spelling(capsys):
     names = ["gmm[n_components=2]", "under_over[minority_count=300,majority_count=600]", "log_class_weight"]
     if importlib.util.find_spec("smote_variants"):
         names.append("sv:ProWSyn[n_neighbors=7,L=3]")
-    parsed = build_parser().parse_args(["--resamplers", *names]).resamplers
+    parsed = build_parser().parse_args(["run", "--resamplers", *names]).resamplers
     assert parsed[:3] == ["gmm[n_components=2]", "under_over[majority_count=600,minority_count=300]", "log_class_weight"]
     assert parsed[3:] in ([], ["sv:ProWSyn[L=3,n_neighbors=7]"])
     for bad, says in (("nope", "known resamplers: none, random"), ("gmm[bogus=1]", "Invalid parameter 'bogus'")):
         with pytest.raises(SystemExit):
-            build_parser().parse_args(["--resamplers", bad])
+            build_parser().parse_args(["run", "--resamplers", bad])
         assert says in capsys.readouterr().err
-    assert "sv:NAME[key=value,...]" in build_parser().format_help()
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "sv:NAME[key=value,...]" in capsys.readouterr().out
 
 
 def test_data_command_prints_histograms_and_source(tiny_db, tmp_path, capsys):
@@ -171,7 +216,7 @@ def test_ray_options_need_the_ray_executor(capsys):
 @pytest.mark.parametrize("value", ["0", "-3", "2.5"])
 def test_budget_flags_must_be_positive_and_the_error_names_the_flag(flag, value, capsys):
     with pytest.raises(SystemExit) as exit_:  # the parser alone: were the value accepted, main would run a grid
-        build_parser().parse_args([flag, value])
+        build_parser().parse_args(["run", flag, value])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and f"argument {flag}: expected a whole number of at least 1" in err
 

@@ -4,7 +4,8 @@ import os
 import pytest
 
 from benchmark.cli import main
-from benchmark.running.compute import XLA_DETERMINISTIC, available_cores, configure, determinism, resolve_jit
+from benchmark.cores import available_cores
+from benchmark.running.compute import XLA_DETERMINISTIC, configure, determinism, resolve_jit
 
 
 @pytest.mark.parametrize("mode, backend, kind, expected", [

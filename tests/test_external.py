@@ -112,7 +112,7 @@ def test_evaluate_scores_saved_models_on_svdb_and_nstdb_without_training(tmp_pat
 
 
 def test_prior_correction_moves_decisions_back_to_the_data_prior():
-    from benchmark.running.evaluate import prior_corrected, training_prior
+    from benchmark.metrics.priors import prior_corrected, training_prior
 
     p = np.array([[0.6, 0.4, 0, 0, 0], [0.9, 0.1, 0, 0, 0]])
     balanced = np.array([0.5, 0.5, 0, 0, 0])

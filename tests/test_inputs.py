@@ -195,6 +195,7 @@ def test_compare_pairs_two_grids_that_differ_in_their_input_and_refuses_others(t
     text = (tmp_path / "r/inter/COMPARISON-smoke-vs-smoke-rr.md").read_text()
     assert "| mlp " in text and "| random_forest " in text and "Se S" in text and "de Chazal et al. 2004" in text
     assert "the whole window + RR intervals against the whole window" in text
+    assert "## Does the whole window + RR intervals change macro F1 (N S V F)?" in text  # inter's primary score
     table = pd.read_csv(tmp_path / "r/inter/COMPARISON-smoke-vs-smoke-rr.csv")
     assert list(table.model) == ["mlp", "random_forest"] and set(table.verdict) <= {"gain", "loss", "no evidence",
                                                                                     "undecided"}

@@ -59,6 +59,39 @@ def test_the_import_graph_has_no_cycle():
     assert find_cycle(import_graph()) is None, " → ".join(find_cycle(import_graph()))
 
 
+# Who may import whom, beyond "no cycle": (importer prefix, imported prefix, why it is forbidden). The building
+# blocks (treatments, models, metrics) and the consumers of saved runs (serving) sit below the runners.
+FORBIDDEN = (
+    ("resampling", "benchmark.running", "treatments are used by the runners, not the other way round"),
+    ("resampling", "benchmark.reporting", "treatments know nothing of reports"),
+    ("models", "benchmark.running", "models are built by the runners"),
+    ("models", "benchmark.reporting", "models know nothing of reports"),
+    ("benchmark.metrics", "benchmark.running", "metrics are pure functions of arrays"),
+    ("benchmark.metrics", "benchmark.reporting", "metrics are pure functions of arrays"),
+    ("benchmark.metrics", "benchmark.cli", "metrics are pure functions of arrays"),
+    ("benchmark.serving", "benchmark.running", "a bundle is served without the training code"),
+    ("benchmark.serving", "benchmark.reporting", "a bundle is served without the report code"),
+    ("benchmark.data", "benchmark.running", "data are built before anything runs"),
+    ("benchmark.data", "benchmark.reporting", "data are built before anything is reported"),
+)
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    inside = lambda module, prefix: module == prefix or module.startswith(prefix + ".")  # noqa: E731
+    return [f"{a} imports {b}: {why}" for a, targets in sorted(graph.items()) for b in sorted(targets)
+            for low, high, why in FORBIDDEN if inside(a, low) and inside(b, high)]
+
+
+def test_no_module_imports_a_layer_above_it():
+    assert layer_violations(import_graph()) == []
+
+
+def test_the_layer_check_finds_a_violation():
+    assert layer_violations({"resampling.neighbours": {"benchmark.running.compute"}}) == [
+        "resampling.neighbours imports benchmark.running.compute: treatments are used by the runners, not the other "
+        "way round"]
+
+
 def test_the_cycle_finder_finds_one():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 

@@ -8,7 +8,8 @@ import pytest
 from benchmark.metrics.evaluator import evaluate
 from benchmark.metrics.stats import record_interval
 from benchmark.literature import Claim, PUBLISHED_SYSTEMS
-from benchmark.reporting.reproductions import budget_words, metric_of, score_claim, trivial_accuracy, verdict
+from benchmark.metrics.evaluator import metric_of
+from benchmark.reporting.reproductions import budget_words, score_claim, trivial_accuracy, verdict
 
 CLASSES = ("N", "S", "V", "F", "Q")
 

@@ -101,3 +101,20 @@ def binary_metrics(y_true, probabilities, y_pred) -> dict:
     recall = per_class_recall(confusion_matrix(y_true, y_pred, 2))
     score = None if probabilities is None else auroc(y_true, np.asarray(probabilities)[:, 1])
     return {"sensitivity": float(recall[1]), "specificity": float(recall[0]), "auroc": score}
+
+
+def metric_of(column: str, classes: tuple[str, ...]):
+    """The function of a batch of confusion matrices (b, n, n) that computes a run-table ``column``."""
+    def ratio(num, den):
+        return np.divide(num, den, out=np.full_like(num, np.nan), where=den > 0)
+
+    if column == "macro_f1":
+        return macro_f1_of_counts
+    if column == "weighted_f1":  # each class's F1 weighted by its share of the test beats
+        return lambda cm: (per_class_f1(cm) * cm.sum(axis=2)).sum(axis=1) / cm.sum(axis=(1, 2))
+    if column == "accuracy":
+        return lambda cm: ratio(np.trace(cm, axis1=1, axis2=2), cm.sum(axis=(1, 2)))
+    if column.startswith("recall_") and column[len("recall_"):] in classes:
+        i = classes.index(column[len("recall_"):])
+        return lambda cm: ratio(cm[:, i, i], cm[:, i, :].sum(axis=1))
+    raise KeyError(f"no reading of {column!r} for classes {', '.join(classes)}")

@@ -2,7 +2,8 @@
 cell by cell: does an input option (RR intervals, say) help each model, on the same test part?
 
 For every (model, resampler, seed) run the two grids share, the per-class sensitivity (Se) and positive
-predictivity (+P) of N, S, V, F in the inter-patient literature's form, macro F1, and a paired bootstrap of
+predictivity (+P) of N, S, V, F in the inter-patient literature's form, the split's primary score (macro F1,
+over N, S, V and F on an inter-patient split) and a paired bootstrap of
 the macro-F1 difference over the test records (patients), Holm-adjusted over the models with the
 draw-independent verdicts of ``benchmark.metrics.comparisons.decide``. Every sentence is computed from them.
 """
@@ -17,7 +18,7 @@ from benchmark.data.inputs import inputs_of
 from benchmark.errors import DataError
 from benchmark.metrics.comparisons import ALPHA, BOOT_SEED, N_BOOT, PairedTest, decide
 from benchmark.metrics.evaluator import evaluate
-from benchmark.reporting.analysis import COLLAPSED
+from benchmark.reporting.analysis import COLLAPSED, primary_score
 from benchmark.reporting.tidy import load_grid
 from benchmark.store import GridStore
 from benchmark.tasks import task_of
@@ -56,6 +57,7 @@ def compare_inputs(base: GridStore, other: GridStore, n_boot: int = N_BOOT, seed
     _check_comparable(base, other, ta, tb)
     task = task_of(base.manifest())
     reported = task.reported
+    score = primary_score(base.manifest().get("split", base.split), task)  # inter: macro F1 over N, S, V, F
     rows, tests = [], []
     cells = sorted(set(zip(ta.runs.model, ta.runs.resampler)) & set(zip(tb.runs.model, tb.runs.resampler)),
                    key=lambda c: (base.manifest()["models"].index(c[0]), c[1]))
@@ -72,7 +74,9 @@ def compare_inputs(base: GridStore, other: GridStore, n_boot: int = N_BOOT, seed
             row[f"{side}_train_seconds"] = float(chosen["train_seconds"].mean())
             collapsed = chosen[chosen["collapsed"]] if "collapsed" in chosen else chosen.iloc[:0]
             row[f"{side}_collapsed"] = "; ".join(sorted(set(collapsed["collapse_reason"].astype(str))))
-            row[f"{side}_macro_f1"] = float(np.mean([s["macro_f1"] for s in scores]))
+            row[f"{side}_macro_f1"] = float(np.mean([
+                s["macro_f1"] if score.classes is None else np.mean([s["f1"][task.classes[i]] for i in score.classes])
+                for s in scores]))
             for c in reported:
                 for metric, key in (("se", "recall"), ("ppv", "precision")):
                     row[f"{side}_{metric}_{c}"] = float(np.mean([s[key][c] for s in scores]))
@@ -80,24 +84,25 @@ def compare_inputs(base: GridStore, other: GridStore, n_boot: int = N_BOOT, seed
         rows.append(row)
         tests.append(PairedTest({"model": model, "resampler": resampler}, ta.y_true,
                                 [tb.predictions[i] for i in ids_b], [ta.predictions[i] for i in ids_a],
-                                ta.records, task.n_classes))
+                                ta.records, task.n_classes, score.classes))
     if not rows:
         raise DataError(f"{base.path} and {other.path} share no (model, resampler) cell")
     verdicts = decide(tests, seed, n_boot)
     table = pd.DataFrame(rows).merge(verdicts[["model", "resampler", "difference", "ci_low", "ci_high", "p_value",
                                                "p_holm", "n_boot", "verdict"]], on=["model", "resampler"])
     s_published = [v for _, v in published_s_f1()] if task.name == "aami5" and "S" in reported else []
-    return InputComparison(base, other, table, _markdown(base, other, table, reported, s_published))
+    return InputComparison(base, other, table, _markdown(base, other, table, reported, s_published, score.label))
 
 
-def _markdown(base: GridStore, other: GridStore, table: pd.DataFrame, reported, s_published) -> str:
+def _markdown(base: GridStore, other: GridStore, table: pd.DataFrame, reported, s_published,
+              score_label: str = "macro F1") -> str:
     from tabulate import tabulate
 
     from benchmark.literature import inter_patient_table
 
     a, b = _describe(base.manifest()), _describe(other.manifest())
     split = base.manifest().get("split", base.split)
-    headers = ["model", "resampler", "input", *[f"{m} {c}" for c in reported for m in ("Se", "+P")], "macro F1",
+    headers = ["model", "resampler", "input", *[f"{m} {c}" for c in reported for m in ("Se", "+P")], score_label,
                "training s"]
     body = []
     for r in table.to_dict("records"):
@@ -117,12 +122,12 @@ def _markdown(base: GridStore, other: GridStore, table: pd.DataFrame, reported, 
     if split == "inter":
         lines += ["Published on the same split (DS1 → DS2), in percent as published (`benchmark/literature.py`):", "",
                   inter_patient_table(), ""]
-    lines += [f"## Does {b} change macro F1? Paired bootstrap over test records, Holm-adjusted over the cells", "",
-              f"Difference = macro F1 with {b} − with {a}; a verdict at α = {ALPHA} that no bootstrap draw changes "
+    lines += [f"## Does {b} change {score_label}? Paired bootstrap over test records, Holm-adjusted over the cells", "",
+              f"Difference = {score_label} with {b} − with {a}; a verdict at α = {ALPHA} that no bootstrap draw changes "
                  "(`benchmark.metrics.comparisons.decide`).", "",
               tabulate(tests, headers=["model", "resampler", "difference", "95% interval", "p (Holm)", "resamples",
                                        "verdict"], tablefmt="github", disable_numparse=True), "",
-              "## Reading", "", *_reading(table, a, b, reported, s_published), "",
+              "## Reading", "", *_reading(table, a, b, reported, s_published, score_label), "",
               "## Provenance", "", *_provenance(base, table, "base"), *_provenance(other, table, "other"), ""]
     return "\n".join(lines)
 
@@ -139,17 +144,17 @@ def _provenance(store: GridStore, table: pd.DataFrame, side: str) -> list[str]:
             f"(`{store.path.as_posix()}`)"]
 
 
-def _reading(table: pd.DataFrame, a: str, b: str, reported, s_published) -> list[str]:
+def _reading(table: pd.DataFrame, a: str, b: str, reported, s_published, score_label: str = "macro F1") -> list[str]:
     """One computed sentence per cell, and whether the S class reaches the literature's F1."""
     from benchmark.literature import s_f1_sentence
 
     out = []
     low = min(s_published) if s_published else None
     for r in table.to_dict("records"):
-        said = {"gain": f"raises macro F1 by {r['difference']:+.3f} (significant)",
-                "loss": f"lowers macro F1 by {r['difference']:+.3f} (significant)",
-                "no evidence": f"changes macro F1 by {r['difference']:+.3f}, with no evidence of a difference",
-                "undecided": f"changes macro F1 by {r['difference']:+.3f}; the test is undecided at its resample cap"}
+        said = {"gain": f"raises {score_label} by {r['difference']:+.3f} (significant)",
+                "loss": f"lowers {score_label} by {r['difference']:+.3f} (significant)",
+                "no evidence": f"changes {score_label} by {r['difference']:+.3f}, with no evidence of a difference",
+                "undecided": f"changes {score_label} by {r['difference']:+.3f}; the test is undecided at its resample cap"}
         sentence = f"- **{r['model']}** ({r['resampler']}): {b} {said[r['verdict']]}"
         if "S" in reported:
             sentence += (f"; S Se {r['base_se_S']:.2f} → {r['other_se_S']:.2f}, S +P {r['base_ppv_S']:.2f} → "

@@ -34,7 +34,7 @@ import pandas as pd
 from benchmark.config import PRESETS
 from benchmark.literature import Claim, published_system
 from benchmark.metrics.comparisons import PairedTest, decide
-from benchmark.metrics.evaluator import macro_f1_of_counts, per_class_f1
+from benchmark.metrics.evaluator import metric_of
 from benchmark.metrics.stats import record_interval
 from benchmark.reporting.analysis import SavedGrid
 
@@ -44,23 +44,6 @@ COLLAPSED = "collapsed: no reading"  # a run predicting few classes reaches a re
 REPRODUCTIONS_CSV = "reproductions.csv"  # beside the overview: every row of its reproduction table
 ACCURACY_NOTE = {"resnet_smote_enn_cyclical": "published on the validation part; ours on the test part (the "
                                                 "validation part picks the weights here, so its score is no test)"}
-
-
-def metric_of(column: str, classes: tuple[str, ...]):
-    """The function of a batch of confusion matrices (b, n, n) that computes a run-table ``column``."""
-    def ratio(num, den):
-        return np.divide(num, den, out=np.full_like(num, np.nan), where=den > 0)
-
-    if column == "macro_f1":
-        return macro_f1_of_counts
-    if column == "weighted_f1":  # each class's F1 weighted by its share of the test beats
-        return lambda cm: (per_class_f1(cm) * cm.sum(axis=2)).sum(axis=1) / cm.sum(axis=(1, 2))
-    if column == "accuracy":
-        return lambda cm: ratio(np.trace(cm, axis1=1, axis2=2), cm.sum(axis=(1, 2)))
-    if column.startswith("recall_") and column[len("recall_"):] in classes:
-        i = classes.index(column[len("recall_"):])
-        return lambda cm: ratio(cm[:, i, i], cm[:, i, :].sum(axis=1))
-    raise KeyError(f"no reading of {column!r} for classes {', '.join(classes)}")
 
 
 def preset_grids(grids: list[SavedGrid]) -> list[SavedGrid]:
@@ -184,12 +167,13 @@ def reproductions(grids: list[SavedGrid], n_boot: int = N_BOOT, seed: int = BOOT
 
 
 def _fmt(value: float, column: str) -> str:
-    return f"{100 * value:.1f}%" if column != "macro_f1" else f"{value:.3f}"
+    """A reading as its project would write it: accuracy and recall in percent, an F1 as a fraction."""
+    return f"{value:.3f}" if column.endswith("f1") else f"{100 * value:.1f}%"
 
 
 def _metric_words(column: str) -> str:
     """``macro_f1`` → ``macro F1``, ``recall_abnormal`` → ``recall abnormal``: as the published column says it."""
-    return "macro F1" if column == "macro_f1" else column.replace("_", " ")
+    return column.replace("_f1", " F1").replace("_", " ")
 
 
 def _failure_lines(failures: list[tuple[str, str, dict]]) -> list[str]:
@@ -269,7 +253,8 @@ def _claim_lines(claims: list[tuple[SavedGrid, dict]]) -> list[str]:
     lines = ["The projects' own claims, scored on their preset grids (record-level paired bootstrap of each grid's "
              "primary score, Holm-adjusted within the claim):", ""]
     for g, c in claims:
-        where = f"`{g.manifest['grid']}` on {g.store.split} (`{g.store.split}/{g.store.name}`)"
+        where = (f"`{g.manifest['grid']}` on {g.store.split} (`{g.store.split}/{g.store.name}`, "
+                 f"{budget_words(g.manifest)[0]})")
         if c["tests"].empty:
             lines.append(f"- \"{c['claim']}\" — {where}: {c['verdict']}.")
             continue
@@ -277,6 +262,8 @@ def _claim_lines(claims: list[tuple[SavedGrid, dict]]) -> list[str]:
                           + (f" vs {r.rival}" if len(set(c['tests'].rival)) > 1 else "")
                           for r in c["tests"].itertuples())
         one = "; one seed: each comparison is of two training runs" if c["seeds"] == 1 else ""
-        lines.append(f"- \"{c['claim']}\" — {where}: **{c['verdict']}** ({c['gains']} gains, {c['losses']} losses "
-                     f"in {len(c['tests'])} comparisons, {g.score.label}{one}): {diffs}.")
+        counts = ", ".join(f"{n} {word if n == 1 else word + 'es' if word.endswith('s') else word + 's'}"
+                           for n, word in ((c["gains"], "gain"), (c["losses"], "loss")))
+        lines.append(f"- \"{c['claim']}\" — {where}: **{c['verdict']}** ({counts} in {len(c['tests'])} "
+                     f"comparisons, {g.score.label}{one}): {diffs}.")
     return lines + [""]

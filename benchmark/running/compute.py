@@ -23,13 +23,6 @@ JIT_MODES = ("auto", "on", "off")
 XLA_DETERMINISTIC = "--xla_gpu_deterministic_ops=true"
 
 
-def available_cores() -> int:
-    """Cores this process may run on: its CPU affinity where the OS has one (Linux), else all (macOS)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
 def configure(deterministic: bool = True) -> None:
     """Set the backends' determinism switches; call before importing Keras. Idempotent.
 

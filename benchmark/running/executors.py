@@ -20,7 +20,7 @@ import numpy as np
 from benchmark.config import Grid, TrainConfig
 from benchmark.estimators.control import TimeLimitReached
 from benchmark.logs import progress
-from benchmark.running.compute import available_cores
+from benchmark.cores import available_cores
 from benchmark.running.plan import GridData, RunSpec
 from benchmark.running.recorder import RunRecorder
 from benchmark.store import ResampleCache, Resampled, load_part, save_part

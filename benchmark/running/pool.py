@@ -23,7 +23,8 @@ from pathlib import Path
 from benchmark.config import Grid
 from benchmark.estimators.control import RunControl, TimeLimitReached
 from benchmark.files import load_arrays, save_arrays
-from benchmark.running.compute import available_cores, determinism_env
+from benchmark.cores import available_cores
+from benchmark.running.compute import determinism_env
 from benchmark.running.plan import GridData, RunSpec
 from benchmark.running.recorder import RunRecorder
 from benchmark.store import ResampleCache, Resampled

@@ -47,7 +47,7 @@ def best_run(store) -> str:
 def bundle_metadata(store, run_id: str, model_file: str) -> dict:
     """What ``bundle.json`` holds for run ``run_id`` of ``store``."""
     from benchmark.data.inputs import inputs_of
-    from benchmark.running.evaluate import training_prior
+    from benchmark.metrics.priors import training_prior
     from benchmark.tasks import task_of
 
     metrics = store.metrics(run_id)

@@ -20,7 +20,7 @@ def test_scores(store, run_id: str, classes: list[str], n_boot: int = 2000) -> d
     """The run's test macro F1 and per-class recall, each with its 95% interval over resamples of the test
     records: {name: (value, low, high)}; the test beats and records of each class as ``support``."""
     from benchmark.metrics.stats import record_interval
-    from benchmark.reporting.reproductions import metric_of
+    from benchmark.metrics.evaluator import metric_of
 
     y, groups, pred = store.test_labels(), store.test_records(), store.predictions(run_id)
     scores = {"macro_f1": record_interval(y, pred, groups, metric_of("macro_f1", tuple(classes)), len(classes),

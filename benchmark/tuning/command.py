@@ -10,16 +10,20 @@ from pathlib import Path
 log = logging.getLogger("benchmark.cli")
 
 
+def add_params_argument(parser: argparse.ArgumentParser) -> None:
+    """run and evaluate: a grid given tuned settings."""
+    parser.add_argument("--params", nargs="+", metavar="FILE",
+                        help="tuned settings (a tune's best_params.json) for the grid's models and treatments; part "
+                             "of every run's identity, and the grid's folder is <grid>-tuned-<hash>")
+
+
 def add_tuning_arguments(parser: argparse.ArgumentParser, positive) -> None:
-    """The tune command's options and a grid's ``--params``, in their own group."""
+    """The tune command's options, in their own group."""
     from benchmark.tuning.study import PRUNERS, SAMPLERS
 
     group = parser.add_argument_group(
-        "tuning (tune: an Optuna study of one model and treatment, maximising validation macro F1, each trial a "
-        "run of --grid's budget; needs pip install -e \".[tune]\")")
-    group.add_argument("--params", nargs="+", metavar="FILE",
-                       help="run, evaluate: tuned settings (a tune's best_params.json) for the grid's models and "
-                            "treatments; part of every run's identity, and the grid's folder is <grid>-tuned-<hash>")
+        "tuning: an Optuna study of one model and treatment, maximising validation macro F1, each trial a "
+        "run of --grid's budget (needs pip install -e \".[tune]\")")
     group.add_argument("--model", help="tune: the model to tune (any registered one)")
     group.add_argument("--resampler", default="none", metavar="NAME[key=value,...]",
                        help="tune: the treatment the trials train on and the tuned settings are for")
