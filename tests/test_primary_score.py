@@ -74,3 +74,14 @@ def test_the_tests_say_why_they_resample_records_and_seeds(tmp_path):
     words = " ".join(bootstrap_paragraph(two))
     assert "then the seeds with replacement" in words and "(2 seeds a cell here)" in words
     assert int(two.comparisons.n_seeds.max()) == 2
+
+
+def test_the_cost_of_a_partial_grid_projects_its_runs_left_from_its_own_means(tmp_path):
+    from benchmark.reporting.tables import compute_lines
+
+    g = read_grid(write_synthetic_grid(tmp_path, resamplers=("none", "random"), seeds=(0, 1),
+                                       not_run=[("mlp", "random")]), compare=False)
+    seconds = g.runs.resample_seconds + g.runs.train_seconds
+    words = compute_lines(g)[0]
+    assert words.startswith(f"2 finished runs took {seconds.sum() / 3600:.1f} run-hours")
+    assert f"the 2 runs left would take about {2 * seconds.mean() / 3600:.1f} run-hours more" in words

@@ -15,7 +15,7 @@ from benchmark.metrics.comparisons import ALPHA, MAX_BOOT, MC_MARGIN, N_BOOT
 from benchmark.metrics.stats import CONFIDENCE
 from benchmark.reporting import figures, shift_sections
 from benchmark.reporting.analysis import FEW_TEST_BEATS, SavedGrid, collapsed_cells, rare_classes
-from benchmark.reporting.tables import (bootstrap_paragraph, collapse_lines, data_section, literature_section, macro_table, mark_legend,
+from benchmark.reporting.tables import (bootstrap_paragraph, collapse_lines, compute_lines, data_section, literature_section, macro_table, mark_legend,
                                         provenance_section, rank_lines, recall_table, significance_table,
                                         spread_words, task_metrics_section, test_unit)
 from benchmark.reporting.threshold_free import CSV as THRESHOLD_FREE_CSV
@@ -221,6 +221,7 @@ def write_full_report(g: SavedGrid) -> list[Path]:
         "## Cost", "", img(f"cost against {g.score.label}", "cost"), "",
         "Wall time of resampling plus training per run on the machine below (resampling time is "
         "counted in full for every model, though the grid computes each resampled set once).", "",
+        *compute_lines(g),
         "## Caveats", "", _caveats(g), "",
     ]
     steps = g.manifest["train"]["steps"]

@@ -287,6 +287,34 @@ def test_unit(g: SavedGrid) -> str:
             "patient are not independent, so these tests overstate certainty)")
 
 
+def compute_lines(g: SavedGrid) -> list[str]:
+    """What the grid's runs cost, model by model (resampling plus training, each run on the machine below), and
+    what its runs not yet finished would cost at the same means: a partial grid's projection, from its own runs."""
+    from tabulate import tabulate
+
+    runs = g.runs
+    if not len(runs):
+        return []
+    planned = len(g.manifest["seeds"]) * len(g.resamplers)  # runs of one model in the grid
+    rows, done_h, left_h, left_runs = [], 0.0, 0.0, 0
+    for model in g.models:
+        cell = runs[runs.model == model]
+        if not len(cell):
+            continue
+        seconds = cell.resample_seconds + cell.train_seconds
+        left = max(0, planned - len(cell))
+        done_h, left_h, left_runs = done_h + seconds.sum() / 3600, left_h + left * seconds.mean() / 3600, left_runs + left
+        rows.append([model, len(cell), f"{seconds.mean():,.0f}", f"{seconds.sum() / 3600:.2f}", left,
+                     f"{left * seconds.mean() / 3600:.2f}"])
+    words = (f"{len(runs)} finished runs took {done_h:.1f} run-hours: each run's own time on the machine below, so "
+             "runs trained side by side overlap in wall time (two pinned runs on a 2-core machine halve it)")
+    words += (f"; the {left_runs} runs left would take about {left_h:.1f} run-hours more at these means." if left_runs
+              else ".")
+    return [words, "", tabulate(rows, headers=["model", "runs finished", "s a run (mean)", "run-hours",
+                                               "runs left", "run-hours left (projected)"],
+                                tablefmt="github", disable_numparse=True), ""]
+
+
 def bootstrap_paragraph(g: SavedGrid) -> list[str]:
     """Why the paired tests resample what they do: the patients and, with several seeds, the seeds."""
     if g.comparisons is None or not len(g.comparisons) or g.comparisons.iloc[0].get("unit", "beat") != "record":
