@@ -248,6 +248,13 @@ def test_transfer_to_svdb_runs_every_strategy_names_its_runs_and_skips_them_on_r
                   "| fine-tuned      | as it is", "### Fine-tuned against from scratch", "### Reading",
                   "![learning curves](figures/transfer_svdb.png)", "## Provenance", "50% of fine-tuning"):
         assert words in report
+    from benchmark.transfer.report import write_transfer_report
+
+    path = store.file("TRANSFER.md")  # rebuilt at another commit with nothing else changed: left as it is
+    path.write_text(report.replace("written by the report code at `", "written by the report code at `0ld"))
+    stamped = path.read_text()
+    write_transfer_report(store)
+    assert path.read_text() == stamped
     assert store.file("figures/transfer_svdb.png").exists()
     done = {r: target.run_dir(r).joinpath("metrics.json").stat().st_mtime_ns for r in runs}
     messages.clear()
