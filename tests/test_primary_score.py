@@ -85,3 +85,21 @@ def test_the_cost_of_a_partial_grid_projects_its_runs_left_from_its_own_means(tm
     words = compute_lines(g)[0]
     assert words.startswith(f"2 finished runs took {seconds.sum() / 3600:.1f} run-hours")
     assert f"the 2 runs left would take about {2 * seconds.mean() / 3600:.1f} run-hours more" in words
+
+
+def test_a_seed_is_read_only_once_every_cell_has_run_it(tmp_path):
+    """The campaign runs seed by seed: a table never mixes cells of two seeds with cells of one."""
+    from benchmark.reporting.tables import compute_lines, spread_words
+
+    store = write_synthetic_grid(tmp_path, resamplers=("none", "random"), seeds=(0, 1))
+    begun = next(r for r in store.manifest()["runs"] if "__random__seed1__" in r)
+    for path in store.run_dir(begun).iterdir():  # seed 1's random cell not run yet
+        path.unlink()
+    store.run_dir(begun).rmdir()
+    g = read_grid(store)
+    assert set(g.runs.seed) == {0} and g.held_back == {1: (1, 2)} and len(g.all_runs) == 3
+    assert (g.summary.n_seeds == 1).all() and int(g.comparisons.n_seeds.max()) == 1
+    assert "seed 1: 1 of its 2 runs finished, left out of every table and test until all have" in spread_words(g)
+    assert compute_lines(g)[0].startswith("3 finished runs took")
+    whole = read_grid(write_synthetic_grid(tmp_path / "whole", resamplers=("none", "random"), seeds=(0, 1)))
+    assert whole.held_back == {} and set(whole.runs.seed) == {0, 1}

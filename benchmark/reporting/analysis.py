@@ -7,7 +7,7 @@ prior correction and the external test sets named) and who computed them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -108,6 +108,8 @@ class SavedGrid:
     about: dict  # test set -> who scored the saved models on it (command, commit, machine)
     reproduction: pd.DataFrame | None  # `evaluate --on test`: per run, whether its saved model reproduced it
     score: Score = Score("macro_f1", "macro F1")  # the primary score (:func:`primary_score`)
+    held_back: dict = field(default_factory=dict)  # seed -> (its finished runs, its runs): a seed not yet complete
+    all_runs: pd.DataFrame | None = None  # every finished run, those of ``held_back`` seeds too (what they cost)
     boot_seed: int = BOOT_SEED  # of every paired bootstrap of the report (its verdicts do not depend on it)
 
     @property
@@ -128,6 +130,24 @@ class SavedGrid:
         return found.iloc[0] if len(found) else None
 
 
+def seed_of(run_id: str) -> int:
+    """The seed in a run id (``<model>__<treatment>__seed<k>__<hash>``)."""
+    return int(run_id.split("__")[2].removeprefix("seed"))
+
+
+def complete_seeds(manifest: dict, runs: pd.DataFrame, failed) -> tuple[list[int], dict[int, tuple[int, int]]]:
+    """(the seeds every run of which has ended, finished or failed; {seed: (finished runs, runs)} of the seeds
+    begun but not complete)."""
+    planned: dict[int, set] = {}
+    for run_id in manifest.get("runs", []):
+        planned.setdefault(seed_of(run_id), set()).add(run_id)
+    finished = set(runs["run_id"]) if len(runs) else set()
+    ended = finished | set(failed)
+    complete = sorted(s for s, ids in planned.items() if ids <= ended)
+    begun = {s: (len(ids & finished), len(ids)) for s, ids in planned.items() if s not in complete and ids & finished}
+    return complete, begun
+
+
 def read_grid(store: GridStore, n_boot: int = N_BOOT, compare: bool = True,
               external: tuple[str, ...] = (), boot_seed: int = BOOT_SEED) -> SavedGrid:
     """``external``: the external test sets whose evaluations to read (the caller names them from
@@ -135,6 +155,11 @@ def read_grid(store: GridStore, n_boot: int = N_BOOT, compare: bool = True,
     tidy = load_grid(store)
     runs, manifest = tidy.runs, tidy.manifest
     task = task_of(manifest)
+    all_runs = runs
+    complete, begun = complete_seeds(manifest, runs, tidy.failed)
+    held_back = begun if complete and begun else {}  # a seed is read once every cell has run it: no table mixes
+    if held_back:  # cells of two seeds with cells of one (the campaign runs seed by seed)
+        runs = runs[runs.seed.isin(complete)].reset_index(drop=True)
     score = primary_score(manifest.get("split", store.split), task)
     if len(runs):
         runs["score"] = runs[score.column]  # what the ranks and the diagrams order by
@@ -159,7 +184,8 @@ def read_grid(store: GridStore, n_boot: int = N_BOOT, compare: bool = True,
     path = store.evaluation_path("test")
     reproduction = pd.read_csv(path) if path.exists() else None
     return SavedGrid(store, manifest, task, runs, tidy.errors, tidy.failed, tidy.metrics, summary, comparisons, why,
-                     ranks, tidy.predictions, tidy.y_true, evaluations, about, reproduction, score, boot_seed)
+                     ranks, tidy.predictions, tidy.y_true, evaluations, about, reproduction, score, held_back,
+                     all_runs, boot_seed)
 
 
 COLLAPSED = " †"  # how a table marks a cell with a collapsed run (benchmark.metrics.collapse)

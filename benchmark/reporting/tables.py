@@ -264,10 +264,12 @@ def spread_words(g: SavedGrid) -> str:
     seeds = g.manifest["seeds"]
     done = finished_seeds(g)
     what = "mean ± sample std over seeds" if len(done) > 1 else "one seed: no spread or interval can be given"
+    held = "".join(f"; seed {s}: {n} of its {total} runs finished, left out of every table and test until all have"
+                   for s, (n, total) in sorted(g.held_back.items()))
     if done == sorted(seeds) or not done:
-        return f"{what} (seeds {', '.join(map(str, seeds))})"
+        return f"{what} (seeds {', '.join(map(str, seeds))}{held})"
     return (f"{what} (seeds {', '.join(map(str, done))} of the grid's {', '.join(map(str, seeds))}: a partial grid, "
-            f"{len(done)} of {len(seeds)} seeds done)")
+            f"{len(done)} of {len(seeds)} seeds done{held})")
 
 
 def test_unit(g: SavedGrid) -> str:
@@ -292,7 +294,7 @@ def compute_lines(g: SavedGrid) -> list[str]:
     what its runs not yet finished would cost at the same means: a partial grid's projection, from its own runs."""
     from tabulate import tabulate
 
-    runs = g.runs
+    runs = g.runs if g.all_runs is None else g.all_runs  # a seed held back from the tables has cost all the same
     if not len(runs):
         return []
     planned = len(g.manifest["seeds"]) * len(g.resamplers)  # runs of one model in the grid
