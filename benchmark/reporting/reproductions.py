@@ -33,10 +33,11 @@ import pandas as pd
 
 from benchmark.config import PRESETS
 from benchmark.literature import Claim, published_system
-from benchmark.metrics.comparisons import PairedTest, decide
+from benchmark.metrics.comparisons import decide
 from benchmark.metrics.evaluator import metric_of
 from benchmark.metrics.stats import record_interval
 from benchmark.reporting.analysis import SavedGrid
+from benchmark.reporting.shifts import cells_of, paired_test
 
 N_BOOT, BOOT_SEED = 2000, 0  # the interval's resamples and seed: a run's interval never changes
 OWN_BUDGET = "its own hyperparameters (a scikit-learn model: no step budget)"
@@ -86,19 +87,14 @@ def trivial_accuracy(y: np.ndarray, classes: tuple[str, ...]) -> tuple[str, floa
 def score_claim(g: SavedGrid, claim: Claim, seed: int = BOOT_SEED) -> dict:
     """One claim on one preset grid (module docstring): its verdict, and each comparison's difference."""
     other = {"model": "resampler", "resampler": "model"}[claim.over]
-    blocks = [b for b in dict.fromkeys(g.runs[other]) if b is not None]
+    cells = cells_of(g.runs, g.predictions)  # {(model, resampler): {seed: predictions}}
+    def cell(member, block):
+        return cells.get((member, block) if claim.over == "model" else (block, member), {})
+
     records = g.store.test_records()
-    tests = []
-    for block in blocks:
-        for rival in claim.than:
-            cells = [g.runs[(g.runs[other] == block) & (g.runs[claim.over] == member)].sort_values("seed")
-                     for member in (claim.better, rival)]
-            seeds = sorted(set(cells[0].seed) & set(cells[1].seed))
-            if not seeds:
-                continue
-            preds = [[g.predictions[i] for i in c[c.seed.isin(seeds)].run_id] for c in cells]
-            tests.append(PairedTest({"block": block, "rival": rival}, g.y_true, preds[0], preds[1], records,
-                                    g.task.n_classes, g.score.classes))
+    tests = [t for block in dict.fromkeys(g.runs[other]) for rival in claim.than
+             if (t := paired_test({"block": block, "rival": rival}, g.y_true, records, cell(claim.better, block),
+                                  cell(rival, block), g.task.n_classes, g.score.classes)) is not None]
     table = decide(tests, seed) if tests else pd.DataFrame()
     if table.empty:
         return {"claim": claim.words, "verdict": "not scored: no pair of cells ran", "tests": table}
